@@ -1,0 +1,35 @@
+// Owns reading user-named files: every failure becomes a UserError naming the file.
+import { readFileSync, statSync } from "node:fs";
+import { UserError } from "./errors.js";
+
+/** Reads a whole file, or throws a UserError naming the file and the reason. */
+export function readUserFile(path: string, what: string): Uint8Array {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new UserError(`${what} ${path}: ${describeFsError(e)}`);
+  }
+  if (st.isDirectory()) throw new UserError(`${what} ${path}: is a directory, expected a file`);
+  try {
+    const buf = readFileSync(path);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (e) {
+    throw new UserError(`${what} ${path}: ${describeFsError(e)}`);
+  }
+}
+
+function describeFsError(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory, expected a file";
+    default:
+      return (e as Error).message ?? String(e);
+  }
+}
