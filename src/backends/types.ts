@@ -1,0 +1,31 @@
+// Owns the backend interface: an engine that executes the two static graphs of SPEC §3 over typed
+// arrays. The runner and the KV-cache managers drive any backend unchanged; the reference engine is one.
+import type { Model } from "../engine/weights.js";
+import type {
+  GraphSpec,
+  KvGraphInputs,
+  KvGraphOutputs,
+  PrefillGraphInputs,
+  PrefillGraphOutputs,
+} from "../engine/graph-io.js";
+
+export interface BackendInit {
+  model: Model;
+  /** kv_seq_len of the KV graph, when the run uses it. */
+  kvSeqLen?: number;
+  /** prefill_seq_len of the prefill graph, when the run uses it. */
+  prefillSeqLen?: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** The graphs this backend instance was built for, with their tensor lists in device order. */
+  readonly graphs: { kv?: GraphSpec; prefill?: GraphSpec };
+  /** Runs kv_forward; writes into `outputs` (the device's set_output buffers). */
+  executeKv(inputs: KvGraphInputs, outputs: KvGraphOutputs): Promise<void>;
+  /** Runs prefill_forward; writes into `outputs`. */
+  executePrefill(inputs: PrefillGraphInputs, outputs: PrefillGraphOutputs): Promise<void>;
+  dispose(): void;
+}
+
+export type BackendFactory = (init: BackendInit) => Backend;

@@ -1,0 +1,55 @@
+// Owns scaled dot-product attention of one query head as the device graph computes it (SPEC §1, §3):
+// scores = (q·k) / sqrt(hd), then + mask, then softmax over all key columns, then ·V. Each of the graph's
+// ops (matmul, divide, add, softmax, matmul) rounds its output to fp32; sums run in ascending column/dim order.
+import { softmaxInPlace } from "./kernels.js";
+
+const fround = Math.fround;
+
+/** fp32 sqrt(hd), the divisor the graph uses (`attn / head_dim**0.5`). */
+export const attentionScale = (hd: number): number => fround(Math.sqrt(hd));
+
+/**
+ * Keys and values of one KV head as strided views: key column c, dim d at kData[kOff + d*kRowStride + c*kColStride];
+ * value row c, dim d at vData[vOff + c*vRowStride + d].
+ */
+export interface KvView {
+  kData: Float32Array;
+  kOff: number;
+  kRowStride: number;
+  kColStride: number;
+  vData: Float32Array;
+  vOff: number;
+  vRowStride: number;
+}
+
+/**
+ * One query head over `cols` key columns, in column order 0..cols-1, with `mask[maskOff + c]` added.
+ * `scores` is scratch of length >= cols. Writes y[yOff .. yOff+hd).
+ */
+export function attendHead(
+  q: Float32Array,
+  qOff: number,
+  hd: number,
+  view: KvView,
+  cols: number,
+  mask: Float32Array,
+  maskOff: number,
+  scale: number,
+  scores: Float32Array,
+  y: Float32Array,
+  yOff: number,
+): void {
+  const { kData, kOff, kRowStride, kColStride, vData, vOff, vRowStride } = view;
+  for (let c = 0; c < cols; c++) {
+    const kc = kOff + c * kColStride;
+    let dot = 0;
+    for (let d = 0; d < hd; d++) dot += q[qOff + d] * kData[kc + d * kRowStride];
+    scores[c] = fround(fround(fround(dot) / scale) + mask[maskOff + c]);
+  }
+  softmaxInPlace(scores, cols);
+  for (let d = 0; d < hd; d++) {
+    let acc = 0;
+    for (let c = 0; c < cols; c++) acc += scores[c] * vData[vOff + c * vRowStride + d];
+    y[yOff + d] = fround(acc);
+  }
+}

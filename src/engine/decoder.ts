@@ -1,0 +1,79 @@
+// Owns the transformer body shared by both static graphs (SPEC §1): embedding, per layer RMSNorm ->
+// Q/K/V projections -> RoPE (half-split) -> attention (supplied by the graph) -> Wo -> residual ->
+// RMSNorm -> SwiGLU FFN -> residual, then the final RMSNorm and the LM head, for T rows at once.
+import type { Model } from "./weights.js";
+import { addInPlace, matMulRows, rmsNorm, swiglu } from "./kernels.js";
+import { ropeHalfSplit, type RopeTables } from "./rope.js";
+
+/**
+ * Attention for one layer. q: [T, nHeads*hd], k and v: [T, nKvHeads*hd] (q and k RoPE'd, half-split);
+ * writes y: [T, nHeads*hd] (heads concatenated, as the graph's torch.concat). Also the place where a
+ * graph copies the layer's new K/V to its outputs.
+ */
+export type AttentionFn = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => void;
+
+/**
+ * Runs the decoder over T tokens at the given positions and writes logits [T, vocab] for every row.
+ * Everything is a pure function of (weights, tokens, positions, what `attend` reads); scratch is local.
+ */
+export function runDecoder(
+  model: Model,
+  rope: RopeTables,
+  tokens: Int32Array,
+  positions: Int32Array,
+  attend: AttentionFn,
+  logits: Float32Array,
+): void {
+  const c = model.config;
+  const w = model.weights;
+  const T = tokens.length;
+  const { dim, headDim: hd, nHeads, nKvHeads, hiddenDim, vocabSize } = c;
+  const qDim = nHeads * hd;
+  const kvDim = nKvHeads * hd;
+
+  const x = new Float32Array(T * dim);
+  for (let t = 0; t < T; t++) {
+    const tok = tokens[t];
+    if (!(tok >= 0 && tok < vocabSize)) throw new RangeError(`token ${tok} at row ${t} is outside the vocabulary [0, ${vocabSize})`);
+    const p = positions[t];
+    if (!(p >= 0 && p < rope.maxPos)) throw new RangeError(`position ${p} at row ${t} is outside [0, ${rope.maxPos})`);
+    x.set(w.tokEmbeddings.subarray(tok * dim, (tok + 1) * dim), t * dim);
+  }
+
+  const a = new Float32Array(T * dim);
+  const qLin = new Float32Array(T * qDim);
+  const kLin = new Float32Array(T * kvDim);
+  const q = new Float32Array(T * qDim);
+  const k = new Float32Array(T * kvDim);
+  const v = new Float32Array(T * kvDim);
+  const y = new Float32Array(T * qDim);
+  const o = new Float32Array(T * dim);
+  const h1 = new Float32Array(T * hiddenDim);
+  const h3 = new Float32Array(T * hiddenDim);
+
+  for (let l = 0; l < c.nLayers; l++) {
+    const lw = w.layers[l];
+    for (let t = 0; t < T; t++) rmsNorm(a, x, lw.attnNorm, dim, c.normEps, t * dim);
+    matMulRows(qLin, lw.wq, a, T, qDim, dim);
+    matMulRows(kLin, lw.wk, a, T, kvDim, dim);
+    matMulRows(v, lw.wv, a, T, kvDim, dim);
+    for (let t = 0; t < T; t++) {
+      const p = positions[t];
+      for (let h = 0; h < nHeads; h++) ropeHalfSplit(q, t * qDim + h * hd, qLin, t * qDim + h * hd, rope, p);
+      for (let g = 0; g < nKvHeads; g++) ropeHalfSplit(k, t * kvDim + g * hd, kLin, t * kvDim + g * hd, rope, p);
+    }
+    attend(l, q, k, v, y);
+    matMulRows(o, lw.wo, y, T, dim, qDim);
+    addInPlace(x, o, T * dim);
+
+    for (let t = 0; t < T; t++) rmsNorm(a, x, lw.ffnNorm, dim, c.normEps, t * dim);
+    matMulRows(h1, lw.w1, a, T, hiddenDim, dim);
+    matMulRows(h3, lw.w3, a, T, hiddenDim, dim);
+    swiglu(h1, h1, h3, T * hiddenDim);
+    matMulRows(o, lw.w2, h1, T, dim, hiddenDim);
+    addInPlace(x, o, T * dim);
+  }
+
+  for (let t = 0; t < T; t++) rmsNorm(a, x, w.norm, dim, c.normEps, t * dim);
+  matMulRows(logits, w.output, a, T, vocabSize, dim);
+}

@@ -1,0 +1,18 @@
+// Owns zero-copy typed views over file bytes, with the alignment and endianness checks that make them safe.
+import { endianness } from "node:os";
+
+const LITTLE_ENDIAN = endianness() === "LE";
+
+/**
+ * `count` little-endian fp32 values starting at `byteOffset` of `bytes`: a view sharing the file's memory
+ * when aligned on a little-endian machine, otherwise a decoded copy. The caller has checked the bounds.
+ */
+export function f32View(bytes: Uint8Array, byteOffset: number, count: number): Float32Array {
+  const abs = bytes.byteOffset + byteOffset;
+  if (byteOffset + 4 * count > bytes.length) throw new RangeError("f32View past the end of the buffer");
+  if (LITTLE_ENDIAN && abs % 4 === 0) return new Float32Array(bytes.buffer, abs, count);
+  const out = new Float32Array(count);
+  const dv = new DataView(bytes.buffer, abs, 4 * count);
+  for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
+  return out;
+}
