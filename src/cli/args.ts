@@ -1,0 +1,172 @@
+// Owns the command line: the flags (mirroring ExecuTorch's llama.py), their defaults and validation,
+// turning argv into a RunArgs record or a UserError that names the bad flag.
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { UserError } from "../util/errors.js";
+import type { EvalMode } from "../kvcache/types.js";
+import type { KvUpdater } from "../runner/generate.js";
+
+export type LlamaModel = "stories260k" | "stories110m" | "llama3_2";
+
+export interface RunArgs {
+  help: boolean;
+  checkpoint: string;
+  params?: string;
+  tokenizerBin?: string;
+  tokenizerModel?: string;
+  llamaModel: LlamaModel;
+  modelMode: EvalMode;
+  prefillSeqLen: number;
+  kvSeqLen: number;
+  prompt: string;
+  systemPrompt?: string;
+  temperature: number;
+  /** undefined: chosen from the clock when the temperature is not 0. */
+  seed?: bigint;
+  kvUpdater: KvUpdater;
+  json: boolean;
+  dumpLogits?: string;
+  dumpPromptLogits?: string;
+  tokenizedPrompt?: string;
+}
+
+/** Root of the installed package (holds models/). */
+export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** The default model and tokenizer shipped in the repository (stories260K, MIT; see NOTICE). */
+export const DEFAULT_CHECKPOINT = join(PACKAGE_ROOT, "models", "stories260K.bin");
+export const DEFAULT_TOKENIZER_BIN = join(PACKAGE_ROOT, "models", "tok512.bin");
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  checkpoint: { type: "string" },
+  params: { type: "string" },
+  tokenizer_bin: { type: "string" },
+  tokenizer_model: { type: "string" },
+  llama_model: { type: "string" },
+  model_mode: { type: "string" },
+  prefill_seq_len: { type: "string" },
+  kv_seq_len: { type: "string" },
+  prompt: { type: "string" },
+  system_prompt: { type: "string" },
+  temperature: { type: "string" },
+  seed: { type: "string" },
+  kv_updater: { type: "string" },
+  kv_updator: { type: "string" }, // upstream llama.py's spelling
+  json: { type: "boolean" },
+  dump_logits: { type: "string" },
+  dump_prompt_logits: { type: "string" },
+  tokenized_prompt: { type: "string" },
+} as const;
+
+function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  const norm = v.toLowerCase();
+  const hit = allowed.find((a) => a.toLowerCase() === norm);
+  if (!hit) throw new UserError(`--${flag} ${JSON.stringify(v)}: expected one of ${allowed.join(", ")}`);
+  return hit;
+}
+
+function intFlag(flag: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\s*\d+\s*$/.test(v)) throw new UserError(`--${flag} ${JSON.stringify(v)}: expected an integer`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new UserError(`--${flag} ${v}: must be an integer >= ${min}`);
+  return n;
+}
+
+/** A uint64 seed: decimal or 0x-hex. */
+export function parseSeed(v: string): bigint {
+  const s = v.trim();
+  if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(s)) throw new UserError(`--seed ${JSON.stringify(v)}: expected a non-negative integer (decimal or 0x hex)`);
+  const b = BigInt(s);
+  if (b >= 1n << 64n) throw new UserError(`--seed ${v}: must fit in 64 bits`);
+  return b;
+}
+
+/** kv_updater spellings: ours (smart_mask, shift_pointer) and the runner's (SmartMask, ShiftPointer). */
+function parseUpdater(v: string | undefined): KvUpdater {
+  if (v === undefined) return "smart_mask";
+  const k = v.toLowerCase().replace(/[_-]/g, "");
+  if (k === "smartmask") return "smart_mask";
+  if (k === "shiftpointer") return "shift_pointer";
+  throw new UserError(`--kv_updater ${JSON.stringify(v)}: expected smart_mask or shift_pointer`);
+}
+
+export function parseRunArgs(argv: string[]): RunArgs {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UserError(`${(e as Error).message.split("\n")[0]} (see --help)`);
+  }
+  const s = (k: keyof typeof OPTIONS) => values[k] as string | undefined;
+  if (s("kv_updater") !== undefined && s("kv_updator") !== undefined && parseUpdater(s("kv_updater")) !== parseUpdater(s("kv_updator")))
+    throw new UserError("--kv_updater and --kv_updator disagree; give one");
+  const temperatureText = s("temperature");
+  let temperature = 0;
+  if (temperatureText !== undefined) {
+    temperature = Number(temperatureText);
+    if (temperatureText.trim() === "" || !Number.isFinite(temperature) || temperature < 0)
+      throw new UserError(`--temperature ${JSON.stringify(temperatureText)}: expected a number >= 0`);
+  }
+  const llamaModel = oneOf("llama_model", s("llama_model"), ["stories260k", "stories110m", "llama3_2"] as const, "stories260k");
+  const checkpoint = s("checkpoint");
+  if (checkpoint === undefined && llamaModel !== "stories260k")
+    throw new UserError(`--llama_model ${llamaModel} needs --checkpoint (only stories260k ships with llama-golden)`);
+  const usingDefaultModel = checkpoint === undefined;
+  const seedText = s("seed");
+  return {
+    help: values.help === true,
+    checkpoint: checkpoint ?? DEFAULT_CHECKPOINT,
+    params: s("params"),
+    tokenizerBin: s("tokenizer_bin") ?? (usingDefaultModel && s("tokenizer_model") === undefined ? DEFAULT_TOKENIZER_BIN : undefined),
+    tokenizerModel: s("tokenizer_model"),
+    llamaModel,
+    modelMode: oneOf("model_mode", s("model_mode"), ["prefill", "kv", "hybrid"] as const, "hybrid"),
+    prefillSeqLen: intFlag("prefill_seq_len", s("prefill_seq_len"), 32, 2),
+    kvSeqLen: intFlag("kv_seq_len", s("kv_seq_len"), 128, 2),
+    prompt: s("prompt") ?? "Once upon a time",
+    systemPrompt: s("system_prompt"),
+    temperature,
+    seed: seedText !== undefined ? parseSeed(seedText) : undefined,
+    kvUpdater: parseUpdater(s("kv_updater") ?? s("kv_updator")),
+    json: values.json === true,
+    dumpLogits: s("dump_logits"),
+    dumpPromptLogits: s("dump_prompt_logits"),
+    tokenizedPrompt: s("tokenized_prompt"),
+  };
+}
+
+export const HELP = `llama-golden — golden model of the ExecuTorch Qualcomm (QNN HTP) LLaMA flow, in TypeScript
+
+Usage: llama-golden [flags]            (no flags: stories260K, hybrid mode, "Once upon a time")
+
+Model
+  --checkpoint FILE        llama2.c .bin checkpoint (default: the shipped models/stories260K.bin)
+  --params FILE            params.json (adds norm_eps / rope_theta; must agree with the checkpoint)
+  --tokenizer_bin FILE     llama2.c tokenizer.bin (default with the shipped model: models/tok512.bin)
+  --tokenizer_model FILE   SentencePiece / tiktoken tokenizer.model (not readable yet: use --tokenizer_bin)
+  --llama_model NAME       stories260k | stories110m | llama3_2 (default stories260k)
+
+Device flow
+  --model_mode MODE        prefill | kv | hybrid (default hybrid)
+  --prefill_seq_len N      prefill graph length; it takes N-1 tokens (default 32)
+  --kv_seq_len N           KV graph length; N-1 cache slots (default 128)
+  --kv_updater NAME        smart_mask | shift_pointer (default smart_mask; --kv_updator also accepted)
+
+Generation
+  --prompt TEXT            prompt (default "Once upon a time"); BOS is added
+  --system_prompt TEXT     system prompt (Llama 3 chat template only; ignored for stories)
+  --tokenized_prompt FILE  prompt as token ids (JSON array, or ids separated by spaces/commas), used verbatim
+  --temperature T          0 = greedy argmax (default 0; note llama.py passes 0.8)
+  --seed N                 sampler seed (uint64); printed when chosen from the clock
+
+Output
+  --json                   stdout is one JSON object {prompt_tokens, generated_tokens, text, stats}
+  --dump_logits FILE       fp32 LE logits row used for every sampled token, in order
+  --dump_prompt_logits FILE  fp32 LE logits rows of prompt positions 0..n-1
+  -h, --help               this text
+
+Generated text goes to stdout, statistics (and the PyTorchObserver line) to stderr. Bad input exits with 2.
+`;

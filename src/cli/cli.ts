@@ -1,0 +1,24 @@
+// Owns the command-line program as a function: parse flags, run, and map failures to exit codes — a user
+// mistake (UserError) prints one line and returns 2; anything else is a bug: its stack and 1.
+import { isUserError } from "../util/errors.js";
+import { HELP, parseRunArgs } from "./args.js";
+import { runCommand, type RunIO } from "./run.js";
+
+export async function main(argv: string[], io: RunIO): Promise<number> {
+  try {
+    const args = parseRunArgs(argv);
+    if (args.help) {
+      io.stdout(HELP);
+      return 0;
+    }
+    await runCommand(args, io);
+    return 0;
+  } catch (e) {
+    if (isUserError(e)) {
+      io.stderr(`llama-golden: error: ${e.message}\n`);
+      return 2;
+    }
+    io.stderr(`llama-golden: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,130 @@
+// Owns the default command: load the model and tokenizer, run the device flow through the reference
+// backend, stream the text to stdout, the statistics to stderr, and write the machine-readable outputs.
+import { loadModel } from "../loaders/index.js";
+import { loadLlama2cTokenizer } from "../tokenizer/llama2c-bin.js";
+import { createStreamDecoder } from "../tokenizer/stream-decoder.js";
+import type { Tokenizer } from "../tokenizer/types.js";
+import { createReferenceBackend } from "../backends/reference.js";
+import { checkRunShape, generate } from "../runner/generate.js";
+import { createSampler } from "../runner/sampler.js";
+import { buildStats, deriveStats, reportLines } from "../runner/stats.js";
+import { UserError } from "../util/errors.js";
+import { openAtomicFile, f32Bytes, type AtomicFile } from "./atomic-file.js";
+import { readTokenIds } from "./tokenized-prompt.js";
+import type { LlamaModel, RunArgs } from "./args.js";
+
+export interface RunIO {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+/** Token conventions of a model family (SPEC §6). */
+interface Family {
+  bos: number;
+  stops: number[];
+}
+const FAMILIES: Record<LlamaModel, Family> = {
+  stories260k: { bos: 1, stops: [2] },
+  stories110m: { bos: 1, stops: [2] },
+  llama3_2: { bos: 128000, stops: [128001, 128009] },
+};
+
+function loadTokenizer(a: RunArgs, vocabSize: number): Tokenizer | undefined {
+  if (a.tokenizerBin !== undefined) return loadLlama2cTokenizer(a.tokenizerBin, vocabSize);
+  if (a.tokenizerModel !== undefined)
+    throw new UserError(
+      `--tokenizer_model ${a.tokenizerModel}: SentencePiece/tiktoken tokenizer.model files cannot be read yet; pass a llama2.c --tokenizer_bin (or --tokenized_prompt)`,
+    );
+  return undefined;
+}
+
+function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: Family, io: RunIO): number[] {
+  if (a.tokenizedPrompt !== undefined) return readTokenIds(a.tokenizedPrompt);
+  if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin, or the prompt as ids with --tokenized_prompt");
+  if (a.llamaModel === "llama3_2")
+    throw new UserError("--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer and chat template, which this version lacks; use --tokenized_prompt");
+  if (a.systemPrompt !== undefined) io.stderr("note: --system_prompt is ignored for Llama 2 / stories models (the prompt is used verbatim)\n");
+  // Llama 2 / stories: the prompt verbatim with one BOS in front (SPEC §6).
+  return [fam.bos, ...tok.encode(a.prompt)];
+}
+
+export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
+  const fam = FAMILIES[a.llamaModel];
+  const loadStart = Date.now();
+  const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params });
+  const tok = loadTokenizer(a, model.config.vocabSize);
+  const prompt = promptIds(a, tok, fam, io);
+  checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
+  const stops = tok ? [...new Set([...fam.stops, ...tok.eosIds])] : fam.stops;
+
+  let seed = a.seed;
+  if (seed === undefined) {
+    // The device seeds from the clock (std::time, seconds); say which seed it was so the run can be repeated.
+    seed = BigInt(Math.floor(Date.now() / 1000));
+    if (a.temperature !== 0) io.stderr(`seed: ${seed} (from the clock; pass --seed ${seed} to repeat)\n`);
+  }
+  const sampler = createSampler({ vocabSize: model.config.vocabSize, temperature: a.temperature, seed });
+
+  const dumps: AtomicFile[] = [];
+  const open = (p: string | undefined, flag: string) => {
+    if (p === undefined) return undefined;
+    const f = openAtomicFile(p, flag);
+    dumps.push(f);
+    return f;
+  };
+  try {
+    const dumpLogits = open(a.dumpLogits, "--dump_logits");
+    const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
+    const backend = createReferenceBackend({
+      model,
+      kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+      prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+    });
+    const loadEnd = Date.now();
+
+    let text = "";
+    const out = (s: string) => {
+      if (s === "") return;
+      text += s;
+      if (!a.json) io.stdout(s);
+    };
+    const dec = tok ? createStreamDecoder(tok) : undefined;
+    // The runner prints the prompt first (token_callback(prompt)), then each sampled piece.
+    if (a.tokenizedPrompt === undefined) out(a.prompt);
+    else if (dec) prompt.forEach((id, i) => (i > 0 || id !== fam.bos) && out(dec.push(i > 0 ? prompt[i - 1] : -1, id)));
+
+    const result = await generate({
+      backend,
+      config: model.config,
+      mode: a.modelMode,
+      kvSeqLen: a.kvSeqLen,
+      prefillSeqLen: a.prefillSeqLen,
+      kvUpdater: a.kvUpdater,
+      promptTokens: prompt,
+      stopTokens: stops,
+      sampler,
+      onToken: (prev, t) => dec && out(dec.push(prev, t)),
+      onSampleLogits: dumpLogits ? (row) => dumpLogits.write(f32Bytes(row)) : undefined,
+      onPromptLogits: dumpPrompt ? (_pos, row) => dumpPrompt.write(f32Bytes(row)) : undefined,
+    });
+    if (dec) out(dec.flush());
+    backend.dispose();
+
+    const stats = buildStats(result, loadStart, loadEnd);
+    for (const f of dumps) f.commit();
+    if (a.json) {
+      const obj = {
+        prompt_tokens: result.promptTokens,
+        generated_tokens: result.generatedTokens,
+        text,
+        stats: { ...stats, ...deriveStats(stats), seed: seed.toString(), mode: a.modelMode, kv_updater: a.kvUpdater },
+      };
+      io.stdout(JSON.stringify(obj) + "\n");
+    } else {
+      io.stdout("\n");
+    }
+    io.stderr(reportLines(stats).join("\n") + "\n");
+  } finally {
+    for (const f of dumps) f.abort();
+  }
+}
