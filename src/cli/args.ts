@@ -1,6 +1,7 @@
 // Owns the command line: the flags (mirroring ExecuTorch's llama.py), their defaults and validation,
 // turning argv into a RunArgs record or a UserError that names the bad flag.
 import { parseArgs } from "node:util";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { UserError } from "../util/errors.js";
@@ -31,8 +32,21 @@ export interface RunArgs {
   tokenizedPrompt?: string;
 }
 
-/** Root of the installed package (holds models/). */
-export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** Root of the package (holds models/): the nearest folder above this module with our package.json. */
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    const pj = join(dir, "package.json");
+    if (existsSync(pj)) {
+      try {
+        if (JSON.parse(readFileSync(pj, "utf8")).name === "llama-golden") return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    if (dirname(dir) === dir) return join(start, "..", "..");
+  }
+}
+export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
 /** The default model and tokenizer shipped in the repository (stories260K, MIT; see NOTICE). */
 export const DEFAULT_CHECKPOINT = join(PACKAGE_ROOT, "models", "stories260K.bin");
 export const DEFAULT_TOKENIZER_BIN = join(PACKAGE_ROOT, "models", "tok512.bin");
