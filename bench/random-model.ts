@@ -19,25 +19,25 @@ export const STORIES110M_CONFIG: ModelConfig = {
 };
 
 /**
- * mulberry32: a 32-bit state PRNG (one add, two multiplies, three xor-shifts per draw). Returns the next
- * draw as a uint32. Not cryptographic; chosen because it is tiny, fast in V8 (all int32 ops) and good
- * enough to make weights look like noise.
+ * mulberry32: a 32-bit state PRNG (one add, two multiplies, three xor-shifts per draw). Not cryptographic;
+ * chosen because it is tiny, fast in V8 (all int32 ops) and good enough to make weights look like noise.
+ * The state lives in a one-element Int32Array so a fill loop can keep it in a local.
  */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
+type Mulberry32 = Int32Array;
+const mulberry32 = (seed: number): Mulberry32 => Int32Array.of(seed | 0);
+
+/** Fills `a` with center + uniform(-amp, amp): draws from `rng` in index order, mapped u32 -> [0, 2*amp). */
+function fillUniform(a: Float32Array, rng: Mulberry32, center: number, amp: number): Float32Array {
+  const k = (2 * amp) / 4294967296;
+  const base = center - amp;
+  let s = rng[0];
+  for (let i = 0; i < a.length; i++) {
     s = (s + 0x6d2b79f5) | 0;
     let t = Math.imul(s ^ (s >>> 15), s | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
-/** Fills `a` with center + uniform(-amp, amp) draws from `next`, in index order. */
-function fillUniform(a: Float32Array, next: () => number, center: number, amp: number): Float32Array {
-  const k = (2 * amp) / 4294967296; // u32 -> [0, 2*amp)
-  const base = center - amp;
-  for (let i = 0; i < a.length; i++) a[i] = base + next() * k;
+    a[i] = base + ((t ^ (t >>> 14)) >>> 0) * k;
+  }
+  rng[0] = s;
   return a;
 }
 
@@ -58,15 +58,15 @@ export function randomFill(a: Float32Array, seed: number, amp: number): Float32A
 export function randomModel(config: ModelConfig, seed: number): Model {
   const c = validateConfig({ ...config }, "random model");
   const shapes = weightShapes(c);
-  const next = mulberry32(seed);
+  const rng = mulberry32(seed);
   const numel = (name: string) => shapes[name].reduce((a, b) => a * b, 1);
   const matrix = (name: string): Float32Array => {
     const fanIn = shapes[name][shapes[name].length - 1];
-    return fillUniform(new Float32Array(numel(name)), next, 0, 1 / Math.sqrt(fanIn));
+    return fillUniform(new Float32Array(numel(name)), rng, 0, 1 / Math.sqrt(fanIn));
   };
-  const norm = (name: string): Float32Array => fillUniform(new Float32Array(numel(name)), next, 1, 0.05);
+  const norm = (name: string): Float32Array => fillUniform(new Float32Array(numel(name)), rng, 1, 0.05);
 
-  const tokEmbeddings = fillUniform(new Float32Array(numel("tokEmbeddings")), next, 0, 0.02);
+  const tokEmbeddings = fillUniform(new Float32Array(numel("tokEmbeddings")), rng, 0, 0.02);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++)
     layers.push({
