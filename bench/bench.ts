@@ -140,6 +140,7 @@ interface Row {
   n: number;
   meanMs: number;
   medianMs: number;
+  minMs: number;
   /** Tokens per second at the median time. */
   tokPerS: number;
 }
@@ -150,6 +151,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const spread = (xs: number[]) => ({ meanMs: mean(xs), medianMs: median(xs), minMs: Math.min(...xs) });
 const scaled = (n: number, f: number, min: number) => Math.max(min, Math.round(n * f));
 
 /** Checks that a logits buffer is all finite (a random model that overflows would time garbage). */
@@ -166,6 +168,7 @@ function statsRow(what: string, task: Task, tokensPerCall: number): Row {
     n: r.latency.samplesCount,
     meanMs: r.latency.mean,
     medianMs: r.latency.p50,
+    minMs: r.latency.min,
     tokPerS: (tokensPerCall * 1000) / r.latency.p50,
   };
 }
@@ -299,21 +302,21 @@ async function benchGenerate(w: Workload, o: Options): Promise<{ rows: Row[]; no
     const n = cs.promptLen;
     if (cs.mode === "kv") {
       const perTok = promptMs.map((x) => x / n);
-      rows.push({ what: `generate kv: prompt eval, ${n} tokens (per KV step)`, n: repeats, meanMs: mean(perTok), medianMs: median(perTok), tokPerS: 1000 / median(perTok) });
+      rows.push({ what: `generate kv: prompt eval, ${n} tokens (per KV step)`, n: repeats, ...spread(perTok), tokPerS: 1000 / median(perTok) });
     } else {
-      rows.push({ what: `generate hybrid: prefill, ${n} tokens (per call)`, n: repeats, meanMs: mean(promptMs), medianMs: median(promptMs), tokPerS: (n * 1000) / median(promptMs) });
+      rows.push({ what: `generate hybrid: prefill, ${n} tokens (per call)`, n: repeats, ...spread(promptMs), tokPerS: (n * 1000) / median(promptMs) });
     }
     const perTok = decodeMs.map((x) => x / decoded);
-    rows.push({ what: `generate ${cs.mode}: decode, ${decoded} tokens (per token)`, n: repeats, meanMs: mean(perTok), medianMs: median(perTok), tokPerS: 1000 / median(perTok) });
+    rows.push({ what: `generate ${cs.mode}: decode, ${decoded} tokens (per token)`, n: repeats, ...spread(perTok), tokPerS: 1000 / median(perTok) });
   }
   return { rows, notes };
 }
 
 function formatTable(rows: Row[]): string {
-  const head = ["what", "n", "mean ms", "median ms", "tok/s"];
+  const head = ["what", "n", "mean ms", "median ms", "min ms", "tok/s"];
   const fmtMs = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
   const fmtRate = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
-  const body = rows.map((r) => [r.what, String(r.n), fmtMs(r.meanMs), fmtMs(r.medianMs), fmtRate(r.tokPerS)]);
+  const body = rows.map((r) => [r.what, String(r.n), fmtMs(r.meanMs), fmtMs(r.medianMs), fmtMs(r.minMs), fmtRate(r.tokPerS)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join("  ");
   return [line(head), widths.map((x) => "-".repeat(x)).join("  "), ...body.map(line)].join("\n");

@@ -40,8 +40,9 @@ export function createSmartMask<T extends CacheArray = Float32Array, M extends M
   const vBlocks: T[][] = Array.from({ length: NL }, (_, l) => Array.from({ length: H }, (_, h) => vBlock(l, h)));
   const mask: M = new enc.mask(new ArrayBuffer((usesKv ? L + 1 : 0) * enc.mask.BYTES_PER_ELEMENT), 0, usesKv ? L + 1 : 0);
   mask.fill(enc.blocked);
-  /** Row stride of the K blocks: P right after a prefill (before the hand-over re-strides), else L. */
-  let kStride = usesKv ? L : P;
+  let handedOver = false;
+  /** Row stride of the K blocks: P as the prefill graph writes them (until a hybrid hand-over re-strides), else L. */
+  const kStride = () => (mode === "kv" || handedOver ? L : P);
 
   const perHead = <R>(f: (l: number, h: number) => R): R[] => {
     const out: R[] = [];
@@ -82,7 +83,6 @@ export function createSmartMask<T extends CacheArray = Float32Array, M extends M
     prefillOutputs(): CacheOutputs<T> {
       if (!usesPrefill) throw new Error("smart mask: no prefill graph in kv mode");
       // The prefill graph writes K [hd, P] (stride P) and V [P, hd] straight into the cache blocks.
-      kStride = P;
       return {
         kOut: perHead((l, h) => kBlocks[l][h].subarray(0, hd * P) as T),
         vOut: perHead((l, h) => vBlocks[l][h].subarray(0, P * hd) as T),
@@ -118,11 +118,12 @@ export function createSmartMask<T extends CacheArray = Float32Array, M extends M
           const kb = kBlocks[l][h];
           for (let d = hd - 1; d >= 0; d--) kb.copyWithin(d * L, d * P, d * P + P);
         }
-      kStride = L;
+      handedOver = true;
     },
     readK(l, h, p) {
       const out = new enc.cache(new ArrayBuffer(hd * E), 0, hd);
-      for (let d = 0; d < hd; d++) out[d] = kBlocks[l][h][d * kStride + p];
+      const stride = kStride();
+      for (let d = 0; d < hd; d++) out[d] = kBlocks[l][h][d * stride + p];
       return out;
     },
     readV(l, h, p) {

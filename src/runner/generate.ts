@@ -3,7 +3,7 @@
 // runner's quirks reproduced (each marked "quirk" below).
 import type { Backend } from "../backends/types.js";
 import type { ModelConfig } from "../engine/config.js";
-import { allocPrefillOutputs, causalMask } from "../engine/graph-io.js";
+import { causalMask } from "../engine/graph-io.js";
 import { createShiftPointer } from "../kvcache/shift-pointer.js";
 import { createSmartMask } from "../kvcache/smart-mask.js";
 import type { EvalMode, KvCacheManager } from "../kvcache/types.js";
@@ -121,8 +121,7 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
     const tokens = new Int32Array(P); // right-padded with id 0
     prompt.forEach((id, i) => (tokens[i] = id));
     const attnMask = causalMask(P);
-    const kv = cache.prefillOutputs();
-    const out = { ...allocPrefillOutputs(config, o.prefillSeqLen), kOut: kv.kOut, vOut: kv.vOut };
+    const out = { logits: new Float32Array(P * V), ...cache.prefillOutputs() };
     pos = n - 1;
     cur = prompt[pos];
     let first = true;
@@ -149,7 +148,6 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
   }
 
   if (mode === "kv" || mode === "hybrid") {
-    const L = o.kvSeqLen - 1;
     const tokenIn = new Int32Array(1);
     const posIn = new Int32Array(1);
     const logits = new Float32Array(V);
@@ -159,7 +157,6 @@ export async function generate(o: GenerateOptions): Promise<GenerateResult> {
       const outs = cache.kvOutputs();
       tokenIn[0] = cur;
       posIn[0] = pos;
-      if (inp.kCaches[0].length !== config.headDim * L) throw new Error("cache views do not match the KV graph");
       await backend.executeKv({ tokens: tokenIn, attnMask: inp.attnMask, inputPos: posIn, kCaches: inp.kCaches, vCaches: inp.vCaches }, { logits, kOut: outs.kOut, vOut: outs.vOut });
       if (mode === "kv") {
         // Quirk (kept): in kv mode the runner stamps first_token after the graph call at pos == n, i.e. one
