@@ -4,23 +4,46 @@
 // - Every tensor a graph materialises is fp32 (Float32Array).
 // - Inside one op, arithmetic is float64 (JavaScript numbers) and the op rounds once, with Math.fround,
 //   when it writes each output element.
-// - Every reduction runs in one fixed order: ascending index, a single float64 accumulator.
+// - Every reduction runs in one fixed order. Matrix products (the weight matmuls, ~99% of the time) use four
+//   float64 lanes: lane k sums the products of indices j ≡ k (mod 4) in ascending j, and the result is
+//   (lane0 + lane1) + (lane2 + lane3); this is also the order a 2×f64x2 SIMD kernel computes, so a vectorised
+//   path can match it bit for bit. All other reductions use one float64 accumulator in ascending index order.
 //   Nothing depends on thread count or timing; splitting work over output rows never changes a result.
 // These loops are the oracle: faster variants elsewhere must be checked against them.
 
 const fround = Math.fround;
 
 /**
- * Matrix-vector product y = W x for W [m, n] row-major (the checkpoint's [out, in] orientation).
- * y[r] = fround(Σ_{j=0..n-1} W[r*n + j] * x[xOff + j]), j ascending, float64 accumulator.
+ * Dot product of w[wOff .. wOff+n) and x[xOff .. xOff+n) in the matmul order: four float64 lanes, lane k
+ * summing indices j ≡ k (mod 4) in ascending j, combined as (l0 + l1) + (l2 + l3). Not rounded.
+ */
+export function dotLanes4(w: Float32Array, wOff: number, x: Float32Array, xOff: number, n: number): number {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  const n4 = n - (n & 3);
+  let j = 0;
+  for (; j < n4; j += 4) {
+    a0 += w[wOff + j] * x[xOff + j];
+    a1 += w[wOff + j + 1] * x[xOff + j + 1];
+    a2 += w[wOff + j + 2] * x[xOff + j + 2];
+    a3 += w[wOff + j + 3] * x[xOff + j + 3];
+  }
+  // Tail: index j goes to lane j mod 4, as in the main loop.
+  if (j < n) a0 += w[wOff + j] * x[xOff + j];
+  if (j + 1 < n) a1 += w[wOff + j + 1] * x[xOff + j + 1];
+  if (j + 2 < n) a2 += w[wOff + j + 2] * x[xOff + j + 2];
+  // prettier-ignore
+  return ((a0 + a1) + (a2 + a3));
+}
+
+/**
+ * Matrix-vector product y = W x for W [m, n] row-major (the checkpoint's [out, in] orientation):
+ * y[r] = fround(dotLanes4(W[r, :], x)).
  */
 export function matVec(y: Float32Array, w: Float32Array, x: Float32Array, m: number, n: number, xOff = 0): void {
-  for (let r = 0; r < m; r++) {
-    const base = r * n;
-    let acc = 0;
-    for (let j = 0; j < n; j++) acc += w[base + j] * x[xOff + j];
-    y[r] = fround(acc);
-  }
+  for (let r = 0; r < m; r++) y[r] = fround(dotLanes4(w, r * n, x, xOff, n));
 }
 
 /**
@@ -31,12 +54,7 @@ export function matVec(y: Float32Array, w: Float32Array, x: Float32Array, m: num
 export function matMulRows(y: Float32Array, w: Float32Array, x: Float32Array, t: number, m: number, n: number): void {
   for (let r = 0; r < m; r++) {
     const base = r * n;
-    for (let i = 0; i < t; i++) {
-      const xb = i * n;
-      let acc = 0;
-      for (let j = 0; j < n; j++) acc += w[base + j] * x[xb + j];
-      y[i * m + r] = fround(acc);
-    }
+    for (let i = 0; i < t; i++) y[i * m + r] = fround(dotLanes4(w, base, x, i * n, n));
   }
 }
 
