@@ -48,9 +48,12 @@ interface Options {
   time: number;
 }
 
+/** A bad command line: printed without a stack, exit code 2. */
+class UsageError extends Error {}
+
 function usage(): string {
   return [
-    "usage: npm run bench [-- --small] [-- --time <factor>]",
+    "usage: npm run bench [-- [--small] [--time <factor>]]",
     "  --small          use models/stories260K.bin instead of the random stories110M-shaped model (env BENCH_SMALL=1)",
     "  --time <factor>  scale time budgets, iterations and repeats, e.g. 0.5 or 3 (env BENCH_TIME; default 1)",
   ].join("\n");
@@ -67,11 +70,11 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     else if (a === "--help" || a === "-h") {
       console.log(usage());
       process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${usage()}`);
+    } else throw new UsageError(`unknown argument ${a}\n${usage()}`);
   }
   if (time !== undefined && time !== "") {
     const t = Number(time);
-    if (!(t > 0) || !Number.isFinite(t)) throw new Error(`--time / BENCH_TIME must be a positive number, got "${time}"`);
+    if (!(t > 0) || !Number.isFinite(t)) throw new UsageError(`--time / BENCH_TIME must be a positive number, got "${time}"`);
     o.time = t;
   }
   return o;
@@ -352,6 +355,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  if (e instanceof UsageError) {
+    console.error(e.message);
+    process.exit(2);
+  }
   console.error(e instanceof Error ? (e.stack ?? e.message) : e);
   process.exit(1);
 });
