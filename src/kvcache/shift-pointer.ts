@@ -12,8 +12,8 @@
 //     the KV graph's new K for head h at h*hd).
 // Column 0 of a view is never valid while running, so writes that spill into the next head's window are
 // harmless (the device relies on this too).
+import { deriveLengths, newMask, perHead as perHeadOf } from "./shared.js";
 import {
-  deriveLengths,
   FP32_ENCODING,
   type CacheArray,
   type CacheDims,
@@ -28,10 +28,9 @@ export function createShiftPointer<T extends CacheArray = Float32Array, M extend
   dims: CacheDims,
   enc: CacheEncoding<T, M> = FP32_ENCODING as unknown as CacheEncoding<T, M>,
 ): KvCacheManager<T, M> {
-  const { L, P, M: Msz } = deriveLengths(dims);
+  const lengths = deriveLengths(dims);
+  const { L, P, M: Msz, usesKv, usesPrefill } = lengths;
   const { nLayers: NL, nKvHeads: H, headDim: hd, mode } = dims;
-  const usesKv = mode !== "prefill";
-  const usesPrefill = mode !== "kv";
   const E = enc.cache.BYTES_PER_ELEMENT;
   const alloc = (n: number): T => new enc.cache(new ArrayBuffer(n * E), 0, n);
   const view = (base: T, off: number, n: number): T => new enc.cache(base.buffer as ArrayBuffer, base.byteOffset + off * E, n);
@@ -42,17 +41,12 @@ export function createShiftPointer<T extends CacheArray = Float32Array, M extend
   const kIn: T[][] = usesKv ? Array.from({ length: NL }, () => Array.from({ length: H }, () => alloc(kInSize))) : [];
   const vBuf: T[] = Array.from({ length: NL }, () => alloc(vSize));
   const kOutBuf: T[] = Array.from({ length: NL }, () => alloc(kOutSize));
-  const mask: M = new enc.mask(new ArrayBuffer((usesKv ? L + 1 : 0) * enc.mask.BYTES_PER_ELEMENT), 0, usesKv ? L + 1 : 0);
-  mask.fill(enc.blocked);
+  const mask = newMask(enc, lengths);
 
   /** Slots the views have slid so far: the K view start (elements) and V view start (rows). */
   let shift = 0;
 
-  const perHead = <R>(f: (l: number, h: number) => R): R[] => {
-    const out: R[] = [];
-    for (let l = 0; l < NL; l++) for (let h = 0; h < H; h++) out.push(f(l, h));
-    return out;
-  };
+  const perHead = <R>(f: (l: number, h: number) => R): R[] => perHeadOf(dims, f);
   const requireKv = () => {
     if (!usesKv) throw new Error("shift pointer: the KV graph is not part of prefill mode");
   };

@@ -5,8 +5,8 @@
 // Quirk (SPEC §5): the seed runner increments the position first and so uses slot/mask index p+1, leaving
 // slot 0 (or slot n after a prefill) unused; numerically nothing changes (attention ignores slot order and
 // unused slots stay masked). The golden model uses slot p, as the later upstream runner does.
+import { deriveLengths, newMask, perHead as perHeadOf } from "./shared.js";
 import {
-  deriveLengths,
   FP32_ENCODING,
   type CacheArray,
   type CacheDims,
@@ -21,10 +21,9 @@ export function createSmartMask<T extends CacheArray = Float32Array, M extends M
   dims: CacheDims,
   enc: CacheEncoding<T, M> = FP32_ENCODING as unknown as CacheEncoding<T, M>,
 ): KvCacheManager<T, M> {
-  const { L, P, M: Msz } = deriveLengths(dims);
+  const lengths = deriveLengths(dims);
+  const { L, P, M: Msz, usesKv, usesPrefill } = lengths;
   const { nLayers: NL, nKvHeads: H, headDim: hd, mode } = dims;
-  const usesKv = mode !== "prefill";
-  const usesPrefill = mode !== "kv";
   const E = enc.cache.BYTES_PER_ELEMENT;
   const block = hd * Msz;
   // One shared buffer: cache_in as (layer, head) -> K block, V block; then cache_out (layer, head) -> K, V.
@@ -38,17 +37,12 @@ export function createSmartMask<T extends CacheArray = Float32Array, M extends M
   const vOutAt = (l: number, h: number) => view(cacheInElems + (l * H + h) * 2 * hd + hd, hd);
   const kBlocks: T[][] = Array.from({ length: NL }, (_, l) => Array.from({ length: H }, (_, h) => kBlock(l, h)));
   const vBlocks: T[][] = Array.from({ length: NL }, (_, l) => Array.from({ length: H }, (_, h) => vBlock(l, h)));
-  const mask: M = new enc.mask(new ArrayBuffer((usesKv ? L + 1 : 0) * enc.mask.BYTES_PER_ELEMENT), 0, usesKv ? L + 1 : 0);
-  mask.fill(enc.blocked);
+  const mask = newMask(enc, lengths);
   let handedOver = false;
   /** Row stride of the K blocks: P as the prefill graph writes them (until a hybrid hand-over re-strides), else L. */
   const kStride = () => (mode === "kv" || handedOver ? L : P);
 
-  const perHead = <R>(f: (l: number, h: number) => R): R[] => {
-    const out: R[] = [];
-    for (let l = 0; l < NL; l++) for (let h = 0; h < H; h++) out.push(f(l, h));
-    return out;
-  };
+  const perHead = <R>(f: (l: number, h: number) => R): R[] => perHeadOf(dims, f);
   const requireKv = () => {
     if (!usesKv) throw new Error("smart mask: the KV graph is not part of prefill mode");
   };

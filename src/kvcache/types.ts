@@ -89,15 +89,3 @@ export interface KvCacheManager<T extends CacheArray, M extends MaskArray> {
   /** V of absolute position p for (layer, head): hd values. */
   readV(layer: number, head: number, p: number): T;
 }
-
-/** Validates dims and derives L, P and M (SPEC §4: M = max(L, P)). */
-export function deriveLengths(d: CacheDims): { L: number; P: number; M: number } {
-  for (const k of ["nLayers", "nKvHeads", "headDim"] as const)
-    if (!Number.isInteger(d[k]) || d[k] <= 0) throw new RangeError(`cache dims: ${k} must be a positive integer`);
-  const L = d.mode === "prefill" ? 0 : d.kvSeqLen - 1;
-  const P = d.mode === "kv" ? 0 : d.prefillSeqLen - 1;
-  if (d.mode !== "prefill" && !(Number.isInteger(L) && L >= 1)) throw new RangeError("cache dims: kv_seq_len must be >= 2");
-  if (d.mode !== "kv" && !(Number.isInteger(P) && P >= 1)) throw new RangeError("cache dims: prefill_seq_len must be >= 2");
-  if (d.mode === "hybrid" && L < P) throw new RangeError("cache dims: hybrid mode requires kv_seq_len >= prefill_seq_len");
-  return { L, P, M: Math.max(L, P) };
-}
