@@ -7,8 +7,8 @@ import { dirname, join } from "node:path";
 import { UserError } from "../util/errors.js";
 import type { EvalMode } from "../kvcache/types.js";
 import type { KvUpdater } from "../runner/generate.js";
+import { LLAMA_MODELS, type LlamaModel } from "../runner/model-family.js";
 
-export type LlamaModel = "stories260k" | "stories110m" | "llama3_2";
 
 export interface RunArgs {
   help: boolean;
@@ -16,7 +16,10 @@ export interface RunArgs {
   params?: string;
   tokenizerBin?: string;
   tokenizerModel?: string;
-  llamaModel: LlamaModel;
+  /** undefined: inferred from the checkpoint (stories260k for the shipped model). */
+  llamaModel?: LlamaModel;
+  /** Llama-3 RoPE scaling factor override (0 = none); undefined keeps the checkpoint's setting. */
+  ropeScaleFactor?: number;
   modelMode: EvalMode;
   prefillSeqLen: number;
   kvSeqLen: number;
@@ -61,6 +64,7 @@ const OPTIONS = {
   model_mode: { type: "string" },
   prefill_seq_len: { type: "string" },
   kv_seq_len: { type: "string" },
+  rope_scale_factor: { type: "string" },
   prompt: { type: "string" },
   system_prompt: { type: "string" },
   temperature: { type: "string" },
@@ -87,6 +91,14 @@ function intFlag(flag: string, v: string | undefined, dflt: number, min: number)
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min) throw new UserError(`--${flag} ${v}: must be an integer >= ${min}`);
   return n;
+}
+
+/** A finite number >= 0, or undefined when the flag is absent. */
+function floatFlag(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new UserError(`--${flag} ${JSON.stringify(v)}: expected a number >= 0`);
+  return x;
 }
 
 /** A uint64 seed: decimal or 0x-hex. */
@@ -117,16 +129,11 @@ export function parseRunArgs(argv: string[]): RunArgs {
   const s = (k: keyof typeof OPTIONS) => values[k] as string | undefined;
   if (s("kv_updater") !== undefined && s("kv_updator") !== undefined && parseUpdater(s("kv_updater")) !== parseUpdater(s("kv_updator")))
     throw new UserError("--kv_updater and --kv_updator disagree; give one");
-  const temperatureText = s("temperature");
-  let temperature = 0;
-  if (temperatureText !== undefined) {
-    temperature = Number(temperatureText);
-    if (temperatureText.trim() === "" || !Number.isFinite(temperature) || temperature < 0)
-      throw new UserError(`--temperature ${JSON.stringify(temperatureText)}: expected a number >= 0`);
-  }
-  const llamaModel = oneOf("llama_model", s("llama_model"), ["stories260k", "stories110m", "llama3_2"] as const, "stories260k");
+  const temperature = floatFlag("temperature", s("temperature")) ?? 0;
+  const llamaModelText = s("llama_model");
+  const llamaModel = llamaModelText === undefined ? undefined : oneOf("llama_model", llamaModelText, LLAMA_MODELS, "stories260k");
   const checkpoint = s("checkpoint");
-  if (checkpoint === undefined && llamaModel !== "stories260k")
+  if (checkpoint === undefined && llamaModel !== undefined && llamaModel !== "stories260k")
     throw new UserError(`--llama_model ${llamaModel} needs --checkpoint (only stories260k ships with llama-golden)`);
   const usingDefaultModel = checkpoint === undefined;
   const seedText = s("seed");
@@ -137,6 +144,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     tokenizerBin: s("tokenizer_bin") ?? (usingDefaultModel && s("tokenizer_model") === undefined ? DEFAULT_TOKENIZER_BIN : undefined),
     tokenizerModel: s("tokenizer_model"),
     llamaModel,
+    ropeScaleFactor: floatFlag("rope_scale_factor", s("rope_scale_factor")),
     modelMode: oneOf("model_mode", s("model_mode"), ["prefill", "kv", "hybrid"] as const, "hybrid"),
     prefillSeqLen: intFlag("prefill_seq_len", s("prefill_seq_len"), 32, 2),
     kvSeqLen: intFlag("kv_seq_len", s("kv_seq_len"), 128, 2),
@@ -157,11 +165,15 @@ export const HELP = `llama-golden — golden model of the ExecuTorch Qualcomm (Q
 Usage: llama-golden [flags]            (no flags: stories260K, hybrid mode, "Once upon a time")
 
 Model
-  --checkpoint FILE        llama2.c .bin checkpoint (default: the shipped models/stories260K.bin)
-  --params FILE            params.json (adds norm_eps / rope_theta; must agree with the checkpoint)
+  --checkpoint PATH        llama2.c .bin, PyTorch .pt/.pth (llama2.c or Meta), safetensors file or Hugging
+                           Face directory (default: the shipped models/stories260K.bin)
+  --params FILE            params.json (Meta / llama2.c) or config.json (Hugging Face); must agree with
+                           the tensor shapes
   --tokenizer_bin FILE     llama2.c tokenizer.bin (default with the shipped model: models/tok512.bin)
   --tokenizer_model FILE   SentencePiece / tiktoken tokenizer.model (not readable yet: use --tokenizer_bin)
-  --llama_model NAME       stories260k | stories110m | llama3_2 (default stories260k)
+  --llama_model NAME       stories260k | stories110m | llama3_2 (default: inferred from the checkpoint)
+  --rope_scale_factor F    Llama-3 RoPE scaling: 32 (Meta, the default with use_scaled_rope), 8 (later
+                           upstream exports), 0 (none, as the seed flow)
 
 Device flow
   --model_mode MODE        prefill | kv | hybrid (default hybrid)

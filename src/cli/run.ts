@@ -11,23 +11,16 @@ import { buildStats, deriveStats, reportLines } from "../runner/stats.js";
 import { UserError } from "../util/errors.js";
 import { openAtomicFile, f32Bytes, type AtomicFile } from "./atomic-file.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import type { LlamaModel, RunArgs } from "./args.js";
+import type { RunArgs } from "./args.js";
+import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
+import { createProgress, NO_PROGRESS } from "./progress.js";
 
 export interface RunIO {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /** True when stderr is a terminal (enables the load progress bar). */
+  stderrIsTTY?: boolean;
 }
-
-/** Token conventions of a model family (SPEC §6). */
-interface Family {
-  bos: number;
-  stops: number[];
-}
-const FAMILIES: Record<LlamaModel, Family> = {
-  stories260k: { bos: 1, stops: [2] },
-  stories110m: { bos: 1, stops: [2] },
-  llama3_2: { bos: 128000, stops: [128001, 128009] },
-};
 
 function loadTokenizer(a: RunArgs, vocabSize: number): Tokenizer | undefined {
   if (a.tokenizerBin !== undefined) return loadLlama2cTokenizer(a.tokenizerBin, vocabSize);
@@ -38,10 +31,10 @@ function loadTokenizer(a: RunArgs, vocabSize: number): Tokenizer | undefined {
   return undefined;
 }
 
-function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: Family, io: RunIO): number[] {
+function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: ModelFamily, io: RunIO): number[] {
   if (a.tokenizedPrompt !== undefined) return readTokenIds(a.tokenizedPrompt);
   if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin, or the prompt as ids with --tokenized_prompt");
-  if (a.llamaModel === "llama3_2")
+  if (fam.name === "llama3_2")
     throw new UserError("--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer and chat template, which this version lacks; use --tokenized_prompt");
   if (a.systemPrompt !== undefined) io.stderr("note: --system_prompt is ignored for Llama 2 / stories models (the prompt is used verbatim)\n");
   // Llama 2 / stories: the prompt verbatim with one BOS in front (SPEC §6).
@@ -49,13 +42,21 @@ function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: Family, io: RunI
 }
 
 export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
-  const fam = FAMILIES[a.llamaModel];
   const loadStart = Date.now();
-  const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params });
+  const progress = io.stderrIsTTY && !a.json ? createProgress(io.stderr, "loading") : NO_PROGRESS;
+  let loaded;
+  try {
+    loaded = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: progress.update });
+  } finally {
+    progress.end();
+  }
+  const { model } = loaded;
+  const fam = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const tok = loadTokenizer(a, model.config.vocabSize);
   const prompt = promptIds(a, tok, fam, io);
   checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
-  const stops = tok ? [...new Set([...fam.stops, ...tok.eosIds])] : fam.stops;
+  // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3): the family's stop set.
+  const stops = fam.stops;
 
   let seed = a.seed;
   if (seed === undefined) {
@@ -117,7 +118,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
         prompt_tokens: result.promptTokens,
         generated_tokens: result.generatedTokens,
         text,
-        stats: { ...stats, ...deriveStats(stats), seed: seed.toString(), mode: a.modelMode, kv_updater: a.kvUpdater },
+        stats: { ...stats, ...deriveStats(stats), seed: seed.toString(), mode: a.modelMode, kv_updater: a.kvUpdater, llama_model: fam.name, checkpoint_format: loaded.format },
       };
       io.stdout(JSON.stringify(obj) + "\n");
     } else {

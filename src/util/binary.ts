@@ -1,7 +1,8 @@
 // Owns zero-copy typed views over file bytes, with the alignment and endianness checks that make them safe.
 import { endianness } from "node:os";
 
-const LITTLE_ENDIAN = endianness() === "LE";
+/** True on little-endian machines, where file bytes can be viewed as typed arrays directly. */
+export const LITTLE_ENDIAN = endianness() === "LE";
 
 /**
  * `count` little-endian fp32 values starting at `byteOffset` of `bytes`: a view sharing the file's memory

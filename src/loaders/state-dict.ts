@@ -1,0 +1,167 @@
+// Owns turning a set of named checkpoint tensors into the engine's Model: the two naming layouts (Meta /
+// llama2.c `tok_embeddings`, `layers.N.attention.wq` ...; Hugging Face `model.embed_tokens`, `q_proj` ...),
+// shape checks against the config, undoing HF's q/k row permutation (SPEC §2), and the tied LM head.
+import type { ModelConfig } from "../engine/config.js";
+import { checkWeights, weightShapes, type LayerWeights, type Model } from "../engine/weights.js";
+import { UserError } from "../util/errors.js";
+import { numelOf, type NamedTensor, type TensorSet } from "./tensors.js";
+
+export type NameLayout = "meta" | "hf";
+
+type WeightKey = keyof LayerWeights;
+const META_LAYER: Record<WeightKey, string> = {
+  attnNorm: "attention_norm.weight",
+  wq: "attention.wq.weight",
+  wk: "attention.wk.weight",
+  wv: "attention.wv.weight",
+  wo: "attention.wo.weight",
+  ffnNorm: "ffn_norm.weight",
+  w1: "feed_forward.w1.weight",
+  w2: "feed_forward.w2.weight",
+  w3: "feed_forward.w3.weight",
+};
+const HF_LAYER: Record<WeightKey, string> = {
+  attnNorm: "input_layernorm.weight",
+  wq: "self_attn.q_proj.weight",
+  wk: "self_attn.k_proj.weight",
+  wv: "self_attn.v_proj.weight",
+  wo: "self_attn.o_proj.weight",
+  ffnNorm: "post_attention_layernorm.weight",
+  w1: "mlp.gate_proj.weight",
+  w2: "mlp.down_proj.weight",
+  w3: "mlp.up_proj.weight",
+};
+
+interface LayoutNames {
+  embedding: string;
+  norm: string;
+  output: string;
+  layer: (l: number, k: WeightKey) => string;
+  /** Tensors a checkpoint may carry that the engine does not use (precomputed RoPE tables). */
+  ignorable: RegExp;
+}
+
+export function layoutNames(layout: NameLayout): LayoutNames {
+  return layout === "meta"
+    ? {
+        embedding: "tok_embeddings.weight",
+        norm: "norm.weight",
+        output: "output.weight",
+        layer: (l, k) => `layers.${l}.${META_LAYER[k]}`,
+        ignorable: /^(rope\.freqs|freqs_cis|freqs_cos|freqs_sin)$/,
+      }
+    : {
+        embedding: "model.embed_tokens.weight",
+        norm: "model.norm.weight",
+        output: "lm_head.weight",
+        layer: (l, k) => `model.layers.${l}.${HF_LAYER[k]}`,
+        ignorable: /\.rotary_emb\.inv_freq$/,
+      };
+}
+
+/** Prefixes training wrappers add to every name (torch.compile's `_orig_mod.`, DataParallel's `module.`). */
+const WRAPPER_PREFIXES = ["_orig_mod.", "module."];
+
+/** Strips a wrapper prefix shared by every name, and tells which naming layout the checkpoint uses. */
+export function detectLayout(tensors: TensorSet, path: string): { layout: NameLayout; tensors: TensorSet } {
+  let set = tensors;
+  for (const p of WRAPPER_PREFIXES) {
+    const names = [...set.keys()];
+    if (names.length > 0 && names.every((n) => n.startsWith(p))) set = new Map(names.map((n) => [n.slice(p.length), { ...set.get(n)!, name: n.slice(p.length) }]));
+  }
+  if (set.has("tok_embeddings.weight")) return { layout: "meta", tensors: set };
+  if (set.has("model.embed_tokens.weight")) return { layout: "hf", tensors: set };
+  const sample = [...set.keys()].slice(0, 4).join(", ");
+  throw new UserError(`checkpoint ${path}: tensor names match no known layout (Meta/llama2.c or Hugging Face); first names: ${sample || "(none)"}`);
+}
+
+/** What the tensor shapes alone say about the model (for params that a checkpoint lacks or to check them). */
+export function shapeFacts(tensors: TensorSet, layout: NameLayout): { vocabSize: number; dim: number; nLayers: number; hiddenDim?: number; kvDim?: number; qDim?: number } {
+  const n = layoutNames(layout);
+  const emb = tensors.get(n.embedding)!;
+  let nLayers = 0;
+  while (tensors.has(n.layer(nLayers, "wq"))) nLayers++;
+  const w1 = tensors.get(n.layer(0, "w1"));
+  const wk = tensors.get(n.layer(0, "wk"));
+  const wq = tensors.get(n.layer(0, "wq"));
+  return { vocabSize: emb.shape[0], dim: emb.shape[1], nLayers, hiddenDim: w1?.shape[0], kvDim: wk?.shape[0], qDim: wq?.shape[0] };
+}
+
+/**
+ * Inverse of HF's permutation of q_proj/k_proj rows: HF row h*hd + j*hd/2 + i holds Meta row h*hd + 2i + j
+ * (HF stores w.view(nh, hd/2, 2, dim).transpose(1, 2)). Returns the rows in Meta's interleaved-pair order.
+ */
+export function unpermuteHfRows(w: Float32Array, nHeads: number, headDim: number, dim: number): Float32Array {
+  const out = new Float32Array(w.length);
+  const half = headDim / 2;
+  for (let h = 0; h < nHeads; h++)
+    for (let j = 0; j < 2; j++)
+      for (let i = 0; i < half; i++) {
+        const src = (h * headDim + j * half + i) * dim;
+        const dst = (h * headDim + 2 * i + j) * dim;
+        out.set(w.subarray(src, src + dim), dst);
+      }
+  return out;
+}
+
+export interface BuildOptions {
+  /** Called after each tensor with the stored bytes read so far and in total. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+/** Builds the Model from named tensors, checking every name and shape against `config`. */
+export function buildModel(tensors: TensorSet, layout: NameLayout, config: ModelConfig, path: string, o: BuildOptions = {}): Model {
+  const names = layoutNames(layout);
+  const shapes = weightShapes(config);
+  const wanted = new Map<string, number[]>();
+  wanted.set(names.embedding, shapes.tokEmbeddings);
+  wanted.set(names.norm, shapes.norm);
+  for (let l = 0; l < config.nLayers; l++) for (const k of Object.keys(META_LAYER) as WeightKey[]) wanted.set(names.layer(l, k), shapes[k]);
+  const tied = !tensors.has(names.output);
+  if (!tied) wanted.set(names.output, shapes.output);
+
+  for (const [name, t] of tensors) {
+    if (wanted.has(name) || names.ignorable.test(name)) continue;
+    throw new UserError(`checkpoint ${path}: unexpected tensor "${name}" ${JSON.stringify(t.shape)} (not part of a ${config.nLayers}-layer Llama; biases or extra layers are not supported)`);
+  }
+  for (const [name, shape] of wanted) {
+    const t = tensors.get(name);
+    if (!t) throw new UserError(`checkpoint ${path}: missing tensor "${name}"`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new UserError(`checkpoint ${path}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, but the parameters say ${JSON.stringify(shape)}`);
+  }
+
+  const total = [...wanted.keys()].reduce((s, n) => s + tensors.get(n)!.byteLength, 0);
+  let done = 0;
+  const cache = new Map<string, Float32Array>();
+  const get = (name: string): Float32Array => {
+    const t: NamedTensor = tensors.get(name)!;
+    let a = cache.get(t.identity);
+    if (!a) {
+      a = t.load();
+      if (a.length !== numelOf(t.shape)) throw new Error(`loader returned ${a.length} values for ${name}`);
+      cache.set(t.identity, a);
+    }
+    done += t.byteLength;
+    o.onProgress?.(done, total);
+    return a;
+  };
+  const { nHeads, nKvHeads, headDim, dim } = config;
+  const tokEmbeddings = get(names.embedding);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const w = (k: WeightKey) => get(names.layer(l, k));
+    let wq = w("wq");
+    let wk = w("wk");
+    if (layout === "hf") {
+      wq = unpermuteHfRows(wq, nHeads, headDim, dim);
+      wk = unpermuteHfRows(wk, nKvHeads, headDim, dim);
+    }
+    layers.push({ attnNorm: w("attnNorm"), wq, wk, wv: w("wv"), wo: w("wo"), ffnNorm: w("ffnNorm"), w1: w("w1"), w2: w("w2"), w3: w("w3") });
+  }
+  const norm = get(names.norm);
+  const output = tied ? tokEmbeddings : get(names.output);
+  const weights = { tokEmbeddings, layers, norm, output };
+  checkWeights(config, weights);
+  return { config, weights };
+}
