@@ -5,6 +5,8 @@ export type StoredDType = "F32" | "F16" | "BF16";
 
 export const DTYPE_BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2 };
 
+import { LITTLE_ENDIAN } from "../util/binary.js";
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -30,6 +32,13 @@ export function toFloat32(dtype: StoredDType, src: Uint8Array, srcOff: number, c
       return;
     }
     case "BF16": {
+      if (LITTLE_ENDIAN && (src.byteOffset + srcOff) % 2 === 0 && dst.byteOffset % 4 === 0) {
+        // Fast path: bf16 is the top half of a float32, so widen the 16-bit words into 32-bit slots.
+        const h = new Uint16Array(src.buffer, src.byteOffset + srcOff, count);
+        const w = new Uint32Array(dst.buffer, dst.byteOffset + 4 * dstOff, count);
+        for (let i = 0; i < count; i++) w[i] = h[i] << 16;
+        return;
+      }
       for (let i = 0; i < count; i++) {
         const o = srcOff + 2 * i;
         u32[0] = (src[o] | (src[o + 1] << 8)) << 16;

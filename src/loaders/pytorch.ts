@@ -174,7 +174,7 @@ export function readTorchCheckpoint(src: ByteSource): TorchCheckpoint {
   for (const [k, v] of stateDict.map) {
     const name = String(k);
     const ref = asObject(v, "tensor") as TensorRef | undefined;
-    if (!ref) throw new UserError(`${where}: state-dict entry "${name}" is not a tensor`);
+    if (!ref) throw new UserError(`${where}: state-dict entry ${JSON.stringify(name)} is not a tensor`);
     tensors.set(name, tensorFromRef(zip, prefix, name, ref, path));
   }
   if (tensors.size === 0) throw new UserError(`${where}: the state dict holds no tensors`);
@@ -183,7 +183,7 @@ export function readTorchCheckpoint(src: ByteSource): TorchCheckpoint {
 
 function tensorFromRef(zip: ZipArchive, prefix: string, name: string, ref: TensorRef, path: string): NamedTensor {
   const { storage, offset, size, stride } = ref;
-  const bad = (m: string) => new UserError(`checkpoint ${path}: tensor "${name}": ${m}`);
+  const bad = (m: string) => new UserError(`checkpoint ${path}: tensor ${JSON.stringify(name)}: ${m}`);
   if (!storage.dtype) throw bad(`dtype ${storage.storageType} is not supported (float32, float16, bfloat16 only)`);
   const dtype = storage.dtype;
   const eb = DTYPE_BYTES[dtype];
@@ -212,10 +212,12 @@ function tensorFromRef(zip: ZipArchive, prefix: string, name: string, ref: Tenso
         // Stream the elements in chunks straight into the destination; check the CRC when the tensor
         // covers its whole storage (the usual case), so a corrupt file cannot load silently.
         const per = Math.max(1, Math.floor(CHUNK / eb));
+        const buf = new Uint8Array(Math.min(per, numel) * eb); // one reused read buffer per tensor
         let crc = 0;
         for (let i = 0; i < numel; i += per) {
           const count = Math.min(per, numel - i);
-          const chunk = zip.source.read(base + i * eb, count * eb);
+          const chunk = buf.subarray(0, count * eb);
+          zip.source.readInto(base + i * eb, chunk);
           if (wholeStorage) crc = crc32(chunk, crc);
           toFloat32(dtype, chunk, 0, count, dst, i);
         }
