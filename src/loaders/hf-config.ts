@@ -1,7 +1,7 @@
 // Owns Hugging Face `config.json` (LlamaForCausalLM): hyper-parameters, and the RoPE settings from either
 // `rope_scaling` (older transformers) or `rope_parameters` (newer), mapped onto the engine's ModelConfig.
 import { validateConfig, type ModelConfig, type RopeScaling } from "../engine/config.js";
-import { UserError } from "../util/errors.js";
+import { oneLine, UserError } from "../util/errors.js";
 import { readUserFile } from "../util/files.js";
 
 export interface HfConfig {
@@ -24,7 +24,7 @@ function ropeFrom(r: Record<string, unknown> | undefined, path: string): RopeSca
   if (!r) return null;
   const type = (r.rope_type ?? r.type ?? "default") as string;
   if (type === "default") return null;
-  if (type !== "llama3") throw new UserError(`config ${path}: RoPE type "${type}" is not supported (only llama3 scaling or none)`);
+  if (type !== "llama3") throw new UserError(`config ${path}: RoPE type ${JSON.stringify(type)} is not supported (only llama3 scaling or none)`);
   return {
     factor: num(r, "factor", path),
     lowFreqFactor: num(r, "low_freq_factor", path),
@@ -38,15 +38,15 @@ export function parseHfConfig(text: string, path: string): HfConfig {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`config ${path}: not valid JSON (${(e as Error).message})`);
+    throw new UserError(`config ${path}: not valid JSON (${oneLine((e as Error).message)})`);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new UserError(`config ${path}: expected a JSON object`);
   const o = raw as Record<string, unknown>;
   const mt = o.model_type;
-  if (mt !== undefined && mt !== "llama") throw new UserError(`config ${path}: model_type "${String(mt)}" is not a Llama model`);
+  if (mt !== undefined && mt !== "llama") throw new UserError(`config ${path}: model_type ${JSON.stringify(mt)} is not a Llama model`);
   for (const b of ["attention_bias", "mlp_bias"]) if (o[b] === true) throw new UserError(`config ${path}: ${b} is set; biases are not supported`);
   const act = o.hidden_act;
-  if (act !== undefined && act !== "silu") throw new UserError(`config ${path}: hidden_act "${String(act)}" is not supported (silu only)`);
+  if (act !== undefined && act !== "silu") throw new UserError(`config ${path}: hidden_act ${JSON.stringify(act)} is not supported (silu only)`);
   const dim = num(o, "hidden_size", path);
   const nHeads = num(o, "num_attention_heads", path);
   const params = (o.rope_parameters ?? undefined) as Record<string, unknown> | undefined;

@@ -5,7 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { configFromParams, validateConfig, type ModelConfig, type ParamsJson } from "../engine/config.js";
 import type { Model } from "../engine/weights.js";
-import { UserError } from "../util/errors.js";
+import { oneLine, UserError } from "../util/errors.js";
 import { readUserFile } from "../util/files.js";
 import { openFileSource, type ByteSource } from "./byte-source.js";
 import { parseHfConfig } from "./hf-config.js";
@@ -101,7 +101,7 @@ function hfDirectoryFiles(dir: string): { weights: string[]; config?: string } {
       map = JSON.parse(new TextDecoder().decode(readUserFile(index, "index"))).weight_map;
       if (typeof map !== "object" || map === null) throw new Error("no weight_map");
     } catch (e) {
-      throw new UserError(`index ${index}: ${(e as Error).message}`);
+      throw new UserError(`index ${index}: ${oneLine((e as Error).message)}`); // V8 quotes the input, newlines included
     }
     const files = [...new Set(Object.values(map))];
     if (files.some((f) => typeof f !== "string" || f.includes("/") || f.includes("\\") || f.startsWith(".")))
@@ -133,7 +133,7 @@ export function loadModel(o: LoadModelOptions): LoadedModel {
         const src = openFileSource(f, "checkpoint");
         sources.push(src);
         for (const [n, t] of readSafetensors(src)) {
-          if (tensors.has(n)) throw new UserError(`checkpoint ${f}: tensor "${n}" also appears in another shard`);
+          if (tensors.has(n)) throw new UserError(`checkpoint ${f}: tensor ${JSON.stringify(n)} also appears in another shard`);
           tensors.set(n, t);
         }
       }

@@ -1,6 +1,6 @@
 // Owns reading params.json (Meta / llama2.c hyper-parameters) into the ParamsJson shape, with clear errors.
 import type { ParamsJson } from "../engine/config.js";
-import { UserError } from "../util/errors.js";
+import { oneLine, UserError } from "../util/errors.js";
 import { readUserFile } from "../util/files.js";
 
 const NUMERIC = ["dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of", "ffn_dim_multiplier",
@@ -12,7 +12,7 @@ export function parseParamsJson(text: string, path: string): ParamsJson {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`params ${path}: not valid JSON (${(e as Error).message})`);
+    throw new UserError(`params ${path}: not valid JSON (${oneLine((e as Error).message)})`);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw new UserError(`params ${path}: expected a JSON object`);

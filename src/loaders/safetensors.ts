@@ -1,7 +1,7 @@
 // Owns the safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header mapping
 // names to {dtype, shape, data_offsets} relative to the data section, then the raw little-endian data.
 // Every offset is checked against the file before anything is read; tensors load one at a time.
-import { UserError } from "../util/errors.js";
+import { oneLine, UserError } from "../util/errors.js";
 import { LITTLE_ENDIAN } from "../util/binary.js";
 import type { ByteSource } from "./byte-source.js";
 import { DTYPE_BYTES, toFloat32, type StoredDType } from "./dtype.js";
@@ -30,7 +30,8 @@ export function readSafetensors(src: ByteSource): TensorSet {
   try {
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(src.read(8, n)));
   } catch (e) {
-    throw bad(`safetensors header is not valid JSON (${(e as Error).message.split("\n")[0]})`);
+    // V8 quotes part of the input in the message: keep it on one line, without control characters.
+    throw bad(`safetensors header is not valid JSON (${oneLine((e as Error).message)})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) throw bad("safetensors header is not a JSON object");
   const dataStart = 8 + n;
@@ -41,18 +42,18 @@ export function readSafetensors(src: ByteSource): TensorSet {
     if (name === "__metadata__") continue;
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = typeof e?.dtype === "string" ? DTYPES[e.dtype] : undefined;
-    if (!dtype) throw bad(`tensor "${name}" has dtype ${JSON.stringify(e?.dtype)}; supported: F32, F16, BF16`);
+    if (!dtype) throw bad(`tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(e?.dtype)}; supported: F32, F16, BF16`);
     const shape = e.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-      throw bad(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
+      throw bad(`tensor ${JSON.stringify(name)} has an invalid shape ${JSON.stringify(shape)}`);
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0) || offs[0] > offs[1])
-      throw bad(`tensor "${name}" has invalid data_offsets ${JSON.stringify(offs)}`);
+      throw bad(`tensor ${JSON.stringify(name)} has invalid data_offsets ${JSON.stringify(offs)}`);
     const [begin, end] = offs as [number, number];
     const numel = numelOf(shape as number[]);
     const bytes = numel * DTYPE_BYTES[dtype];
-    if (end - begin !== bytes) throw bad(`tensor "${name}": data_offsets span ${end - begin} bytes, but ${dtype}${JSON.stringify(shape)} needs ${bytes}`);
-    if (end > dataLen) throw bad(`tensor "${name}" data ends at ${end}, past the end of the file's ${dataLen}-byte data section (truncated?)`);
+    if (end - begin !== bytes) throw bad(`tensor ${JSON.stringify(name)}: data_offsets span ${end - begin} bytes, but ${dtype}${JSON.stringify(shape)} needs ${bytes}`);
+    if (end > dataLen) throw bad(`tensor ${JSON.stringify(name)} data ends at ${end}, past the end of the file's ${dataLen}-byte data section (truncated?)`);
     spans.push([begin, end, name]);
     const abs = dataStart + begin;
     out.set(name, {
@@ -81,6 +82,6 @@ export function readSafetensors(src: ByteSource): TensorSet {
   }
   spans.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < spans.length; i++)
-    if (spans[i][0] < spans[i - 1][1]) throw bad(`tensors "${spans[i - 1][2]}" and "${spans[i][2]}" overlap`);
+    if (spans[i][0] < spans[i - 1][1]) throw bad(`tensors ${JSON.stringify(spans[i - 1][2])} and ${JSON.stringify(spans[i][2])} overlap`);
   return out;
 }

@@ -71,7 +71,7 @@ export function detectLayout(tensors: TensorSet, path: string): { layout: NameLa
   }
   if (set.has("tok_embeddings.weight")) return { layout: "meta", tensors: set };
   if (set.has("model.embed_tokens.weight")) return { layout: "hf", tensors: set };
-  const sample = [...set.keys()].slice(0, 4).join(", ");
+  const sample = [...set.keys()].slice(0, 4).map((n) => JSON.stringify(n)).join(", ");
   throw new UserError(`checkpoint ${path}: tensor names match no known layout (Meta/llama2.c or Hugging Face); first names: ${sample || "(none)"}`);
 }
 
@@ -122,13 +122,13 @@ export function buildModel(tensors: TensorSet, layout: NameLayout, config: Model
 
   for (const [name, t] of tensors) {
     if (wanted.has(name) || names.ignorable.test(name)) continue;
-    throw new UserError(`checkpoint ${path}: unexpected tensor "${name}" ${JSON.stringify(t.shape)} (not part of a ${config.nLayers}-layer Llama; biases or extra layers are not supported)`);
+    throw new UserError(`checkpoint ${path}: unexpected tensor ${JSON.stringify(name)} ${JSON.stringify(t.shape)} (not part of a ${config.nLayers}-layer Llama; biases or extra layers are not supported)`);
   }
   for (const [name, shape] of wanted) {
     const t = tensors.get(name);
-    if (!t) throw new UserError(`checkpoint ${path}: missing tensor "${name}"`);
+    if (!t) throw new UserError(`checkpoint ${path}: missing tensor ${JSON.stringify(name)}`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-      throw new UserError(`checkpoint ${path}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, but the parameters say ${JSON.stringify(shape)}`);
+      throw new UserError(`checkpoint ${path}: tensor ${JSON.stringify(name)} has shape ${JSON.stringify(t.shape)}, but the parameters say ${JSON.stringify(shape)}`);
   }
 
   const total = [...wanted.keys()].reduce((s, n) => s + tensors.get(n)!.byteLength, 0);
@@ -140,6 +140,9 @@ export function buildModel(tensors: TensorSet, layout: NameLayout, config: Model
     if (!a) {
       a = t.load();
       if (a.length !== numelOf(t.shape)) throw new Error(`loader returned ${a.length} values for ${name}`);
+      // As the llama2.c loader does: a NaN / Inf weight means a damaged file (safetensors has no checksum).
+      for (let i = 0; i < a.length; i++)
+        if (a[i] - a[i] !== 0) throw new UserError(`checkpoint ${path}: tensor ${JSON.stringify(name)} holds a non-finite value (${a[i]}) at element ${i}; corrupt file?`);
       cache.set(t.identity, a);
     }
     done += t.byteLength;

@@ -12,3 +12,8 @@ export class UserError extends Error {
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
+
+/** Collapses line breaks, runs of white space and control characters: an error message stays one line. */
+export function oneLine(s: string): string {
+  return s.replace(/[\s\x00-\x1f\x7f]+/g, " ");
+}
