@@ -33,6 +33,8 @@ export interface RunArgs {
   dumpLogits?: string;
   dumpPromptLogits?: string;
   tokenizedPrompt?: string;
+  /** Fold token ids >= the model's vocabulary to id mod V (test models smaller than their tokenizer). */
+  foldVocab: boolean;
 }
 
 /** Root of the package (holds models/): the nearest folder above this module with our package.json. */
@@ -75,6 +77,7 @@ const OPTIONS = {
   dump_logits: { type: "string" },
   dump_prompt_logits: { type: "string" },
   tokenized_prompt: { type: "string" },
+  fold_vocab: { type: "boolean" },
 } as const;
 
 function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
@@ -157,6 +160,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     dumpLogits: s("dump_logits"),
     dumpPromptLogits: s("dump_prompt_logits"),
     tokenizedPrompt: s("tokenized_prompt"),
+    foldVocab: values.fold_vocab === true,
   };
 }
 
@@ -170,7 +174,9 @@ Model
   --params FILE            params.json (Meta / llama2.c) or config.json (Hugging Face); must agree with
                            the tensor shapes
   --tokenizer_bin FILE     llama2.c tokenizer.bin (default with the shipped model: models/tok512.bin)
-  --tokenizer_model FILE   SentencePiece / tiktoken tokenizer.model (not readable yet: use --tokenizer_bin)
+  --tokenizer_model FILE   SentencePiece (Llama 2 / stories) or tiktoken (Llama 3) tokenizer.model
+  --fold_vocab             accept a tokenizer larger than the model's vocabulary: prompt ids >= V become
+                           id mod V (for small test models such as a tiny Llama 3 with 768 tokens)
   --llama_model NAME       stories260k | stories110m | llama3_2 (default: inferred from the checkpoint)
   --rope_scale_factor F    Llama-3 RoPE scaling: 32 (Meta, the default with use_scaled_rope), 8 (later
                            upstream exports), 0 (none, as the seed flow)
@@ -184,6 +190,9 @@ Device flow
 Generation
   --prompt TEXT            prompt (default "Once upon a time"); BOS is added
   --system_prompt TEXT     system prompt (Llama 3 chat template only; ignored for stories)
+
+Subcommand
+  llama-golden tokenize --tokenizer_model F --prompt TEXT   print token ids (see tokenize --help)
   --tokenized_prompt FILE  prompt as token ids (JSON array, or ids separated by spaces/commas), used verbatim
   --temperature T          0 = greedy argmax (default 0; note llama.py passes 0.8)
   --seed N                 sampler seed (uint64); printed when chosen from the clock

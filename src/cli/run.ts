@@ -1,7 +1,9 @@
 // Owns the default command: load the model and tokenizer, run the device flow through the reference
 // backend, stream the text to stdout, the statistics to stderr, and write the machine-readable outputs.
 import { loadModel } from "../loaders/index.js";
-import { loadLlama2cTokenizer } from "../tokenizer/llama2c-bin.js";
+import { loadTokenizer } from "../tokenizer/index.js";
+import { encodeText } from "../tokenizer/encode.js";
+import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
 import { createStreamDecoder } from "../tokenizer/stream-decoder.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { createReferenceBackend } from "../backends/reference.js";
@@ -22,23 +24,32 @@ export interface RunIO {
   stderrIsTTY?: boolean;
 }
 
-function loadTokenizer(a: RunArgs, vocabSize: number): Tokenizer | undefined {
-  if (a.tokenizerBin !== undefined) return loadLlama2cTokenizer(a.tokenizerBin, vocabSize);
-  if (a.tokenizerModel !== undefined)
-    throw new UserError(
-      `--tokenizer_model ${a.tokenizerModel}: SentencePiece/tiktoken tokenizer.model files cannot be read yet; pass a llama2.c --tokenizer_bin (or --tokenized_prompt)`,
-    );
-  return undefined;
+async function tokenizerFor(a: RunArgs, vocabSize: number): Promise<Tokenizer | undefined> {
+  const path = a.tokenizerBin ?? a.tokenizerModel;
+  if (path === undefined) return undefined;
+  // With --fold_vocab a larger tokenizer is accepted (its ids are folded into the model's range below).
+  return loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : vocabSize });
 }
 
-function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: ModelFamily, io: RunIO): number[] {
-  if (a.tokenizedPrompt !== undefined) return readTokenIds(a.tokenizedPrompt);
-  if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin, or the prompt as ids with --tokenized_prompt");
-  if (fam.name === "llama3_2")
-    throw new UserError("--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer and chat template, which this version lacks; use --tokenized_prompt");
+/**
+ * The prompt ids as the runner feeds them (SPEC §6). Llama 2 / stories: the prompt verbatim with one BOS.
+ * Llama 3: the chat template (system block only with a system prompt), special tokens recognised, one BOS.
+ */
+function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: ModelFamily, io: RunIO): { ids: number[]; text: string } {
+  if (a.tokenizedPrompt !== undefined) return { ids: readTokenIds(a.tokenizedPrompt), text: "" };
+  if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin / --tokenizer_model, or the prompt as ids with --tokenized_prompt");
+  if (fam.name === "llama3_2") {
+    if (tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
+    const text = llama3ChatPrompt(a.prompt, a.systemPrompt);
+    return { ids: encodeText(tok, text, { bos: true, allowSpecial: true }), text: "<|begin_of_text|>" + text };
+  }
   if (a.systemPrompt !== undefined) io.stderr("note: --system_prompt is ignored for Llama 2 / stories models (the prompt is used verbatim)\n");
-  // Llama 2 / stories: the prompt verbatim with one BOS in front (SPEC §6).
-  return [fam.bos, ...tok.encode(a.prompt)];
+  return { ids: [fam.bos, ...tok.encode(a.prompt)], text: a.prompt };
+}
+
+/** --fold_vocab: ids at or above the model's vocabulary are folded to id mod V (for small test models). */
+function foldIds(ids: number[], vocabSize: number, fold: boolean): number[] {
+  return fold ? ids.map((t) => t % vocabSize) : ids;
 }
 
 export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
@@ -52,11 +63,13 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   }
   const { model } = loaded;
   const fam = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
-  const tok = loadTokenizer(a, model.config.vocabSize);
-  const prompt = promptIds(a, tok, fam, io);
+  const tok = await tokenizerFor(a, model.config.vocabSize);
+  const promptIn = promptIds(a, tok, fam, io);
+  const prompt = foldIds(promptIn.ids, model.config.vocabSize, a.foldVocab);
   checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
-  // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3): the family's stop set.
-  const stops = fam.stops;
+  // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3); without a tokenizer, the
+  // family's stop set.
+  const stops = tok ? [...tok.eosIds] : fam.stops;
 
   let seed = a.seed;
   if (seed === undefined) {
@@ -91,7 +104,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     };
     const dec = tok ? createStreamDecoder(tok) : undefined;
     // The runner prints the prompt first (token_callback(prompt)), then each sampled piece.
-    if (a.tokenizedPrompt === undefined) out(a.prompt);
+    if (a.tokenizedPrompt === undefined) out(promptIn.text);
     else if (dec) prompt.forEach((id, i) => (i > 0 || id !== fam.bos) && out(dec.push(i > 0 ? prompt[i - 1] : -1, id)));
 
     const result = await generate({

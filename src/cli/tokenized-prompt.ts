@@ -1,6 +1,6 @@
 // Owns reading a pre-tokenized prompt (--tokenized_prompt): a JSON array of ids, or ids separated by
 // white space or commas. The ids are used verbatim: no BOS is added.
-import { UserError } from "../util/errors.js";
+import { oneLine, UserError } from "../util/errors.js";
 import { readUserFile } from "../util/files.js";
 
 export function parseTokenIds(text: string, path: string): number[] {
@@ -12,7 +12,7 @@ export function parseTokenIds(text: string, path: string): number[] {
       if (!Array.isArray(v)) throw new Error("not an array");
       parts = v;
     } catch (e) {
-      throw new UserError(`tokenized prompt ${path}: not a valid JSON array (${(e as Error).message})`);
+      throw new UserError(`tokenized prompt ${path}: not a valid JSON array (${oneLine((e as Error).message)})`);
     }
   } else {
     parts = t.split(/[\s,]+/).filter((x) => x !== "");

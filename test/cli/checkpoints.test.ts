@@ -69,7 +69,7 @@ describe("checkpoint formats from the command line", () => {
   it("a text prompt for llama3_2 without a tiktoken tokenizer is a clear error", async () => {
     const r = await cli("--checkpoint", TINY_PTH, "--params", TINY_PARAMS, "--prompt", "hi");
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^llama-golden: error: no tokenizer: give --tokenizer_bin, or the prompt as ids with --tokenized_prompt\n$/);
+    expect(r.stderr).toMatch(/^llama-golden: error: no tokenizer: give --tokenizer_bin \/ --tokenizer_model, or the prompt as ids with --tokenized_prompt\n$/);
   });
 
   it("bad --rope_scale_factor and a Meta checkpoint without params are one-line errors", async () => {
