@@ -40,6 +40,8 @@ export interface Llama2cTokenizer extends Tokenizer {
   score(id: number): number;
   /** The exact bytes of a piece (a copy). */
   pieceBytes(id: number): Uint8Array;
+  /** run.c's plain O(n²) merge loop, no BOS/EOS: the oracle the fast encode is tested against. */
+  encodePlain(text: string): number[];
 }
 
 /** run.c starts its best merge score at -1e10 and needs a strictly greater score to merge. */
@@ -221,6 +223,7 @@ function makeTokenizer(vocab: Vocab, variant: "llama2c" | "executorch", maxToken
     bosId: vocab.bosId,
     eosIds: [vocab.eosId],
     encode: (text, opts) => encode(vocab, text, opts?.bos ?? false, opts?.eos ?? false),
+    encodePlain: (text) => mergePairsPlain(vocab, initialTokens(vocab, utf8Encoder.encode(text))),
     decodeBytes: (prevToken, token) => {
       checkId(token);
       return decodePiece(vocab.pieces[token], prevToken === vocab.bosId);
@@ -323,7 +326,7 @@ function mergeOf(vocab: Vocab, a: number, b: number): number {
  * until none merges. Same O(n^2) scan as run.c, but the pair results are cached so each step does one numeric
  * scan plus two lookups instead of n string lookups.
  */
-function mergePairs(vocab: Vocab, initial: Int32Array): number[] {
+function mergePairsPlain(vocab: Vocab, initial: Int32Array): number[] {
   const tokens = Int32Array.from(initial);
   let n = tokens.length;
   const pairId = new Int32Array(Math.max(n - 1, 0));
@@ -348,4 +351,104 @@ function mergePairs(vocab: Vocab, initial: Int32Array): number[] {
     if (best < n - 1) pairId[best] = mergeOf(vocab, tokens[best], tokens[best + 1]);
   }
   return Array.from(tokens.subarray(0, n));
+}
+
+/**
+ * The same merges as mergePairsPlain (the oracle, tested against it), in O(n log n): candidate pairs sit in a
+ * max-heap ordered by (score, then original position of the left token); because merging never reorders
+ * tokens, the smallest original position is the leftmost pair, so the heap picks exactly the pair the plain
+ * scan picks. Tokens form a linked list; a pair whose tokens changed or left the list is skipped when popped
+ * (version stamps).
+ */
+function mergePairs(vocab: Vocab, initial: Int32Array): number[] {
+  const n = initial.length;
+  const tok = Int32Array.from(initial);
+  const next = new Int32Array(n);
+  const prev = new Int32Array(n);
+  const ver = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    next[i] = i + 1 < n ? i + 1 : -1;
+    prev[i] = i - 1;
+  }
+  const scores = vocab.scores;
+  // Heap of candidate pairs, parallel arrays; better(a, b): higher score, then smaller left position.
+  let size = 0;
+  let cap = Math.max(16, 2 * n);
+  let hs = new Float64Array(cap);
+  let hl = new Int32Array(cap);
+  let hr = new Int32Array(cap);
+  let hlv = new Int32Array(cap);
+  let hrv = new Int32Array(cap);
+  let hid = new Int32Array(cap);
+  const better = (a: number, b: number) => hs[a] > hs[b] || (hs[a] === hs[b] && hl[a] < hl[b]);
+  const swap = (a: number, b: number) => {
+    let t: number;
+    t = hs[a]; hs[a] = hs[b]; hs[b] = t;
+    t = hl[a]; hl[a] = hl[b]; hl[b] = t;
+    t = hr[a]; hr[a] = hr[b]; hr[b] = t;
+    t = hlv[a]; hlv[a] = hlv[b]; hlv[b] = t;
+    t = hrv[a]; hrv[a] = hrv[b]; hrv[b] = t;
+    t = hid[a]; hid[a] = hid[b]; hid[b] = t;
+  };
+  const grow = () => {
+    cap *= 2;
+    const g = <T extends Float64Array | Int32Array>(a: T): T => {
+      const b = new (a.constructor as { new (n: number): T })(cap);
+      b.set(a);
+      return b;
+    };
+    hs = g(hs); hl = g(hl); hr = g(hr); hlv = g(hlv); hrv = g(hrv); hid = g(hid);
+  };
+  const push = (left: number) => {
+    if (left < 0) return;
+    const right = next[left];
+    if (right < 0) return;
+    const id = mergeOf(vocab, tok[left], tok[right]);
+    if (id === -1) return;
+    if (size === cap) grow();
+    let i = size++;
+    hs[i] = scores[id]; hl[i] = left; hr[i] = right; hlv[i] = ver[left]; hrv[i] = ver[right]; hid[i] = id;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!better(i, p)) break;
+      swap(i, p);
+      i = p;
+    }
+  };
+  const popTop = () => {
+    size--;
+    if (size > 0) {
+      swap(0, size);
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < size && better(l, m)) m = l;
+        if (r < size && better(r, m)) m = r;
+        if (m === i) break;
+        swap(i, m);
+        i = m;
+      }
+    }
+  };
+  for (let i = 0; i < n - 1; i++) push(i);
+  while (size > 0) {
+    const left = hl[0], right = hr[0], id = hid[0];
+    const stale = ver[left] !== hlv[0] || ver[right] !== hrv[0] || next[left] !== right;
+    popTop();
+    if (stale) continue;
+    tok[left] = id;
+    ver[left]++;
+    ver[right]++;
+    const after = next[right];
+    next[left] = after;
+    if (after >= 0) prev[after] = left;
+    next[right] = -1;
+    push(prev[left]);
+    push(left);
+  }
+  const out: number[] = [];
+  for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(tok[i]);
+  return out;
 }

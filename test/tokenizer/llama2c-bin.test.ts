@@ -395,3 +395,24 @@ describe("stream decoder", () => {
     expect(decodeAll(tok, [BOS, id])).toBe(SPECIALS[1] + "t");
   });
 });
+
+describe("fast merge loop equals run.c's plain loop", () => {
+  const texts = (seed: number): string[] => {
+    let s = seed >>> 0;
+    const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const alphabet = "aeiou tnsrhldcmTHE,.!?\n'0123456789éü你🙂  ";
+    const chars = Array.from(alphabet);
+    return Array.from({ length: 60 }, () => Array.from({ length: Math.floor(rnd() * 400) }, () => chars[Math.floor(rnd() * chars.length)]).join(""));
+  };
+  const story = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. ".repeat(40);
+
+  it("tok512.bin: identical ids on random texts and a long story", () => {
+    const tok = loadLlama2cTokenizer(here("../../models/tok512.bin"));
+    for (const t of [...texts(1), story]) expect(tok.encode(t)).toEqual(tok.encodePlain(t));
+  });
+
+  it.skipIf(!existsSync(here("../../../shared/models/tokenizer.bin")))("Llama 2 tokenizer.bin: identical ids", () => {
+    const tok = loadLlama2cTokenizer(here("../../../shared/models/tokenizer.bin"));
+    for (const t of [...texts(2), story]) expect(tok.encode(t)).toEqual(tok.encodePlain(t));
+  });
+});
