@@ -1,5 +1,6 @@
 // Owns random-access reading of a user's file (or an in-memory buffer) without loading it whole:
 // bounds-checked positioned reads, every failure a one-line UserError naming the file.
+import { describeFsError } from "../util/files.js";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { UserError } from "../util/errors.js";
 
@@ -33,21 +34,6 @@ function checkRange(label: string, size: number, offset: number, length: number)
   }
   if (offset + length > size) {
     throw new UserError(`${label}: unexpected end of file at offset ${Math.max(offset, size)} (truncated?)`);
-  }
-}
-
-function describeFsError(e: unknown): string {
-  const code = (e as { code?: string }).code;
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory, expected a file";
-    default:
-      return String((e as Error).message ?? e).replace(/\s+/g, " ");
   }
 }
 

@@ -1,6 +1,6 @@
 // Owns reading user-named files: every failure becomes a UserError naming the file.
 import { readFileSync, statSync } from "node:fs";
-import { UserError } from "./errors.js";
+import { oneLine, UserError } from "./errors.js";
 
 /** Reads a whole file, or throws a UserError naming the file and the reason. */
 export function readUserFile(path: string, what: string): Uint8Array {
@@ -19,7 +19,8 @@ export function readUserFile(path: string, what: string): Uint8Array {
   }
 }
 
-function describeFsError(e: unknown): string {
+/** A short reason for a failed file-system call (the error code in words), on one line. */
+export function describeFsError(e: unknown): string {
   const code = (e as { code?: string }).code;
   switch (code) {
     case "ENOENT":
@@ -30,6 +31,6 @@ function describeFsError(e: unknown): string {
     case "EISDIR":
       return "is a directory, expected a file";
     default:
-      return (e as Error).message ?? String(e);
+      return oneLine(String((e as Error).message ?? e));
   }
 }

@@ -4,18 +4,11 @@ import { describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../src/cli/cli.js";
+import { cli } from "../helpers/cli.js";
 import { FIXTURES, TOKENIZER_BIN, llama2cCases } from "../helpers/fixtures.js";
 import { TINY_HF_DIR, TINY_PARAMS, TINY_PTH, tinyReference } from "../helpers/tiny-llama3.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-ck-"));
-
-async function cli(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
 
 describe("checkpoint formats from the command line", () => {
   it("stories260K.pt (llama2.c training checkpoint) tells run.c's story", async () => {

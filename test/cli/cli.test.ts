@@ -4,18 +4,11 @@ import { describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../src/cli/cli.js";
+import { cli } from "../helpers/cli.js";
 import { MODEL_BIN, TOKENIZER_BIN, llama2cCases } from "../helpers/fixtures.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-cli-"));
 const once = llama2cCases().find((c) => c.id === "once_upon_n64")!;
-
-async function cli(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
 
 function f32rows(path: string, V: number): Float32Array[] {
   const b = readFileSync(path);

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../src/cli/cli.js";
+import { cli } from "../helpers/cli.js";
 import { FIXTURES, ROOT, TOKENIZER_BIN, llama2cCases } from "../helpers/fixtures.js";
 import { TINY_PARAMS, TINY_PTH } from "../helpers/tiny-llama3.js";
 
@@ -13,13 +13,6 @@ const TOK512_MODEL = join(FIXTURES, "tok512.model");
 const TIKTOKEN_SMALL = join(FIXTURES, "tiktoken_small.model");
 const LLAMA3_TOKENIZER = join(ROOT, "..", "shared", "models", "llama3", "tokenizer.model");
 const tiktokenRef = JSON.parse(readFileSync(join(FIXTURES, "tokenizers_tiktoken.json"), "utf8"));
-
-async function cli(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
 
 describe("--tokenizer_model", () => {
   it("a SentencePiece tok512.model drives stories260K like tok512.bin (run.c's tokens)", async () => {

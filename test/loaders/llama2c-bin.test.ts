@@ -9,6 +9,7 @@ import { configFromParams, ffnHiddenDim } from "../../src/engine/config.js";
 import { parseParamsJson } from "../../src/loaders/params-json.js";
 import { UserError } from "../../src/util/errors.js";
 import { createKvGraph, kvForward } from "../../src/engine/kv-graph.js";
+import { expectUserError } from "../helpers/errors.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-"));
 const original = new Uint8Array(readFileSync(MODEL_BIN));
@@ -17,19 +18,6 @@ function write(name: string, bytes: Uint8Array | string): string {
   const p = join(tmp, name);
   writeFileSync(p, bytes);
   return p;
-}
-
-function expectUserError(f: () => unknown, ...parts: (string | RegExp)[]) {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(UserError);
-  const msg = (err as Error).message;
-  expect(msg).not.toContain("\n");
-  for (const p of parts) expect(msg).toMatch(p);
 }
 
 describe("llama2.c v0 .bin", () => {

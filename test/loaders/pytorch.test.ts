@@ -14,6 +14,7 @@ import { UserError } from "../../src/util/errors.js";
 import { createKvGraph, kvForward } from "../../src/engine/kv-graph.js";
 import type { Model } from "../../src/engine/weights.js";
 import { FIXTURES, bitsEqual, loadStories260K } from "../helpers/fixtures.js";
+import { expectUserError } from "../helpers/errors.js";
 
 const PT = join(FIXTURES, "stories260K.pt");
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-pt-"));
@@ -135,18 +136,6 @@ describe("torch.save structures", () => {
 });
 
 describe("bad PyTorch files", () => {
-  const expectUserError = (f: () => unknown, re: RegExp) => {
-    let err: unknown;
-    try {
-      f();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).not.toContain("\n");
-    expect((err as Error).message).toMatch(re);
-  };
-
   it("a Meta state dict without params.json asks for --params", () => {
     expectUserError(() => loadModel({ checkpoint: join(FIXTURES, "tiny_llama3", "consolidated.00.pth") }), /pass --params/);
   });

@@ -9,6 +9,7 @@ import { UserError } from "../../src/util/errors.js";
 import { bufferSource, openFileSource, type ByteSource } from "../../src/loaders/byte-source.js";
 import { crc32, isZip, openZip, readEntry, readEntryChunks, type ZipArchive } from "../../src/loaders/zip.js";
 import { createZipWriter, zipToBytes } from "../../src/loaders/zip-writer.js";
+import { expectUserError } from "../helpers/errors.js";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
 const STORIES_PT = join(FIXTURES, "stories260K.pt");
@@ -18,20 +19,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true })); // includes the 5
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const FAKE = "/x/a.pth";
-
-function expectUserError(f: () => unknown, ...parts: (string | RegExp)[]): string {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(UserError);
-  const msg = (err as Error).message;
-  expect(msg).not.toContain("\n");
-  for (const p of parts) expect(msg).toMatch(p);
-  return msg;
-}
 
 const openBytes = (b: Uint8Array): ZipArchive => openZip(bufferSource(b, FAKE, "checkpoint"));
 
