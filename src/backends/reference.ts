@@ -8,14 +8,15 @@ export function createReferenceBackend(init: BackendInit): Backend {
   const prefill = init.prefillSeqLen !== undefined ? createPrefillGraph(init.model, init.prefillSeqLen) : undefined;
   return {
     name: "reference",
+    supportsTaps: true,
     graphs: { kv: kv?.spec, prefill: prefill?.spec },
-    async executeKv(inputs, outputs) {
+    async executeKv(inputs, outputs, opts) {
       if (!kv) throw new Error("reference backend: built without a KV graph (kvSeqLen)");
-      kvForward(kv, inputs, outputs);
+      kvForward(kv, inputs, outputs, opts?.tap);
     },
-    async executePrefill(inputs, outputs) {
+    async executePrefill(inputs, outputs, opts) {
       if (!prefill) throw new Error("reference backend: built without a prefill graph (prefillSeqLen)");
-      prefillForward(prefill, inputs, outputs);
+      prefillForward(prefill, inputs, outputs, opts?.tap);
     },
     dispose() {},
   };

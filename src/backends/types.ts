@@ -1,6 +1,7 @@
 // Owns the backend interface: an engine that executes the two static graphs of SPEC §3 over typed
 // arrays. The runner and the KV-cache managers drive any backend unchanged; the reference engine is one.
 import type { Model } from "../engine/weights.js";
+import type { TapFn } from "../engine/decoder.js";
 import type {
   GraphSpec,
   KvGraphInputs,
@@ -17,14 +18,24 @@ export interface BackendInit {
   prefillSeqLen?: number;
 }
 
+export interface ExecuteOptions {
+  /**
+   * Receives the call's intermediate tensors (see LAYER_TAPS in src/engine/decoder.ts) for parity bisection.
+   * Backends that cannot report them say so with `supportsTaps: false` and ignore it.
+   */
+  tap?: TapFn;
+}
+
 export interface Backend {
   readonly name: string;
+  /** Whether `tap` receives intermediate tensors. */
+  readonly supportsTaps: boolean;
   /** The graphs this backend instance was built for, with their tensor lists in device order. */
   readonly graphs: { kv?: GraphSpec; prefill?: GraphSpec };
   /** Runs kv_forward; writes into `outputs` (the device's set_output buffers). */
-  executeKv(inputs: KvGraphInputs, outputs: KvGraphOutputs): Promise<void>;
+  executeKv(inputs: KvGraphInputs, outputs: KvGraphOutputs, opts?: ExecuteOptions): Promise<void>;
   /** Runs prefill_forward; writes into `outputs`. */
-  executePrefill(inputs: PrefillGraphInputs, outputs: PrefillGraphOutputs): Promise<void>;
+  executePrefill(inputs: PrefillGraphInputs, outputs: PrefillGraphOutputs, opts?: ExecuteOptions): Promise<void>;
   dispose(): void;
 }
 

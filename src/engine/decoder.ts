@@ -13,6 +13,23 @@ import { ropeHalfSplit, type RopeTables } from "./rope.js";
 export type AttentionFn = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => void;
 
 /**
+ * Intermediate tensors a graph call can report, in the order they are computed (for parity bisection).
+ * Each is [T, width] row-major over the call's T rows: per layer `attn_norm` [dim], `q` [nHeads*hd] and `k`
+ * [nKvHeads*hd] after RoPE (half-split), `v` [nKvHeads*hd], `attn` [nHeads*hd] (heads concatenated, before Wo),
+ * `attn_out` [dim] (Wo·attn), `resid_attn` [dim] (x after the attention residual), `ffn_norm` [dim],
+ * `ffn_gate` [hidden] (W1 f), `ffn_up` [hidden] (W3 f), `ffn_act` [hidden] (silu(gate)·up), `ffn_out` [dim]
+ * (W2·act), `resid_ffn` [dim] (x after the FFN residual: the layer's output). Before the layers, `embedding`
+ * (layer -1); after them `final_norm` (layer nLayers).
+ */
+export const LAYER_TAPS = [
+  "attn_norm", "q", "k", "v", "attn", "attn_out", "resid_attn", "ffn_norm", "ffn_gate", "ffn_up", "ffn_act", "ffn_out", "resid_ffn",
+] as const;
+export type TapName = (typeof LAYER_TAPS)[number] | "embedding" | "final_norm";
+
+/** Receives intermediate tensors; `data` is only valid during the call (copy what you keep). */
+export type TapFn = (layer: number, name: TapName, data: Float32Array) => void;
+
+/**
  * Runs the decoder over T tokens at the given positions and writes logits [T, vocab] for every row.
  * Everything is a pure function of (weights, tokens, positions, what `attend` reads); scratch is local.
  */
@@ -23,6 +40,7 @@ export function runDecoder(
   positions: Int32Array,
   attend: AttentionFn,
   logits: Float32Array,
+  tap?: TapFn,
 ): void {
   const c = model.config;
   const w = model.weights;
@@ -40,6 +58,7 @@ export function runDecoder(
     x.set(w.tokEmbeddings.subarray(tok * dim, (tok + 1) * dim), t * dim);
   }
 
+  tap?.(-1, "embedding", x);
   const a = new Float32Array(T * dim);
   const qLin = new Float32Array(T * qDim);
   const kLin = new Float32Array(T * kvDim);
@@ -62,18 +81,40 @@ export function runDecoder(
       for (let h = 0; h < nHeads; h++) ropeHalfSplit(q, t * qDim + h * hd, qLin, t * qDim + h * hd, rope, p);
       for (let g = 0; g < nKvHeads; g++) ropeHalfSplit(k, t * kvDim + g * hd, kLin, t * kvDim + g * hd, rope, p);
     }
+    if (tap) {
+      tap(l, "attn_norm", a);
+      tap(l, "q", q);
+      tap(l, "k", k);
+      tap(l, "v", v);
+    }
     attend(l, q, k, v, y);
     matMulRows(o, lw.wo, y, T, dim, qDim);
+    if (tap) {
+      tap(l, "attn", y);
+      tap(l, "attn_out", o);
+    }
     addInPlace(x, o, T * dim);
+    tap?.(l, "resid_attn", x);
 
     for (let t = 0; t < T; t++) rmsNorm(a, x, lw.ffnNorm, dim, c.normEps, t * dim);
     matMulRows(h1, lw.w1, a, T, hiddenDim, dim);
     matMulRows(h3, lw.w3, a, T, hiddenDim, dim);
+    if (tap) {
+      tap(l, "ffn_norm", a);
+      tap(l, "ffn_gate", h1);
+      tap(l, "ffn_up", h3);
+    }
     swiglu(h1, h1, h3, T * hiddenDim);
     matMulRows(o, lw.w2, h1, T, dim, hiddenDim);
+    if (tap) {
+      tap(l, "ffn_act", h1);
+      tap(l, "ffn_out", o);
+    }
     addInPlace(x, o, T * dim);
+    tap?.(l, "resid_ffn", x);
   }
 
   for (let t = 0; t < T; t++) rmsNorm(a, x, w.norm, dim, c.normEps, t * dim);
+  tap?.(c.nLayers, "final_norm", a);
   matMulRows(logits, w.output, a, T, vocabSize, dim);
 }

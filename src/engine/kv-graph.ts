@@ -3,7 +3,7 @@
 import type { Model } from "./weights.js";
 import { allocKvOutputs, kvGraphSpec, numel, type GraphSpec, type KvGraphInputs, type KvGraphOutputs } from "./graph-io.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
-import { runDecoder } from "./decoder.js";
+import { runDecoder, type TapFn } from "./decoder.js";
 import { attendHead, attentionScale } from "./attention.js";
 
 export interface KvGraph {
@@ -52,7 +52,7 @@ function checkLengths(g: KvGraph, inp: KvGraphInputs, out: KvGraphOutputs): void
  * new K/V are staged internally), so outputs may alias input buffers, as Shift Pointer's V output does.
  * Writes into `out` when given (the device's set_output), else into fresh arrays.
  */
-export function kvForward(g: KvGraph, inp: KvGraphInputs, out?: KvGraphOutputs): KvGraphOutputs {
+export function kvForward(g: KvGraph, inp: KvGraphInputs, out?: KvGraphOutputs, tap?: TapFn): KvGraphOutputs {
   const c = g.model.config;
   const o = out ?? allocKvOutputs(c);
   checkLengths(g, inp, o);
@@ -91,7 +91,7 @@ export function kvForward(g: KvGraph, inp: KvGraphInputs, out?: KvGraphOutputs):
 
   // Inputs are copied into scratch (kh/vh) per layer as the layer runs, and outputs land only at the end.
   const logits = new Float32Array(c.vocabSize);
-  runDecoder(g.model, g.rope, inp.tokens, inp.inputPos, attend, logits);
+  runDecoder(g.model, g.rope, inp.tokens, inp.inputPos, attend, logits, tap);
   o.logits.set(logits);
   for (let i = 0; i < nKvHeads * c.nLayers; i++) {
     o.kOut[i].set(newK.subarray(i * hd, (i + 1) * hd));

@@ -10,7 +10,7 @@ import {
   type PrefillGraphOutputs,
 } from "./graph-io.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
-import { runDecoder } from "./decoder.js";
+import { runDecoder, type TapFn } from "./decoder.js";
 import { attendHead, attentionScale } from "./attention.js";
 
 export interface PrefillGraph {
@@ -40,7 +40,7 @@ export function createPrefillGraph(model: Model, prefillSeqLen: number): Prefill
  * One prefill-graph call, a pure function of `inp`. Row i attends columns 0..P-1 with mask row i added;
  * padded rows are computed like any other (the device computes them too).
  */
-export function prefillForward(g: PrefillGraph, inp: PrefillGraphInputs, out?: PrefillGraphOutputs): PrefillGraphOutputs {
+export function prefillForward(g: PrefillGraph, inp: PrefillGraphInputs, out?: PrefillGraphOutputs, tap?: TapFn): PrefillGraphOutputs {
   const c = g.model.config;
   const P = g.rows;
   const o = out ?? allocPrefillOutputs(c, g.prefillSeqLen);
@@ -81,7 +81,7 @@ export function prefillForward(g: PrefillGraph, inp: PrefillGraphInputs, out?: P
   };
 
   const logits = new Float32Array(P * c.vocabSize);
-  runDecoder(g.model, g.rope, inp.tokens, positions, attend, logits);
+  runDecoder(g.model, g.rope, inp.tokens, positions, attend, logits, tap);
   o.logits.set(logits);
   for (let i = 0; i < n; i++) {
     o.kOut[i].set(newK.subarray(i * hd * P, (i + 1) * hd * P));

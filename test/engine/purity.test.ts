@@ -6,6 +6,7 @@ import { bitsEqual, loadStories260K } from "../helpers/fixtures.js";
 import { createKvGraph, kvForward } from "../../src/engine/kv-graph.js";
 import { createPrefillGraph, prefillForward } from "../../src/engine/prefill-graph.js";
 import { allocKvOutputs, causalMask } from "../../src/engine/graph-io.js";
+import { LAYER_TAPS } from "../../src/engine/decoder.js";
 
 const model = loadStories260K();
 const hash = (arrays: ArrayBufferView[]) => {
@@ -83,5 +84,29 @@ describe("graph purity", () => {
     const ok = kvInputs(15);
     expect(() => kvForward(g, { ...ok, tokens: Int32Array.of(512) })).toThrow(/outside the vocabulary/);
     expect(() => kvForward(g, { ...ok, inputPos: Int32Array.of(16) })).toThrow(/position 16/);
+  });
+});
+
+describe("intermediate taps", () => {
+  it("report every layer's tensors in compute order without changing any output", () => {
+    const g = createKvGraph(model, 16);
+    const inp = kvInputs(15);
+    const plain = kvForward(g, inp);
+    const seen: string[] = [];
+    const copies = new Map<string, Float32Array>();
+    const tapped = kvForward(g, inp, undefined, (layer, name, data) => {
+      seen.push(`${layer}:${name}`);
+      copies.set(`${layer}:${name}`, data.slice());
+    });
+    expect(bitsEqual(tapped.logits, plain.logits)).toBe(true);
+    const NL = model.config.nLayers;
+    expect(seen.length).toBe(2 + 13 * NL);
+    expect(seen[0]).toBe("-1:embedding");
+    expect(seen.at(-1)).toBe(`${NL}:final_norm`);
+    expect(seen.slice(1, 14)).toEqual(LAYER_TAPS.map((n) => `0:${n}`));
+    // The new K/V outputs are the last layer's `k`/`v` taps; the embedding tap is the token's table row.
+    const hd = model.config.headDim;
+    expect(Array.from(copies.get(`${NL - 1}:k`)!.subarray(0, hd))).toEqual(Array.from(tapped.kOut[(NL - 1) * model.config.nKvHeads]));
+    expect(Array.from(copies.get("-1:embedding")!)).toEqual(Array.from(model.weights.tokEmbeddings.subarray(407 * 64, 408 * 64)));
   });
 });
