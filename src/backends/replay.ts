@@ -1,0 +1,89 @@
+// Owns the replay backend: plays back a golden-vector recording (src/parity/golden-vectors.ts) without the
+// engine. Each call takes the next recorded call of its graph, checks the inputs match the recording bit for
+// bit (a mismatch means the run diverged from the recording), and copies the recorded outputs out.
+import type { Backend, BackendInit } from "./types.js";
+import { kvGraphSpec, prefillGraphSpec, type GraphSpec } from "../engine/graph-io.js";
+import {
+  decodeRaw,
+  kvInputTensors,
+  kvOutputTensors,
+  prefillInputTensors,
+  prefillOutputTensors,
+  readGoldenBytes,
+  readGoldenVectors,
+  tensorBytes,
+  type GoldenCall,
+  type GraphName,
+  type RawTensor,
+} from "../parity/golden-vectors.js";
+import { UserError } from "../util/errors.js";
+
+const sameSpec = (a: GraphSpec, b: GraphSpec): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+export function createReplayBackend(dir: string, init: BackendInit): Backend {
+  const { manifest } = readGoldenVectors(dir);
+  const c = init.model.config;
+  const want: Partial<Record<GraphName, GraphSpec>> = {
+    kv_forward: init.kvSeqLen !== undefined ? kvGraphSpec(c, init.kvSeqLen) : undefined,
+    prefill_forward: init.prefillSeqLen !== undefined ? prefillGraphSpec(c, init.prefillSeqLen) : undefined,
+  };
+  for (const g of ["kv_forward", "prefill_forward"] as const) {
+    const w = want[g];
+    if (!w) continue;
+    const got = manifest.graphs[g];
+    // A recording without calls of a graph may also lack its spec; with calls, readGoldenVectors demands it.
+    if (got && !sameSpec(got, w))
+      throw new UserError(`replay ${dir}: the recorded ${g} graph has other tensors than this model and sequence length build`);
+  }
+  const queues: Record<GraphName, GoldenCall[]> = {
+    kv_forward: manifest.calls.filter((k) => k.graph === "kv_forward"),
+    prefill_forward: manifest.calls.filter((k) => k.graph === "prefill_forward"),
+  };
+  const next: Record<GraphName, number> = { kv_forward: 0, prefill_forward: 0 };
+
+  const play = (graph: GraphName, inputs: RawTensor[], outputs: RawTensor[]) => {
+    if (!want[graph]) throw new Error(`replay backend: built without a ${graph} graph`);
+    const call = queues[graph][next[graph]];
+    if (!call)
+      throw new UserError(`replay ${dir}: the run makes ${graph} call #${next[graph] + 1} but the recording holds only ${queues[graph].length}`);
+    next[graph] += 1;
+    call.inputs.forEach((t, k) => {
+      const recorded = readGoldenBytes(dir, t);
+      const given = tensorBytes(inputs[k], t.dtype, `${graph} input ${t.name}`);
+      if (Buffer.compare(recorded, given) === 0) return;
+      if (recorded.length !== given.length)
+        throw new UserError(
+          `replay ${dir}: call ${call.index} (${graph}) diverged from the recording: input ${t.name} has ` +
+            `${given.length / 4} elements, recorded ${recorded.length / 4}`,
+        );
+      let byte = 0;
+      while (byte < recorded.length && byte < given.length && recorded[byte] === given[byte]) byte++;
+      const e = Math.floor(byte / 4);
+      const a = decodeRaw(recorded, t.dtype);
+      const b = decodeRaw(given, t.dtype);
+      throw new UserError(
+        `replay ${dir}: call ${call.index} (${graph}) diverged from the recording: input ${t.name} differs at element ${e} ` +
+          `(recorded ${a[e]}, given ${b[e]})`,
+      );
+    });
+    call.outputs.forEach((t, k) => {
+      const data = decodeRaw(readGoldenBytes(dir, t), t.dtype);
+      if (outputs[k].length !== data.length)
+        throw new RangeError(`replay: ${graph} output ${t.name} has ${outputs[k].length} elements, the recording ${data.length}`);
+      outputs[k].set(data);
+    });
+  };
+
+  return {
+    name: "replay",
+    supportsTaps: false,
+    graphs: { kv: want.kv_forward, prefill: want.prefill_forward },
+    async executeKv(inputs, outputs) {
+      play("kv_forward", kvInputTensors(inputs), kvOutputTensors(outputs));
+    },
+    async executePrefill(inputs, outputs) {
+      play("prefill_forward", prefillInputTensors(inputs), prefillOutputTensors(outputs));
+    },
+    dispose() {},
+  };
+}
