@@ -1,0 +1,257 @@
+// Owns the ONNX export of the two static graphs (SPEC §1–3): kv_forward and prefill_forward as opset-18
+// ModelProto bytes with the device's tensor names, shapes and order (graph-io.ts), fp32 weights as
+// initializers, RoPE tables built by the reference's own buildRopeTables, and optional `tap.<layer>.<name>`
+// outputs mirroring runDecoder's LAYER_TAPS ([T, width] each).
+import type { Model } from "../../engine/weights.js";
+import { kvGraphSpec, prefillGraphSpec, type GraphSpec, type TensorSpec } from "../../engine/graph-io.js";
+import { buildRopeTables } from "../../engine/rope.js";
+import { attentionScale } from "../../engine/attention.js";
+import { LAYER_TAPS, type TapName } from "../../engine/decoder.js";
+import { UserError } from "../../util/errors.js";
+import { DataType, graphProto, modelProto, nodeProto, tensorProto, valueInfo, type AttrValue, type Msg } from "./proto.js";
+
+export const ONNX_OPSET = 18;
+export const ONNX_IR_VERSION = 8;
+/** Protobuf's hard message limit; larger models would need external data (not supported here). */
+const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+export interface BuildOptions {
+  /** Add `tap.<layer>.<name>` graph outputs for every LAYER_TAPS entry (plus embedding and final_norm). */
+  taps?: boolean;
+}
+
+/** Name of the graph output carrying a tap. */
+export const tapOutputName = (layer: number, name: TapName): string => `tap.${layer}.${name}`;
+
+/** Every tap of a call, in the order runDecoder reports them, with its width (row length). */
+export function tapList(model: Model): { layer: number; name: TapName; width: number }[] {
+  const c = model.config;
+  const qDim = c.nHeads * c.headDim;
+  const kvDim = c.nKvHeads * c.headDim;
+  const width: Record<(typeof LAYER_TAPS)[number], number> = {
+    attn_norm: c.dim, q: qDim, k: kvDim, v: kvDim, attn: qDim, attn_out: c.dim, resid_attn: c.dim,
+    ffn_norm: c.dim, ffn_gate: c.hiddenDim, ffn_up: c.hiddenDim, ffn_act: c.hiddenDim, ffn_out: c.dim, resid_ffn: c.dim,
+  };
+  const out: { layer: number; name: TapName; width: number }[] = [{ layer: -1, name: "embedding", width: c.dim }];
+  for (let l = 0; l < c.nLayers; l++) for (const n of LAYER_TAPS) out.push({ layer: l, name: n, width: width[n] });
+  out.push({ layer: c.nLayers, name: "final_norm", width: c.dim });
+  return out;
+}
+
+/** Accumulates nodes and initializers with unique value names. */
+class Builder {
+  nodes: Msg[] = [];
+  inits: Msg[] = [];
+  private n = 0;
+  private consts = new Map<string, string>();
+
+  /** Adds a node; returns its output names (fresh unless given). */
+  op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs?: string[] | number): string[] {
+    const outs = Array.isArray(outputs)
+      ? outputs
+      : Array.from({ length: outputs ?? 1 }, (_, i) => `${op.toLowerCase()}_${this.n}${i ? `_${i}` : ""}`);
+    this.nodes.push(nodeProto(op, inputs, outs, `${op}_${this.n}`, attrs));
+    this.n += 1;
+    return outs;
+  }
+  /** Single-output node. */
+  o(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
+    return this.op(op, inputs, attrs, output !== undefined ? [output] : 1)[0];
+  }
+  init(name: string, dims: number[], data: Float32Array | Int32Array | BigInt64Array): string {
+    this.inits.push(tensorProto(name, dims, data));
+    return name;
+  }
+  /** An int64 constant (deduplicated); `scalar` gives a rank-0 tensor. */
+  i64(values: number[], scalar = false): string {
+    const key = `${scalar ? "s" : "v"}:${values.join(",")}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = `const_i64_${this.consts.size}`;
+      this.init(name, scalar ? [] : [values.length], BigInt64Array.from(values.map(BigInt)));
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+  f32(value: number): string {
+    const key = `f:${value}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = `const_f32_${this.consts.size}`;
+      this.init(name, [], Float32Array.of(value));
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+  reshape(x: string, shape: number[]): string {
+    return this.o("Reshape", [x, this.i64(shape)]);
+  }
+}
+
+interface Variant {
+  kind: "kv" | "prefill";
+  /** Rows per call: 1 (KV) or P (prefill). */
+  T: number;
+  /** L cache slots (KV only). */
+  L: number;
+  spec: GraphSpec;
+}
+
+function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
+  const c = model.config;
+  const w = model.weights;
+  const { dim, headDim: hd, nHeads, nKvHeads: H, nLayers, vocabSize: V } = c;
+  const G = nHeads / H;
+  const half = hd / 2;
+  const T = v.T;
+  const qDim = nHeads * hd;
+  const kvDim = H * hd;
+  const b = new Builder();
+  const taps = new Map<string, string>(); // tap output name -> internal value
+
+  const tap = (layer: number, name: TapName, value: string) => {
+    if (opts.taps) taps.set(tapOutputName(layer, name), value);
+  };
+
+  // Weights. Gemm with transB=1 takes the checkpoint's [out, in] matrices as they are.
+  const emb = b.init("tok_embeddings", [V, dim], w.tokEmbeddings);
+  const lmHead = w.output === w.tokEmbeddings ? emb : b.init("output", [V, dim], w.output);
+  const linear = (x: string, weight: string) => b.o("Gemm", [x, weight], { transB: 1 });
+  const eps = b.f32(c.normEps);
+  const axesLast = b.i64([-1]);
+  const rmsNorm = (x: string, weight: string) => {
+    const sq = b.o("Mul", [x, x]);
+    const ms = b.o("ReduceMean", [sq, axesLast], { keepdims: 1 });
+    const inv = b.o("Reciprocal", [b.o("Sqrt", [b.o("Add", [ms, eps])])]);
+    return b.o("Mul", [b.o("Mul", [x, inv]), weight]);
+  };
+
+  // RoPE tables (fp32, the reference's function), gathered by position: [T, 1, half].
+  let cos: string;
+  let sin: string;
+  if (v.kind === "kv") {
+    const rope = buildRopeTables(hd, v.spec.inputs[1].shape[1], c.ropeTheta, c.ropeScaling);
+    const cosT = b.init("rope_cos", [rope.maxPos, half], rope.cos);
+    const sinT = b.init("rope_sin", [rope.maxPos, half], rope.sin);
+    cos = b.o("Gather", [cosT, "input_pos"], { axis: 0 }); // [1,1] -> [1,1,half]
+    sin = b.o("Gather", [sinT, "input_pos"], { axis: 0 });
+  } else {
+    const rope = buildRopeTables(hd, T, c.ropeTheta, c.ropeScaling);
+    const cosT = b.init("rope_cos", [rope.maxPos, half], rope.cos);
+    const sinT = b.init("rope_sin", [rope.maxPos, half], rope.sin);
+    const pos = b.init("positions", [T, 1], Int32Array.from({ length: T }, (_, i) => i));
+    cos = b.o("Gather", [cosT, pos], { axis: 0 }); // [T,1] -> [T,1,half]
+    sin = b.o("Gather", [sinT, pos], { axis: 0 });
+  }
+  const idx0 = b.i64([0], true);
+  const idx1 = b.i64([1], true);
+  /** x [T, heads*hd] in interleaved pairs -> rotated, half-split per head, [T, heads*hd]. */
+  const rope = (x: string, heads: number) => {
+    const pairs = b.reshape(x, [T, heads, half, 2]);
+    const xr = b.o("Gather", [pairs, idx0], { axis: 3 });
+    const xi = b.o("Gather", [pairs, idx1], { axis: 3 });
+    const even = b.o("Sub", [b.o("Mul", [xr, cos]), b.o("Mul", [xi, sin])]);
+    const odd = b.o("Add", [b.o("Mul", [xr, sin]), b.o("Mul", [xi, cos])]);
+    return b.reshape(b.o("Concat", [even, odd], { axis: 2 }), [T, heads * hd]);
+  };
+
+  const scale = b.f32(attentionScale(hd));
+  const unsq1 = b.i64([1]);
+  const splitOnes = b.i64(Array.from({ length: H }, () => 1));
+  const cacheName = (prefix: string, l: number, h: number) => `${prefix}_l${l}_h${h}`;
+  /** Writes one tensor [H, ...] as H graph outputs [1, ...]. */
+  const splitHeads = (x: string, prefix: string, l: number) => {
+    const names = Array.from({ length: H }, (_, h) => cacheName(prefix, l, h));
+    if (H === 1) b.o("Identity", [x], {}, names[0]);
+    else b.op("Split", [x, splitOnes], { axis: 0 }, names);
+  };
+  const concatHeads = (prefix: string, l: number) => {
+    const names = Array.from({ length: H }, (_, h) => cacheName(prefix, l, h));
+    return H === 1 ? names[0] : b.o("Concat", names, { axis: 0 });
+  };
+
+  // Embedding: tokens [1, T] -> [T] -> x [T, dim].
+  let x = b.o("Gather", [emb, b.reshape("tokens", [T])], { axis: 0 });
+  tap(-1, "embedding", x);
+
+  for (let l = 0; l < nLayers; l++) {
+    const lw = w.layers[l];
+    const p = `l${l}_`;
+    const a = rmsNorm(x, b.init(`${p}attn_norm`, [dim], lw.attnNorm));
+    const q = rope(linear(a, b.init(`${p}wq`, [qDim, dim], lw.wq)), nHeads);
+    const k = rope(linear(a, b.init(`${p}wk`, [kvDim, dim], lw.wk)), H);
+    const vv = linear(a, b.init(`${p}wv`, [kvDim, dim], lw.wv));
+    tap(l, "attn_norm", a);
+    tap(l, "q", q);
+    tap(l, "k", k);
+    tap(l, "v", vv);
+
+    // New K as [H, hd, T] (transposed, like the cache), new V as [H, T, hd]; one output per KV head.
+    const kNew = b.o("Transpose", [b.reshape(k, [T, H, hd])], { perm: [1, 2, 0] });
+    const vNew = b.o("Transpose", [b.reshape(vv, [T, H, hd])], { perm: [1, 0, 2] });
+    splitHeads(kNew, "k_out", l);
+    splitHeads(vNew, "v_out", l);
+    let kAll = kNew;
+    let vAll = vNew;
+    if (v.kind === "kv") {
+      // K = cat([k_cache, k_new], -1): [H, hd, L+1]; V = cat([v_cache, v_new], rows): [H, L+1, hd].
+      kAll = b.o("Concat", [concatHeads("k_cache", l), kNew], { axis: 2 });
+      vAll = b.o("Concat", [concatHeads("v_cache", l), vNew], { axis: 1 });
+    }
+    // GQA: query head h = kvh*G + j uses KV head kvh. q -> [H, G, T, hd].
+    const q4 = b.o("Transpose", [b.reshape(q, [T, H, G, hd])], { perm: [1, 2, 0, 3] });
+    const qk = b.o("MatMul", [q4, b.o("Unsqueeze", [kAll, unsq1])]); // [H, G, T, S]
+    const scores = b.o("Add", [b.o("Div", [qk, scale]), "atten_mask"]);
+    const probs = b.o("Softmax", [scores], { axis: -1 });
+    const ctx = b.o("MatMul", [probs, b.o("Unsqueeze", [vAll, unsq1])]); // [H, G, T, hd]
+    const y = b.reshape(b.o("Transpose", [ctx], { perm: [2, 0, 1, 3] }), [T, qDim]);
+    const o = linear(y, b.init(`${p}wo`, [dim, qDim], lw.wo));
+    tap(l, "attn", y);
+    tap(l, "attn_out", o);
+    x = b.o("Add", [x, o]);
+    tap(l, "resid_attn", x);
+
+    const f = rmsNorm(x, b.init(`${p}ffn_norm`, [dim], lw.ffnNorm));
+    const gate = linear(f, b.init(`${p}w1`, [c.hiddenDim, dim], lw.w1));
+    const up = linear(f, b.init(`${p}w3`, [c.hiddenDim, dim], lw.w3));
+    tap(l, "ffn_norm", f);
+    tap(l, "ffn_gate", gate);
+    tap(l, "ffn_up", up);
+    const act = b.o("Mul", [b.o("Mul", [gate, b.o("Sigmoid", [gate])]), up]);
+    const down = linear(act, b.init(`${p}w2`, [dim, c.hiddenDim], lw.w2));
+    tap(l, "ffn_act", act);
+    tap(l, "ffn_out", down);
+    x = b.o("Add", [x, down]);
+    tap(l, "resid_ffn", x);
+  }
+  const fin = rmsNorm(x, b.init("norm", [dim], w.norm));
+  tap(nLayers, "final_norm", fin);
+  b.o("Reshape", [linear(fin, lmHead), b.i64([1, T, V])], {}, "logits");
+
+  const vi = (s: TensorSpec) => valueInfo(s.name, s.dtype === "int32" ? DataType.INT32 : DataType.FLOAT, s.shape);
+  const outputs = v.spec.outputs.map(vi);
+  if (opts.taps)
+    for (const t of tapList(model)) {
+      const name = tapOutputName(t.layer, t.name);
+      b.o("Identity", [taps.get(name)!], {}, name);
+      outputs.push(valueInfo(name, DataType.FLOAT, [T, t.width]));
+    }
+  const graph = graphProto(v.spec.name, b.nodes, b.inits, v.spec.inputs.map(vi), outputs);
+  if (graph.length > PROTOBUF_LIMIT)
+    throw new UserError(`onnxruntime backend: the ${v.spec.name} graph is ${graph.length} bytes, over protobuf's 2 GiB limit (external data is not supported)`);
+  return modelProto(graph, { irVersion: ONNX_IR_VERSION, opset: ONNX_OPSET, producer: "llama-golden" });
+}
+
+/** kv_forward as ONNX ModelProto bytes (SPEC §3 I/O, kvGraphSpec names and order). */
+export function buildKvGraphModel(model: Model, kvSeqLen: number, opts: BuildOptions = {}): Uint8Array {
+  if (!Number.isInteger(kvSeqLen) || kvSeqLen < 2) throw new RangeError(`kv_seq_len must be an integer >= 2, got ${kvSeqLen}`);
+  return build(model, { kind: "kv", T: 1, L: kvSeqLen - 1, spec: kvGraphSpec(model.config, kvSeqLen) }, opts);
+}
+
+/** prefill_forward as ONNX ModelProto bytes (SPEC §3 I/O, prefillGraphSpec names and order). */
+export function buildPrefillGraphModel(model: Model, prefillSeqLen: number, opts: BuildOptions = {}): Uint8Array {
+  if (!Number.isInteger(prefillSeqLen) || prefillSeqLen < 2)
+    throw new RangeError(`prefill_seq_len must be an integer >= 2, got ${prefillSeqLen}`);
+  const P = prefillSeqLen - 1;
+  return build(model, { kind: "prefill", T: P, L: 0, spec: prefillGraphSpec(model.config, prefillSeqLen) }, opts);
+}
