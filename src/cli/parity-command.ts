@@ -1,0 +1,209 @@
+// Owns `llama-golden parity`: runs one prompt through the reference engine and a candidate backend
+// (onnxruntime, replay, or the reference itself) graph call by graph call and reports where they part
+// (src/parity/run-parity.ts). Model and flow flags are the run command's (parseRunArgs); exit code 0 when
+// every step is within tolerance, 1 when one is not, 2 on bad input (a UserError, via main).
+import { loadModel } from "../loaders/index.js";
+import { loadTokenizer } from "../tokenizer/index.js";
+import { encodeText } from "../tokenizer/encode.js";
+import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
+import { createReferenceBackend } from "../backends/reference.js";
+import { BACKEND_NAMES, createBackend, isBackendName } from "../backends/registry.js";
+import type { Backend, BackendInit } from "../backends/types.js";
+import { FAMILIES, inferFamily } from "../runner/model-family.js";
+import { runParity } from "../parity/run-parity.js";
+import { reportHtml, reportJson, reportMarkdown } from "../parity/report.js";
+import { openAtomicFile } from "./atomic-file.js";
+import { createRecordingBackend } from "../parity/golden-vectors.js";
+import { applyOverrides, defaultTolerance, parseToleranceFlag, PARITY_DTYPES, type ParityDType } from "../parity/tolerances.js";
+import { UserError } from "../util/errors.js";
+import { parseRunArgs, type RunArgs } from "./args.js";
+import { readTokenIds } from "./tokenized-prompt.js";
+import type { RunIO } from "./run.js";
+
+export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
+
+Usage: llama-golden parity --backend onnxruntime|replay|reference [model and flow flags] [flags]
+
+  --backend NAME          candidate backend: ${BACKEND_NAMES.join(" | ")} (required)
+  --replay_dir DIR        replay: the golden-vector recording to play back
+  --providers LIST        onnxruntime: execution providers in order, comma-separated (e.g. qnn,cpu)
+  --steps N               tokens to generate (default 8)
+  --dtype NAME            tolerance set: ${PARITY_DTYPES.join(" | ")} (default fp32)
+  --tol_sqnr_db X         override every SQNR limit (logits, K/V, bisection), in dB
+  --tol_kl X              override the KL limit on next-token distributions (nats)
+  --tol_max_abs X         add a max |difference| limit on logits and K/V
+  --dump DIR              record every candidate call's inputs and outputs as golden vectors in DIR
+  --html FILE             also write a self-contained HTML report with plots (SQNR and KL per step,
+                          per-layer SQNR at the first failing step)
+  --json                  stdout is one JSON object: {"passed": true|false, "steps": [...], ...}
+  -h, --help              this text
+
+Model and flow flags as in the run command: --checkpoint --params --tokenizer_bin --tokenizer_model
+--llama_model --rope_scale_factor --fold_vocab --prompt --system_prompt --tokenized_prompt --model_mode
+--kv_updater --kv_seq_len --prefill_seq_len.
+
+Two regimes: lock-step (the candidate gets the reference's tokens and caches before every call, so each call
+is judged alone; the first failing call is bisected layer by layer when both backends report intermediate
+tensors) and free-running (each backend on its own; the first differing token is reported).
+Markdown report on stdout by default. Exit code 0: within tolerance; 1: a tolerance failed; 2: bad input.
+`;
+
+/** Flags of the parity command itself; everything else goes to the run command's parser. */
+const PARITY_FLAGS = ["backend", "replay_dir", "providers", "steps", "dtype", "tol_sqnr_db", "tol_kl", "tol_max_abs", "dump", "html"] as const;
+type ParityFlag = (typeof PARITY_FLAGS)[number];
+/** Run-command flags that mean nothing here (parity is greedy and writes its own report). */
+const REJECTED = ["temperature", "seed", "dump_logits", "dump_prompt_logits"];
+
+export interface ParityArgs {
+  help: boolean;
+  backend?: string;
+  replayDir?: string;
+  providers?: string[];
+  steps: number;
+  dtype: ParityDType;
+  tolSqnrDb?: number;
+  tolKl?: number;
+  tolMaxAbs?: number;
+  dump?: string;
+  html?: string;
+  run: RunArgs;
+}
+
+export function parseParityArgs(argv: string[]): ParityArgs {
+  const own: Partial<Record<ParityFlag, string>> = {};
+  const rest: string[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-h" || a === "--help") {
+      help = true;
+      continue;
+    }
+    const m = /^--([A-Za-z_]+)(?:=(.*))?$/s.exec(a);
+    const name = m?.[1];
+    if (name !== undefined && REJECTED.includes(name)) throw new UserError(`parity: --${name} is not used by parity (greedy, report on stdout)`);
+    if (name !== undefined && (PARITY_FLAGS as readonly string[]).includes(name)) {
+      let v = m![2];
+      if (v === undefined) {
+        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) throw new UserError(`parity: --${name} needs a value (see parity --help)`);
+        v = argv[++i];
+      }
+      if (own[name as ParityFlag] !== undefined) throw new UserError(`parity: --${name} given twice`);
+      own[name as ParityFlag] = v;
+      continue;
+    }
+    rest.push(a);
+  }
+  let run: RunArgs;
+  try {
+    run = parseRunArgs(rest);
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`parity: ${e.message.replace(/\(see --help\)/, "(see parity --help)")}`);
+    throw e;
+  }
+  const stepsText = own.steps;
+  let steps = 8;
+  if (stepsText !== undefined) {
+    if (!/^\s*\d+\s*$/.test(stepsText) || !(Number(stepsText) >= 1) || !Number.isSafeInteger(Number(stepsText)))
+      throw new UserError(`--steps ${JSON.stringify(stepsText)}: expected an integer >= 1`);
+    steps = Number(stepsText);
+  }
+  const dtypeText = own.dtype ?? "fp32";
+  const dtype = PARITY_DTYPES.find((d) => d === dtypeText.toLowerCase());
+  if (!dtype) throw new UserError(`--dtype ${JSON.stringify(dtypeText)}: expected one of ${PARITY_DTYPES.join(", ")}`);
+  let providers: string[] | undefined;
+  if (own.providers !== undefined) {
+    providers = own.providers.split(",").map((p) => p.trim()).filter((p) => p !== "");
+    if (providers.length === 0) throw new UserError(`--providers ${JSON.stringify(own.providers)}: expected a comma-separated list such as qnn,cpu`);
+  }
+  return {
+    help,
+    backend: own.backend,
+    replayDir: own.replay_dir,
+    providers,
+    steps,
+    dtype,
+    tolSqnrDb: parseToleranceFlag("tol_sqnr_db", own.tol_sqnr_db, true),
+    tolKl: parseToleranceFlag("tol_kl", own.tol_kl),
+    tolMaxAbs: parseToleranceFlag("tol_max_abs", own.tol_max_abs),
+    dump: own.dump,
+    html: own.html,
+    run,
+  };
+}
+
+/** Test seams; the command line never passes these. */
+export interface ParityHooks {
+  /** Replaces the candidate backend after it is built (fault injection in tests). */
+  wrapCandidate?: (b: Backend, init: BackendInit) => Backend;
+}
+
+
+async function promptTokens(a: RunArgs, vocabSize: number, family: (typeof FAMILIES)[keyof typeof FAMILIES]): Promise<number[]> {
+  let ids: number[];
+  if (a.tokenizedPrompt !== undefined) ids = readTokenIds(a.tokenizedPrompt);
+  else {
+    const path = a.tokenizerBin ?? a.tokenizerModel;
+    if (path === undefined) throw new UserError("no tokenizer: give --tokenizer_bin / --tokenizer_model, or the prompt as ids with --tokenized_prompt");
+    const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : vocabSize });
+    if (family.name === "llama3_2") {
+      if (tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
+      ids = encodeText(tok, llama3ChatPrompt(a.prompt, a.systemPrompt), { bos: true, allowSpecial: true });
+    } else ids = [family.bos, ...tok.encode(a.prompt)];
+  }
+  return a.foldVocab ? ids.map((t) => t % vocabSize) : ids;
+}
+
+export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHooks = {}): Promise<number> {
+  const p = parseParityArgs(argv);
+  if (p.help) {
+    io.stdout(PARITY_HELP);
+    return 0;
+  }
+  if (p.backend === undefined) throw new UserError(`parity: --backend is required (${BACKEND_NAMES.join(", ")})`);
+  if (!isBackendName(p.backend)) throw new UserError(`parity: unknown backend ${JSON.stringify(p.backend)}: expected one of ${BACKEND_NAMES.join(", ")}`);
+  if (p.replayDir !== undefined && p.backend !== "replay") throw new UserError("parity: --replay_dir is for --backend replay");
+  if (p.providers !== undefined && p.backend !== "onnxruntime") throw new UserError("parity: --providers is for --backend onnxruntime");
+  const a = p.run;
+
+  const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor });
+  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
+  const prompt = await promptTokens(a, model.config.vocabSize, family);
+  const init: BackendInit = {
+    model,
+    kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+    prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+  };
+  const tolerance = applyOverrides(defaultTolerance(p.backend, p.dtype), { sqnrDb: p.tolSqnrDb, maxKl: p.tolKl, maxAbs: p.tolMaxAbs });
+
+  const reference = createReferenceBackend(init);
+  let candidate = await createBackend(p.backend, init, { replayDir: p.replayDir, providers: p.providers, taps: true });
+  try {
+    if (hooks.wrapCandidate) candidate = hooks.wrapCandidate(candidate, init);
+    if (p.dump !== undefined) {
+      candidate = createRecordingBackend(candidate, p.dump, init);
+    }
+    const report = await runParity({
+      model,
+      reference,
+      candidate,
+      mode: a.modelMode,
+      kvUpdater: a.kvUpdater,
+      kvSeqLen: a.kvSeqLen,
+      prefillSeqLen: a.prefillSeqLen,
+      promptTokens: prompt,
+      steps: p.steps,
+      tolerance,
+    });
+    if (p.html !== undefined) {
+      const f = openAtomicFile(p.html, "--html");
+      f.write(new TextEncoder().encode(reportHtml(report)));
+      f.commit();
+    }
+    io.stdout(a.json ? reportJson(report) + "\n" : reportMarkdown(report));
+    return report.passed ? 0 : 1;
+  } finally {
+    candidate.dispose();
+    reference.dispose();
+  }
+}

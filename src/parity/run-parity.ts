@@ -1,0 +1,457 @@
+// Owns the parity run: one token sequence through a reference and a candidate backend, graph call by graph
+// call, each backend with its own KV-cache manager driven as the device runner drives it (SPEC §4–6).
+//
+// Two regimes:
+//   lock-step    both backends are fed the reference's greedy tokens, and before every candidate call the
+//                candidate's cache inputs (mask, K, V) are overwritten with the reference's, so every graph
+//                call is judged on identical inputs, in isolation. The first call failing the tolerance is the
+//                first divergent step; when both backends report taps, that call is rerun with taps on both
+//                and the first (layer, tensor) below the tap tolerance is named (bisection).
+//   free-running each backend runs alone on its own caches and its own greedy tokens; the first sampled token
+//                that differs is reported.
+// The report's `passed` is the lock-step verdict; free-running drift is reported, not judged.
+import type { Backend } from "../backends/types.js";
+import type { Model } from "../engine/weights.js";
+import { LAYER_TAPS, type TapFn, type TapName } from "../engine/decoder.js";
+import { allocKvOutputs, allocPrefillOutputs, causalMask } from "../engine/graph-io.js";
+import type { EvalMode, KvCacheManager } from "../kvcache/types.js";
+import { checkRunShape, createCacheManager, type KvUpdater } from "../runner/generate.js";
+import { UserError } from "../util/errors.js";
+import { checkTolerance, compareTensors, klDivergence, top1, type TensorDiff } from "./metrics.js";
+import type { ParityTolerance } from "./tolerances.js";
+
+export type GraphKind = "prefill" | "kv";
+
+export interface RunParityOptions {
+  model: Model;
+  reference: Backend;
+  candidate: Backend;
+  mode: EvalMode;
+  kvUpdater: KvUpdater;
+  kvSeqLen: number;
+  prefillSeqLen: number;
+  /** Prompt ids as fed (BOS included). */
+  promptTokens: number[];
+  /** Tokens to generate (greedy); graph calls are bounded by this and by the graphs' capacity. */
+  steps: number;
+  tolerance: ParityTolerance;
+  /** Also run the free-running regime (default true). */
+  freeRunning?: boolean;
+}
+
+/** A K or V comparison of one (layer, head). */
+export interface HeadDiff extends TensorDiff {
+  layer: number;
+  head: number;
+}
+
+export interface RowsSummary {
+  /** Logits rows compared (prefill calls: every fed row 0..position). */
+  count: number;
+  /** The row with the lowest SQNR, and its metrics. */
+  worstRow: number;
+  worst: TensorDiff;
+  maxKl: number;
+  top1Mismatches: number;
+}
+
+export interface StepReport {
+  index: number;
+  graph: GraphKind;
+  /** The position whose logits are sampled (KV calls: input_pos; prefill calls: the sampled row). */
+  position: number;
+  /** KV calls: the token fed. */
+  token?: number;
+  /** Metrics of the logits row used for sampling. */
+  logits: TensorDiff;
+  kl: number;
+  top1: boolean;
+  top1Reference: number;
+  top1Candidate: number;
+  /** Prefill calls: all fed rows. */
+  rows?: RowsSummary;
+  /** The worst (lowest SQNR) new-K and new-V output over every layer and head. */
+  k: HeadDiff;
+  v: HeadDiff;
+  passed: boolean;
+  failures: string[];
+}
+
+export interface TapDiff {
+  layer: number;
+  tensor: TapName;
+  sqnrDb: number;
+  maxAbs: number;
+  nonFinite: number;
+}
+
+export interface BisectResult {
+  step: number;
+  /** The first tap (compute order) below the tolerance; when none is, the lowest-SQNR tap. */
+  layer: number;
+  tensor: TapName;
+  sqnrDb: number;
+  belowTolerance: boolean;
+  perLayer: TapDiff[];
+}
+
+export interface TokenMismatch {
+  /** Index into the generated tokens. */
+  index: number;
+  /** Graph call (step index) that sampled it, and the position whose logits it came from. */
+  step: number;
+  position: number;
+  reference: number;
+  candidate: number;
+}
+
+export interface ParityReport {
+  passed: boolean;
+  mode: EvalMode;
+  kvUpdater: KvUpdater;
+  backend: string;
+  referenceBackend: string;
+  tolerance: ParityTolerance;
+  promptTokens: number[];
+  steps: StepReport[];
+  firstDivergentStep: number | null;
+  bisect?: BisectResult;
+  /** Why no bisection ran after a failure (e.g. a backend without taps). */
+  bisectNote?: string;
+  freeRunning?: {
+    tokensReference: number[];
+    tokensCandidate: number[];
+    firstTokenMismatch: TokenMismatch | null;
+  };
+}
+
+interface CallOut {
+  graph: GraphKind;
+  position: number;
+  token?: number;
+  /** All logits rows of the call ([1, V] for KV, [P, V] for prefill). */
+  logits: Float32Array;
+  /** The rows that carry fed tokens: prefill 0..position, KV just the one. */
+  rowCount: number;
+  kOut: Float32Array[];
+  vOut: Float32Array[];
+}
+
+type Cache = KvCacheManager<Float32Array, Float32Array>;
+
+/** One backend driven through the runner's flow for a mode, one graph call at a time (see generate.ts). */
+class Session {
+  readonly cache: Cache;
+  readonly generated: number[] = [];
+  phase: GraphKind | "done";
+  pos: number;
+  cur: number;
+  private readonly n: number;
+  private readonly V: number;
+  private readonly P: number;
+  private readonly L: number;
+  private readonly row?: Int32Array;
+  private readonly prefillMask?: Float32Array;
+  private readonly prefillOut?: { logits: Float32Array; kOut: Float32Array[]; vOut: Float32Array[] };
+  private readonly kvLogits: Float32Array;
+
+  constructor(
+    readonly backend: Backend,
+    private readonly o: RunParityOptions,
+  ) {
+    const { model, mode, kvSeqLen, prefillSeqLen } = o;
+    this.n = o.promptTokens.length;
+    this.V = model.config.vocabSize;
+    this.cache = createCacheManager(o.kvUpdater, model.config, mode, kvSeqLen, prefillSeqLen);
+    this.P = this.cache.prefillLen;
+    this.L = this.cache.cacheLen;
+    this.kvLogits = new Float32Array(this.V);
+    if (mode === "kv") {
+      this.cache.startKv();
+      this.phase = "kv";
+      this.pos = 0;
+      this.cur = o.promptTokens[0];
+    } else {
+      this.row = new Int32Array(this.P);
+      o.promptTokens.forEach((t, i) => (this.row![i] = t));
+      this.prefillMask = causalMask(this.P);
+      this.prefillOut = { logits: new Float32Array(this.P * this.V), ...this.cache.prefillOutputs() };
+      this.phase = "prefill";
+      this.pos = this.n - 1;
+      this.cur = o.promptTokens[this.pos];
+    }
+  }
+
+  get done(): boolean {
+    return this.phase === "done";
+  }
+
+  /** Runs the current graph call. `fresh`: into new output buffers (a rerun that must not touch the caches). */
+  async call(opts: { tap?: TapFn; fresh?: boolean } = {}): Promise<CallOut> {
+    const c = this.o.model.config;
+    const execOpts = opts.tap ? { tap: opts.tap } : undefined;
+    if (this.phase === "prefill") {
+      const out = opts.fresh ? allocPrefillOutputs(c, this.P + 1) : this.prefillOut!;
+      await this.backend.executePrefill({ tokens: this.row!, attnMask: this.prefillMask! }, out, execOpts);
+      return { graph: "prefill", position: this.pos, logits: out.logits, rowCount: this.pos + 1, kOut: out.kOut, vOut: out.vOut };
+    }
+    if (this.phase === "kv") {
+      const inp = this.cache.kvInputs();
+      const outs = opts.fresh ? allocKvOutputs(c) : { logits: this.kvLogits, ...this.cache.kvOutputs() };
+      await this.backend.executeKv(
+        { tokens: Int32Array.of(this.cur), attnMask: inp.attnMask, inputPos: Int32Array.of(this.pos), kCaches: inp.kCaches, vCaches: inp.vCaches },
+        outs,
+        execOpts,
+      );
+      return { graph: "kv", position: this.pos, token: this.cur, logits: outs.logits, rowCount: 1, kOut: outs.kOut, vOut: outs.vOut };
+    }
+    throw new Error("parity: session already finished");
+  }
+
+  /** Overwrites this session's KV-graph cache inputs with another session's (lock-step). */
+  copyCacheInputsFrom(other: Session): void {
+    const src = other.cache.kvInputs();
+    const dst = this.cache.kvInputs();
+    dst.attnMask.set(src.attnMask);
+    src.kCaches.forEach((k, i) => dst.kCaches[i].set(k));
+    src.vCaches.forEach((v, i) => dst.vCaches[i].set(v));
+  }
+
+  /** Moves to the next call after the current one, given the token sampled from it. */
+  advance(sampled: number): void {
+    const { mode, promptTokens } = this.o;
+    if (this.phase === "prefill") {
+      this.generated.push(sampled);
+      if (mode === "hybrid") {
+        this.cache.handOverFromPrefill(this.n);
+        this.pos = this.n;
+        this.cur = sampled;
+        this.phase = this.pos < this.L ? "kv" : "done";
+      } else {
+        this.pos += 1;
+        if (this.pos < this.P) this.row![this.pos] = sampled;
+        this.cur = sampled;
+        if (this.pos >= this.P) this.phase = "done";
+      }
+      return;
+    }
+    if (this.phase === "kv") {
+      const p = this.pos;
+      this.cache.updateAfterKvStep(p);
+      if (p >= this.n - 1) this.generated.push(sampled);
+      this.cur = p < this.n - 1 ? promptTokens[p + 1] : sampled;
+      this.pos = p + 1;
+      if (this.pos >= this.L) this.phase = "done";
+      return;
+    }
+    throw new Error("parity: session already finished");
+  }
+}
+
+const rowOf = (x: Float32Array, r: number, V: number) => x.subarray(r * V, (r + 1) * V);
+
+/** Lowest SQNR first; a non-finite element makes a comparison worse than any finite one. */
+function worse(a: TensorDiff, b: TensorDiff): boolean {
+  if (a.nonFinite !== b.nonFinite) return a.nonFinite > b.nonFinite;
+  return a.sqnrDb < b.sqnrDb || (Number.isNaN(a.sqnrDb) && !Number.isNaN(b.sqnrDb));
+}
+
+function compareCall(ref: CallOut, cand: CallOut, V: number, t: ParityTolerance, nKvHeads: number): Omit<StepReport, "index"> {
+  const failures: string[] = [];
+  const logitsTol = { minSqnrDb: t.logitsSqnrDb, maxAbs: t.maxAbs, maxKl: t.maxKl, requireTop1: t.requireTop1 };
+  const sampleRow = ref.graph === "prefill" ? ref.position : 0;
+  const judgeRow = (r: number) => {
+    const rr = rowOf(ref.logits, r, V);
+    const cr = rowOf(cand.logits, r, V);
+    const d = compareTensors(cr, rr);
+    const kl = klDivergence(rr, cr);
+    const tr = top1(rr);
+    const tc = top1(cr);
+    const chk = checkTolerance(d, logitsTol, { kl, top1: tr === tc });
+    return { d, kl, tr, tc, chk };
+  };
+  const main = judgeRow(sampleRow);
+  for (const f of main.chk.failures) failures.push(`logits: ${f}`);
+
+  let rows: RowsSummary | undefined;
+  if (ref.graph === "prefill") {
+    rows = { count: ref.rowCount, worstRow: sampleRow, worst: main.d, maxKl: main.kl, top1Mismatches: 0 };
+    let failedRows = 0;
+    let firstFail = "";
+    for (let r = 0; r < ref.rowCount; r++) {
+      const j = r === sampleRow ? main : judgeRow(r);
+      if (worse(j.d, rows.worst)) {
+        rows.worst = j.d;
+        rows.worstRow = r;
+      }
+      if (!(j.kl <= rows.maxKl)) rows.maxKl = j.kl;
+      if (j.tr !== j.tc) rows.top1Mismatches++;
+      if (r !== sampleRow && !j.chk.passed) {
+        if (failedRows === 0) firstFail = `row ${r}: ${j.chk.failures.join(", ")}`;
+        failedRows++;
+      }
+    }
+    if (failedRows > 0) failures.push(`logits: ${failedRows} other fed row(s) fail, first ${firstFail}`);
+  }
+
+  const kvTol = { minSqnrDb: t.kvSqnrDb, maxAbs: t.maxAbs };
+  const judgeHeads = (what: "k" | "v", refs: Float32Array[], cands: Float32Array[]): HeadDiff => {
+    let worst: HeadDiff | undefined;
+    let worstFailing: { d: HeadDiff; failures: string[] } | undefined;
+    let failed = 0;
+    refs.forEach((r, i) => {
+      const d: HeadDiff = { ...compareTensors(cands[i], r), layer: Math.floor(i / nKvHeads), head: i % nKvHeads };
+      const chk = checkTolerance(d, kvTol);
+      if (!worst || worse(d, worst)) worst = d;
+      if (!chk.passed) {
+        failed++;
+        if (!worstFailing || worse(d, worstFailing.d)) worstFailing = { d, failures: chk.failures };
+      }
+    });
+    if (worstFailing)
+      failures.push(
+        `${what}: ${failed}/${refs.length} heads fail, worst layer ${worstFailing.d.layer} head ${worstFailing.d.head}: ${worstFailing.failures.join(", ")}`,
+      );
+    return worst!;
+  };
+  const k = judgeHeads("k", ref.kOut, cand.kOut);
+  const v = judgeHeads("v", ref.vOut, cand.vOut);
+
+  return {
+    graph: ref.graph,
+    position: ref.position,
+    ...(ref.token !== undefined ? { token: ref.token } : {}),
+    logits: main.d,
+    kl: main.kl,
+    top1: main.tr === main.tc,
+    top1Reference: main.tr,
+    top1Candidate: main.tc,
+    ...(rows ? { rows } : {}),
+    k,
+    v,
+    passed: failures.length === 0,
+    failures,
+  };
+}
+
+/** Taps in compute order: embedding, then per layer LAYER_TAPS, then final_norm. */
+export function tapOrder(nLayers: number): { layer: number; tensor: TapName }[] {
+  const order: { layer: number; tensor: TapName }[] = [{ layer: -1, tensor: "embedding" }];
+  for (let l = 0; l < nLayers; l++) for (const t of LAYER_TAPS) order.push({ layer: l, tensor: t });
+  order.push({ layer: nLayers, tensor: "final_norm" });
+  return order;
+}
+
+function tapCollector(): { taps: Map<string, Float32Array>; tap: TapFn } {
+  const taps = new Map<string, Float32Array>();
+  return { taps, tap: (layer, name, data) => taps.set(`${layer}/${name}`, data.slice()) };
+}
+
+async function bisectCall(step: number, ref: Session, cand: Session, nLayers: number, t: ParityTolerance): Promise<BisectResult> {
+  const r = tapCollector();
+  const c = tapCollector();
+  await ref.call({ tap: r.tap, fresh: true });
+  await cand.call({ tap: c.tap, fresh: true });
+  const perLayer: TapDiff[] = [];
+  let first: TapDiff | undefined;
+  let lowest: TapDiff | undefined;
+  for (const { layer, tensor } of tapOrder(nLayers)) {
+    const a = c.taps.get(`${layer}/${tensor}`);
+    const b = r.taps.get(`${layer}/${tensor}`);
+    if (!a || !b || a.length !== b.length) continue;
+    const d = compareTensors(a, b);
+    const td: TapDiff = { layer, tensor, sqnrDb: d.sqnrDb, maxAbs: d.maxAbs, nonFinite: d.nonFinite };
+    perLayer.push(td);
+    const bad = d.nonFinite > 0 || !(d.sqnrDb >= t.tapSqnrDb);
+    if (bad && !first) first = td;
+    if (!lowest || td.nonFinite > lowest.nonFinite || (td.nonFinite === lowest.nonFinite && td.sqnrDb < lowest.sqnrDb)) lowest = td;
+  }
+  const named = first ?? lowest;
+  if (!named) throw new Error("parity: bisection received no intermediate tensors from the backends");
+  return { step, layer: named.layer, tensor: named.tensor, sqnrDb: named.sqnrDb, belowTolerance: first !== undefined, perLayer };
+}
+
+function checkSteps(steps: number): void {
+  if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps must be an integer >= 1, got ${steps}`);
+}
+
+async function freeRun(o: RunParityOptions, backend: Backend): Promise<number[]> {
+  const s = new Session(backend, o);
+  const V = o.model.config.vocabSize;
+  while (!s.done && s.generated.length < o.steps) {
+    const out = await s.call();
+    s.advance(top1(out.graph === "prefill" ? rowOf(out.logits, out.position, V) : out.logits));
+  }
+  return s.generated;
+}
+
+export async function runParity(o: RunParityOptions): Promise<ParityReport> {
+  checkRunShape({ mode: o.mode, kvSeqLen: o.kvSeqLen, prefillSeqLen: o.prefillSeqLen, promptTokens: o.promptTokens, config: o.model.config });
+  checkSteps(o.steps);
+  const c = o.model.config;
+  const V = c.vocabSize;
+  const t = o.tolerance;
+
+  // Lock-step.
+  const ref = new Session(o.reference, o);
+  const cand = new Session(o.candidate, o);
+  const steps: StepReport[] = [];
+  let firstDivergentStep: number | null = null;
+  let bisect: BisectResult | undefined;
+  let bisectNote: string | undefined;
+  for (let index = 0; !ref.done && ref.generated.length < o.steps; index++) {
+    const r = await ref.call();
+    if (cand.phase === "kv") cand.copyCacheInputsFrom(ref);
+    const k = await cand.call();
+    const step: StepReport = { index, ...compareCall(r, k, V, t, c.nKvHeads) };
+    steps.push(step);
+    if (!step.passed && firstDivergentStep === null) {
+      firstDivergentStep = index;
+      if (o.reference.supportsTaps && o.candidate.supportsTaps) {
+        bisect = await bisectCall(index, ref, cand, c.nLayers, t);
+      } else {
+        const without = [o.reference, o.candidate].filter((b) => !b.supportsTaps).map((b) => b.name);
+        bisectNote = `no bisection: ${without.join(", ")} cannot report intermediate tensors`;
+      }
+    }
+    const tok = top1(r.graph === "prefill" ? rowOf(r.logits, r.position, V) : r.logits);
+    ref.advance(tok);
+    cand.advance(tok);
+  }
+
+  const report: ParityReport = {
+    passed: firstDivergentStep === null,
+    mode: o.mode,
+    kvUpdater: o.kvUpdater,
+    backend: o.candidate.name,
+    referenceBackend: o.reference.name,
+    tolerance: t,
+    promptTokens: o.promptTokens.slice(),
+    steps,
+    firstDivergentStep,
+  };
+  if (bisect) report.bisect = bisect;
+  if (bisectNote) report.bisectNote = bisectNote;
+
+  if (o.freeRunning !== false) {
+    const tokensReference = await freeRun(o, o.reference);
+    const tokensCandidate = await freeRun(o, o.candidate);
+    let firstTokenMismatch: TokenMismatch | null = null;
+    const n = o.promptTokens.length;
+    const len = Math.max(tokensReference.length, tokensCandidate.length);
+    for (let i = 0; i < len; i++) {
+      if (tokensReference[i] !== tokensCandidate[i]) {
+        firstTokenMismatch = {
+          index: i,
+          step: o.mode === "kv" ? n - 1 + i : i,
+          position: n - 1 + i,
+          reference: tokensReference[i] ?? -1,
+          candidate: tokensCandidate[i] ?? -1,
+        };
+        break;
+      }
+    }
+    report.freeRunning = { tokensReference, tokensCandidate, firstTokenMismatch };
+  }
+  return report;
+}
