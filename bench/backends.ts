@@ -1,6 +1,7 @@
 // Owns `node dist/bench/backends.js`: the reference backend vs the ONNX Runtime backend (CPU) on a random
 // stories110M-shaped model: decode tok/s (one KV-graph call at kv_seq_len 128, position 64) and prefill
 // tok/s (one prefill call at prefill_seq_len 32, i.e. 31 rows), medians over a few runs, as a small table.
+import { compareTensors } from "../src/parity/metrics.js";
 import os from "node:os";
 import type { Backend } from "../src/backends/types.js";
 import { createReferenceBackend } from "../src/backends/reference.js";
@@ -32,15 +33,7 @@ async function timeIt(runs: number, f: () => Promise<void>): Promise<number> {
   return median(ms);
 }
 
-const sqnr = (a: Float32Array, r: Float32Array): number => {
-  let s = 0;
-  let e = 0;
-  for (let i = 0; i < r.length; i++) {
-    s += r[i] * r[i];
-    e += (a[i] - r[i]) ** 2;
-  }
-  return e === 0 ? Infinity : 10 * Math.log10(s / e);
-};
+const sqnr = (a: Float32Array, r: Float32Array): number => compareTensors(a, r).sqnrDb;
 
 async function main(): Promise<void> {
   const t0 = performance.now();

@@ -23,18 +23,8 @@ import type { EvalMode } from "../../src/kvcache/types.js";
 import { UserError } from "../../src/util/errors.js";
 import { llama2cCases, loadStories260K } from "../helpers/fixtures.js";
 import { TINY_PARAMS, TINY_PTH, tinyReference } from "../helpers/tiny-llama3.js";
+import { sqnrDb as sqnr } from "../helpers/sqnr.js";
 
-/** 10*log10(Σr² / Σ(a-r)²); Infinity when identical. */
-function sqnr(a: ArrayLike<number>, r: ArrayLike<number>): number {
-  if (a.length !== r.length) throw new Error(`length ${a.length} vs ${r.length}`);
-  let s = 0;
-  let e = 0;
-  for (let i = 0; i < r.length; i++) {
-    s += r[i] * r[i];
-    e += (a[i] - r[i]) ** 2;
-  }
-  return e === 0 ? Infinity : 10 * Math.log10(s / e);
-}
 
 interface Run {
   generated: number[];

@@ -11,16 +11,8 @@ import { loadModel } from "../../src/loaders/index.js";
 import { loadStories260K } from "../helpers/fixtures.js";
 import { TINY_PARAMS, TINY_PTH } from "../helpers/tiny-llama3.js";
 import { allocPrefillOutputs, causalMask } from "../../src/engine/graph-io.js";
+import { sqnrDb } from "../helpers/sqnr.js";
 
-function sqnrDb(a: Float32Array, r: Float32Array): number {
-  let s = 0;
-  let e = 0;
-  for (let i = 0; i < r.length; i++) {
-    s += r[i] * r[i];
-    e += (a[i] - r[i]) ** 2;
-  }
-  return e === 0 ? Infinity : 10 * Math.log10(s / e);
-}
 
 async function rows(model: Model, backend: Backend, mode: "prefill" | "kv" | "hybrid", kvUpdater: "smart_mask" | "shift_pointer", prompt: number[]) {
   const out: Float32Array[] = [];
