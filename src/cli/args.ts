@@ -191,8 +191,9 @@ Generation
   --prompt TEXT            prompt (default "Once upon a time"); BOS is added
   --system_prompt TEXT     system prompt (Llama 3 chat template only; ignored for stories)
 
-Subcommand
+Subcommands
   llama-golden tokenize --tokenizer_model F --prompt TEXT   print token ids (see tokenize --help)
+  llama-golden parity --backend onnxruntime|tfjs|replay     compare a backend with the reference (parity --help)
   --tokenized_prompt FILE  prompt as token ids (JSON array, or ids separated by spaces/commas), used verbatim
   --temperature T          0 = greedy argmax (default 0; note llama.py passes 0.8)
   --seed N                 sampler seed (uint64); printed when chosen from the clock
