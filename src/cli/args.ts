@@ -8,6 +8,7 @@ import { UserError } from "../util/errors.js";
 import type { EvalMode } from "../kvcache/types.js";
 import type { KvUpdater } from "../runner/generate.js";
 import { LLAMA_MODELS, type LlamaModel } from "../runner/model-family.js";
+import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 
 
 export interface RunArgs {
@@ -35,6 +36,16 @@ export interface RunArgs {
   tokenizedPrompt?: string;
   /** Fold token ids >= the model's vocabulary to id mod V (test models smaller than their tokenizer). */
   foldVocab: boolean;
+  /** --ptq: run the quantized graphs under this scheme (SPEC §7). */
+  ptq?: SchemeName;
+  /** --calib_text: calibrate on this file's text instead of the prompt. */
+  calibText?: string;
+  /** --dump_encodings: write the calibrated encodings (AIMET 1.x JSON). */
+  dumpEncodings?: string;
+  /** --encodings: override the calibrated encodings with this file's. */
+  encodings?: string;
+  /** --recipe: per-tensor weight schemes (JSON). */
+  recipe?: string;
 }
 
 /** Root of the package (holds models/): the nearest folder above this module with our package.json. */
@@ -78,6 +89,11 @@ const OPTIONS = {
   dump_prompt_logits: { type: "string" },
   tokenized_prompt: { type: "string" },
   fold_vocab: { type: "boolean" },
+  ptq: { type: "string" },
+  calib_text: { type: "string" },
+  dump_encodings: { type: "string" },
+  encodings: { type: "string" },
+  recipe: { type: "string" },
 } as const;
 
 function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
@@ -140,6 +156,11 @@ export function parseRunArgs(argv: string[]): RunArgs {
     throw new UserError(`--llama_model ${llamaModel} needs --checkpoint (only stories260k ships with llama-golden)`);
   const usingDefaultModel = checkpoint === undefined;
   const seedText = s("seed");
+  const ptqText = s("ptq");
+  const ptq = ptqText === undefined ? undefined : oneOf("ptq", ptqText, SCHEME_NAMES, "16a4w");
+  if (ptq === undefined && s("recipe") === undefined)
+    for (const f of ["calib_text", "dump_encodings", "encodings"] as const)
+      if (s(f) !== undefined) throw new UserError(`--${f} needs --ptq SCHEME (or --recipe FILE)`);
   return {
     help: values.help === true,
     checkpoint: checkpoint ?? DEFAULT_CHECKPOINT,
@@ -161,6 +182,11 @@ export function parseRunArgs(argv: string[]): RunArgs {
     dumpPromptLogits: s("dump_prompt_logits"),
     tokenizedPrompt: s("tokenized_prompt"),
     foldVocab: values.fold_vocab === true,
+    ptq,
+    calibText: s("calib_text"),
+    dumpEncodings: s("dump_encodings"),
+    encodings: s("encodings"),
+    recipe: s("recipe"),
   };
 }
 
@@ -197,6 +223,20 @@ Subcommands
   --tokenized_prompt FILE  prompt as token ids (JSON array, or ids separated by spaces/commas), used verbatim
   --temperature T          0 = greedy argmax (default 0; note llama.py passes 0.8)
   --seed N                 sampler seed (uint64); printed when chosen from the clock
+
+Quantization (kv and hybrid modes)
+  --ptq SCHEME             run the quantized device graphs: 8a8w | 16a4w | 16a8w | 16a16w | 16a4w_block;
+                           calibrates first (one greedy fp32 run on the raw prompt up to the cache length
+                           or EOS); uint8/uint16 caches, uint16 mask and logits; --dump_logits writes the
+                           dequantized rows
+  --calib_text FILE        calibrate on this text (BOS + its tokens, cut to the graph length) instead
+  --dump_encodings FILE    write the calibrated encodings (AIMET 1.x JSON: activation_encodings by
+                           layers.<l>.<tap>, logits, k_cache.l<l>.h<h>, ...; param_encodings by Meta names)
+  --encodings FILE         use this encodings file's activation / K/V / logits encodings (names and
+                           bitwidths checked against the scheme; param encodings checked, not applied)
+  --recipe FILE            mixed precision: {"default": "16a4w", "overrides": [{"match": "layers.0.*",
+                           "scheme": "16a8w"}]}; overrides pick the WEIGHT spec of matching weight tensors
+                           (Meta names, * globs); activations keep the default scheme; implies --ptq default
 
 Output
   --json                   stdout is one JSON object {prompt_tokens, generated_tokens, text, stats}

@@ -16,6 +16,14 @@ import { readTokenIds } from "./tokenized-prompt.js";
 import type { RunArgs } from "./args.js";
 import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
 import { createProgress, NO_PROGRESS } from "./progress.js";
+import { readFileSync } from "node:fs";
+import type { Model } from "../engine/weights.js";
+import { calibrate, type QuantEncodings } from "../quant/calibrate.js";
+import { readEncodingsFile, serializeEncodings } from "../quant/encodings-file.js";
+import { applyEncodingsFile, encodingsExpectations, encodingsToFile } from "../quant/encodings-io.js";
+import { applyRecipe, readRecipe } from "../quant/recipe.js";
+import { generateQuantized } from "../quant/run-quantized.js";
+import { oneLine } from "../util/errors.js";
 
 export interface RunIO {
   stdout: (s: string) => void;
@@ -50,6 +58,54 @@ function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: ModelFamily, io:
 /** --fold_vocab: ids at or above the model's vocabulary are folded to id mod V (for small test models). */
 function foldIds(ids: number[], vocabSize: number, fold: boolean): number[] {
   return fold ? ids.map((t) => t % vocabSize) : ids;
+}
+
+/**
+ * `--ptq` / `--recipe`: calibrate (SPEC §7: one greedy fp32 run on the raw prompt, or on --calib_text), then
+ * apply a recipe and a device encodings file when given.
+ */
+function quantSetup(a: RunArgs, model: Model, tok: Tokenizer | undefined, fam: ModelFamily, prompt: number[], eos: number): QuantEncodings {
+  if (a.modelMode === "prefill") throw new UserError("--ptq supports kv and hybrid (got --model_mode prefill)");
+  if (a.dumpPromptLogits !== undefined) throw new UserError("--dump_prompt_logits is not supported with --ptq");
+  const recipe = a.recipe !== undefined ? readRecipe(a.recipe, model.config.nLayers) : undefined;
+  const scheme = a.ptq ?? recipe!.default;
+  // Calibration tokens: the raw prompt (no chat template), or the --calib_text file's text.
+  let calib: number[];
+  if (a.calibText !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(a.calibText, "utf8");
+    } catch (e) {
+      throw new UserError(oneLine(`--calib_text ${a.calibText}: cannot read (${(e as { code?: string }).code ?? (e as Error).message})`));
+    }
+    if (!tok) throw new UserError("--calib_text needs a tokenizer (--tokenizer_bin / --tokenizer_model)");
+    calib = [fam.bos, ...tok.encode(text)];
+  } else if (tok && a.tokenizedPrompt === undefined) {
+    calib = [fam.bos, ...tok.encode(a.prompt)];
+  } else {
+    calib = prompt.slice();
+  }
+  calib = foldIds(calib, model.config.vocabSize, a.foldVocab);
+  // Cut to what the graphs take (the prefill graph calibrates on the prompt itself in hybrid mode).
+  calib = calib.slice(0, a.modelMode === "hybrid" ? Math.min(a.kvSeqLen, a.prefillSeqLen) - 1 : a.kvSeqLen - 1);
+  const V = model.config.vocabSize;
+  calib.forEach((t, i) => {
+    if (t < 0 || t >= V) throw new UserError(`calibration token ${i} is ${t}, outside the model's vocabulary [0, ${V}) (see --fold_vocab)`);
+  });
+  const weightOptions = { stories: fam.name !== "llama3_2" };
+  let qenc = calibrate(model, scheme, {
+    kvSeqLen: a.kvSeqLen,
+    prefillSeqLen: a.modelMode === "hybrid" ? a.prefillSeqLen : undefined,
+    promptTokens: calib,
+    eos,
+    weightOptions,
+  });
+  if (recipe) qenc = applyRecipe(qenc, model, recipe, weightOptions);
+  if (a.encodings !== undefined) {
+    const file = readEncodingsFile(a.encodings, encodingsExpectations(qenc, model));
+    qenc = applyEncodingsFile(qenc, file, model, a.encodings);
+  }
+  return qenc;
 }
 
 export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
@@ -89,11 +145,17 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   try {
     const dumpLogits = open(a.dumpLogits, "--dump_logits");
     const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
-    const backend = createReferenceBackend({
-      model,
-      kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
-      prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
-    });
+    const quant = a.ptq !== undefined || a.recipe !== undefined;
+    const qenc = quant ? quantSetup(a, model, tok, fam, prompt, stops[0]) : undefined;
+    const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
+    if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
+    const backend = quant
+      ? undefined
+      : createReferenceBackend({
+          model,
+          kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+          prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+        });
     const loadEnd = Date.now();
 
     let text = "";
@@ -107,22 +169,34 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     if (a.tokenizedPrompt === undefined) out(promptIn.text);
     else if (dec) prompt.forEach((id, i) => (i > 0 || id !== fam.bos) && out(dec.push(i > 0 ? prompt[i - 1] : -1, id)));
 
-    const result = await generate({
-      backend,
-      config: model.config,
-      mode: a.modelMode,
+    const common = {
       kvSeqLen: a.kvSeqLen,
       prefillSeqLen: a.prefillSeqLen,
       kvUpdater: a.kvUpdater,
       promptTokens: prompt,
       stopTokens: stops,
       sampler,
-      onToken: (prev, t) => dec && out(dec.push(prev, t)),
-      onSampleLogits: dumpLogits ? (row) => dumpLogits.write(f32Bytes(row)) : undefined,
-      onPromptLogits: dumpPrompt ? (_pos, row) => dumpPrompt.write(f32Bytes(row)) : undefined,
-    });
+      onToken: (prev: number, t: number) => dec && out(dec.push(prev, t)),
+      onSampleLogits: dumpLogits ? (row: Float32Array) => dumpLogits.write(f32Bytes(row)) : undefined,
+    };
+    const result = qenc
+      ? await generateQuantized({ ...common, model, qenc, mode: a.modelMode as "kv" | "hybrid" })
+      : await generate({
+        backend: backend!,
+        config: model.config,
+        mode: a.modelMode,
+        kvSeqLen: a.kvSeqLen,
+        prefillSeqLen: a.prefillSeqLen,
+        kvUpdater: a.kvUpdater,
+        promptTokens: prompt,
+        stopTokens: stops,
+        sampler,
+        onToken: (prev, t) => dec && out(dec.push(prev, t)),
+        onSampleLogits: dumpLogits ? (row) => dumpLogits.write(f32Bytes(row)) : undefined,
+        onPromptLogits: dumpPrompt ? (_pos, row) => dumpPrompt.write(f32Bytes(row)) : undefined,
+      });
     if (dec) out(dec.flush());
-    backend.dispose();
+    backend?.dispose();
 
     const stats = buildStats(result, loadStart, loadEnd);
     for (const f of dumps) f.commit();
@@ -131,7 +205,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
         prompt_tokens: result.promptTokens,
         generated_tokens: result.generatedTokens,
         text,
-        stats: { ...stats, ...deriveStats(stats), seed: seed.toString(), mode: a.modelMode, kv_updater: a.kvUpdater, llama_model: fam.name, checkpoint_format: loaded.format },
+        stats: { ...stats, ...deriveStats(stats), seed: seed.toString(), mode: a.modelMode, kv_updater: a.kvUpdater, ...(qenc ? { ptq: qenc.scheme } : {}), llama_model: fam.name, checkpoint_format: loaded.format },
       };
       io.stdout(JSON.stringify(obj) + "\n");
     } else {

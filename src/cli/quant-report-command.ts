@@ -1,0 +1,162 @@
+// Owns `llama-golden quant-report`: calibrates a `--ptq` scheme (SPEC §7) and reports how far the quantized KV
+// graph departs from fp32 (src/quant/report.ts): per-step logits SQNR / KL / top-1 on a greedy run, per-layer
+// activation SQNR, and perplexity on an evaluation text. Model flags are the run command's (parseRunArgs);
+// kv mode only. Exit code 0 on success, 2 on bad input (a UserError, via main).
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { loadModel } from "../loaders/index.js";
+import { loadTokenizer } from "../tokenizer/index.js";
+import { encodeText } from "../tokenizer/encode.js";
+import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
+import { FAMILIES, inferFamily } from "../runner/model-family.js";
+import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
+import { quantReport, reportHtml, reportJson, reportMarkdown } from "../quant/report.js";
+import { UserError } from "../util/errors.js";
+import { PACKAGE_ROOT, parseRunArgs, type RunArgs } from "./args.js";
+import { openAtomicFile } from "./atomic-file.js";
+import { readTokenIds } from "./tokenized-prompt.js";
+import type { RunIO } from "./run.js";
+
+/** The evaluation text shipped with the package (an original children's story, for TinyStories models). */
+export const DEFAULT_EVAL_TEXT = join(PACKAGE_ROOT, "data", "eval.txt");
+
+export const QUANT_REPORT_HELP = `llama-golden quant-report — how far a --ptq scheme moves the model from fp32
+
+Usage: llama-golden quant-report --ptq ${SCHEME_NAMES.join("|")} [model flags] [flags]
+
+  --ptq SCHEME            quantization scheme (required)
+  --steps N               tokens to generate in the comparison run (default: until the cache is full)
+  --eval_text FILE        text for perplexity (default data/eval.txt of the package)
+  --calib_text FILE       calibrate on this text's tokens (up to kv_seq_len - 1) instead of a greedy
+                          fp32 run on the prompt
+  --html FILE             also write a self-contained HTML report with plots
+  --json                  stdout is one JSON object
+  -h, --help              this text
+
+Model flags as in the run command: --checkpoint --params --tokenizer_bin --tokenizer_model --llama_model
+--rope_scale_factor --fold_vocab --prompt --system_prompt --tokenized_prompt --kv_updater --kv_seq_len.
+KV mode only. Perplexity is teacher-forced over windows of at most kv_seq_len - 1 tokens, the cache restarted
+for each window. Markdown report on stdout by default. Exit code 0: report written; 2: bad input.
+`;
+
+const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html"] as const;
+type OwnFlag = (typeof OWN_FLAGS)[number];
+/** Run-command flags that mean nothing here (greedy, kv mode, report on stdout). */
+const REJECTED = ["temperature", "seed", "dump_logits", "dump_prompt_logits", "model_mode", "prefill_seq_len"];
+
+export interface QuantReportArgs {
+  help: boolean;
+  ptq?: SchemeName;
+  steps?: number;
+  evalText: string;
+  calibText?: string;
+  html?: string;
+  run: RunArgs;
+}
+
+export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
+  const own: Partial<Record<OwnFlag, string>> = {};
+  const rest: string[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-h" || a === "--help") {
+      help = true;
+      continue;
+    }
+    const m = /^--([A-Za-z_]+)(?:=(.*))?$/s.exec(a);
+    const name = m?.[1];
+    if (name !== undefined && REJECTED.includes(name)) throw new UserError(`quant-report: --${name} is not used by quant-report (greedy, kv mode, report on stdout)`);
+    if (name !== undefined && (OWN_FLAGS as readonly string[]).includes(name)) {
+      let v = m![2];
+      if (v === undefined) {
+        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) throw new UserError(`quant-report: --${name} needs a value (see quant-report --help)`);
+        v = argv[++i];
+      }
+      if (own[name as OwnFlag] !== undefined) throw new UserError(`quant-report: --${name} given twice`);
+      own[name as OwnFlag] = v;
+      continue;
+    }
+    rest.push(a);
+  }
+  let run: RunArgs;
+  try {
+    run = parseRunArgs(rest);
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`quant-report: ${e.message.replace(/\(see --help\)/, "(see quant-report --help)")}`);
+    throw e;
+  }
+  let ptq: SchemeName | undefined;
+  if (own.ptq !== undefined) {
+    ptq = SCHEME_NAMES.find((s) => s === own.ptq!.toLowerCase());
+    if (!ptq) throw new UserError(`--ptq ${JSON.stringify(own.ptq)}: expected one of ${SCHEME_NAMES.join(", ")}`);
+  }
+  let steps: number | undefined;
+  if (own.steps !== undefined) {
+    if (!/^\s*\d+\s*$/.test(own.steps) || !(Number(own.steps) >= 1) || !Number.isSafeInteger(Number(own.steps)))
+      throw new UserError(`--steps ${JSON.stringify(own.steps)}: expected an integer >= 1`);
+    steps = Number(own.steps);
+  }
+  return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, run };
+}
+
+function readText(path: string, flag: string): string {
+  if (!existsSync(path)) throw new UserError(`${flag} ${path}: no such file`);
+  if (statSync(path).isDirectory()) throw new UserError(`${flag} ${path}: is a directory`);
+  const text = readFileSync(path, "utf8");
+  if (text.trim() === "") throw new UserError(`${flag} ${path}: the file is empty`);
+  return text;
+}
+
+export async function quantReportCommand(argv: string[], io: RunIO): Promise<number> {
+  const p = parseQuantReportArgs(argv);
+  if (p.help) {
+    io.stdout(QUANT_REPORT_HELP);
+    return 0;
+  }
+  if (p.ptq === undefined) throw new UserError(`quant-report: --ptq is required (${SCHEME_NAMES.join(", ")})`);
+  const a = p.run;
+  const evalText = readText(p.evalText, "--eval_text");
+  const calibText = p.calibText !== undefined ? readText(p.calibText, "--calib_text") : undefined;
+
+  const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor });
+  const V = model.config.vocabSize;
+  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
+  const path = a.tokenizerBin ?? a.tokenizerModel;
+  if (path === undefined) throw new UserError("quant-report: no tokenizer: give --tokenizer_bin / --tokenizer_model (needed for the evaluation text)");
+  const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });
+  if (family.name === "llama3_2" && tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
+  const fold = (ids: number[]) => (a.foldVocab ? ids.map((t) => t % V) : ids);
+  /** Plain text (no chat template) with one BOS. */
+  const plain = (text: string) => fold(family.name === "llama3_2" ? encodeText(tok, text, { bos: true }) : [family.bos, ...tok.encode(text)]);
+
+  let prompt: number[];
+  if (a.tokenizedPrompt !== undefined) prompt = fold(readTokenIds(a.tokenizedPrompt));
+  else if (family.name === "llama3_2") prompt = fold(encodeText(tok, llama3ChatPrompt(a.prompt, a.systemPrompt), { bos: true, allowSpecial: true }));
+  else prompt = plain(a.prompt);
+  if (prompt.length > a.kvSeqLen - 1) throw new UserError(`quant-report: the prompt has ${prompt.length} tokens; kv_seq_len ${a.kvSeqLen} holds ${a.kvSeqLen - 1}`);
+  const evalTokens = plain(evalText);
+  if (evalTokens.length < 2) throw new UserError(`--eval_text ${p.evalText}: fewer than 2 tokens`);
+
+  const report = quantReport(model, p.ptq, {
+    promptTokens: prompt,
+    kvSeqLen: a.kvSeqLen,
+    evalTokens,
+    calibTokens: calibText !== undefined ? plain(calibText) : undefined,
+    steps: p.steps,
+    eos: family.stops[0],
+    kvUpdater: a.kvUpdater,
+    weightOptions: { stories: family.name !== "llama3_2" },
+  });
+  if (p.html !== undefined) {
+    const f = openAtomicFile(p.html, "--html");
+    try {
+      f.write(new TextEncoder().encode(reportHtml(report)));
+      f.commit();
+    } finally {
+      f.abort();
+    }
+  }
+  io.stdout(a.json ? reportJson(report) + "\n" : reportMarkdown(report));
+  return 0;
+}

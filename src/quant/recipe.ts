@@ -1,0 +1,161 @@
+// Owns `--recipe FILE`: a mixed-precision recipe choosing the quantization scheme per weight tensor,
+//   { "default": "16a4w", "overrides": [{ "match": "layers.0.*" | "<exact tensor name>", "scheme": "16a8w" }] }
+// validated strictly (one-line UserError naming the file), and the quantization of a model's weights with it.
+//
+// Scope: overrides choose the WEIGHT spec of each matched tensor (the spec that scheme gives that tensor kind:
+// e.g. an int8 per-channel wq under "16a8w", a uint8 per-tensor table under "8a8w"). Activations, K/V and
+// logits keep the default scheme's encodings (per-tensor activation overrides are not supported).
+// Tensor names are the checkpoint's Meta names (src/quant/encodings-io.ts, param_encodings). A match is an
+// exact name or a glob where `*` matches any run of characters; later overrides win over earlier ones.
+import { readFileSync } from "node:fs";
+import type { Model } from "../engine/weights.js";
+import { oneLine, UserError } from "../util/errors.js";
+import { activationEncoding, DEFAULT_EPS, minMax, quantizeArray } from "./affine.js";
+import { tapKey, type QuantEncodings } from "./calibrate.js";
+import { paramTensors, type LayerParam, type ParamRef } from "./encodings-io.js";
+import {
+  quantizeLinear,
+  quantizeModelWeights,
+  SCHEME_NAMES,
+  weightSpecFor,
+  type LinearKind,
+  type QuantizedModelWeights,
+  type QuantizedTable,
+  type QuantizeModelOptions,
+  type SchemeName,
+} from "./schemes.js";
+
+export interface RecipeOverride {
+  match: string;
+  scheme: SchemeName;
+}
+
+export interface Recipe {
+  file: string;
+  default: SchemeName;
+  overrides: RecipeOverride[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function globRegExp(match: string): RegExp {
+  return new RegExp("^" + match.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
+}
+
+/** Parses and validates a recipe against a model with `nLayers` layers. */
+export function parseRecipe(text: string, file: string, nLayers: number): Recipe {
+  const fail = (msg: string): never => {
+    throw new UserError(oneLine(`--recipe ${file}: ${msg}`));
+  };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return fail(`not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(doc)) return fail("not a recipe (the top level is not a JSON object)");
+  for (const k of Object.keys(doc)) if (k !== "default" && k !== "overrides") fail(`unknown key ${JSON.stringify(k)} (expected "default", "overrides")`);
+  const scheme = (v: unknown, where: string): SchemeName => {
+    if (typeof v !== "string" || !(SCHEME_NAMES as readonly string[]).includes(v))
+      return fail(`${where}: unknown scheme ${JSON.stringify(v) ?? String(v)} (expected one of ${SCHEME_NAMES.join(", ")})`);
+    return v as SchemeName;
+  };
+  const dflt = scheme(doc.default, "default");
+  const overrides: RecipeOverride[] = [];
+  if (doc.overrides !== undefined) {
+    if (!Array.isArray(doc.overrides)) return fail("overrides is not a list");
+    const names = [...paramTensors(nLayers).keys()];
+    doc.overrides.forEach((raw, i) => {
+      const where = `overrides[${i}]`;
+      if (!isObject(raw)) return fail(`${where} is not an object`);
+      for (const k of Object.keys(raw)) if (k !== "match" && k !== "scheme") fail(`${where}: unknown key ${JSON.stringify(k)} (expected "match", "scheme")`);
+      if (typeof raw.match !== "string" || raw.match === "") return fail(`${where}: match is not a non-empty string`);
+      const s = scheme(raw.scheme, where);
+      const re = globRegExp(raw.match);
+      if (!names.some((n) => re.test(n))) fail(`${where}: match ${JSON.stringify(raw.match)} names no weight tensor (e.g. layers.0.attention.wq.weight, output.weight)`);
+      overrides.push({ match: raw.match, scheme: s });
+    });
+  }
+  return { file, default: dflt, overrides };
+}
+
+export function readRecipe(path: string, nLayers: number): Recipe {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UserError(oneLine(`--recipe ${path}: cannot read (${(e as { code?: string }).code ?? (e as Error).message})`));
+  }
+  return parseRecipe(text, path, nLayers);
+}
+
+/** The scheme a recipe gives one tensor (the last matching override, else the default). */
+export function schemeForTensor(r: Recipe, name: string): SchemeName {
+  let s = r.default;
+  for (const o of r.overrides) if (globRegExp(o.match).test(name)) s = o.scheme;
+  return s;
+}
+
+function quantizeTable(w: Float32Array, bits: number, eps: number): QuantizedTable {
+  const [lo, hi] = minMax(w);
+  const encoding = activationEncoding(lo, hi, bits, eps);
+  return { granularity: "per-tensor-affine", codes: quantizeArray(w, encoding), encoding };
+}
+
+/** The default scheme's weights with every overridden tensor re-quantized under its own scheme. */
+export function quantizeWeightsWithRecipe(model: Model, r: Recipe, opts: QuantizeModelOptions = {}): QuantizedModelWeights {
+  const c = model.config;
+  const eps = opts.eps ?? DEFAULT_EPS;
+  const w = quantizeModelWeights(model, r.default, opts);
+  const qDim = c.nHeads * c.headDim;
+  const kvDim = c.nKvHeads * c.headDim;
+  const shapes: Record<LinearKind, [number, number]> = {
+    wq: [qDim, c.dim],
+    wk: [kvDim, c.dim],
+    wv: [kvDim, c.dim],
+    wo: [c.dim, qDim],
+    w1: [c.hiddenDim, c.dim],
+    w2: [c.dim, c.hiddenDim],
+    w3: [c.hiddenDim, c.dim],
+    output: [c.vocabSize, c.dim],
+  };
+  for (const [name, ref] of paramTensors(c.nLayers) as Map<string, ParamRef>) {
+    const s = schemeForTensor(r, name);
+    if (s === r.default) continue;
+    if (ref.layer === -1) {
+      const kind = ref.kind as "tokEmbeddings" | "norm" | "output";
+      if (kind === "output") w.output = quantizeLinear(model.weights.output, shapes.output[0], shapes.output[1], weightSpecFor(s, "output", opts), eps);
+      else {
+        const spec = weightSpecFor(s, kind, opts);
+        w[kind] = quantizeTable(model.weights[kind], spec.bits, eps);
+      }
+      continue;
+    }
+    const lw = model.weights.layers[ref.layer];
+    const ql = w.layers[ref.layer];
+    const kind = ref.kind as LayerParam;
+    if (kind === "attnNorm" || kind === "ffnNorm") {
+      ql[kind] = quantizeTable(lw[kind], weightSpecFor(s, kind, opts).bits, eps);
+    } else {
+      const [rows, cols] = shapes[kind];
+      ql.linears[kind] = quantizeLinear(lw[kind], rows, cols, weightSpecFor(s, kind, opts), eps);
+    }
+  }
+  return w;
+}
+
+/** A calibration with its weights quantized by a recipe (the embedding activation follows the table). */
+export function applyRecipe(qenc: QuantEncodings, model: Model, r: Recipe, opts: QuantizeModelOptions = {}): QuantEncodings {
+  if (r.default !== qenc.scheme) throw new UserError(`--recipe ${r.file}: default ${r.default} differs from --ptq ${qenc.scheme}`);
+  const weights = quantizeWeightsWithRecipe(model, r, opts);
+  const activations = new Map(qenc.activations);
+  const key = tapKey(-1, "embedding");
+  if (activations.has(key)) activations.set(key, weights.tokEmbeddings.encoding);
+  const out: QuantEncodings = { ...qenc, weights, activations };
+  if (qenc.prefill) {
+    const pa = new Map(qenc.prefill.activations);
+    if (pa.has(key)) pa.set(key, weights.tokEmbeddings.encoding);
+    out.prefill = { ...qenc.prefill, activations: pa };
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+// `llama-golden quant-report` in-process: Markdown and --json reports, --html, exit codes 0 / 2, bad flags.
+import { describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cli } from "../helpers/cli.js";
+import { ROOT } from "../helpers/fixtures.js";
+import { DEFAULT_EVAL_TEXT } from "../../src/cli/quant-report-command.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "llama-golden-quant-report-"));
+const SHORT_EVAL = join(tmp, "eval.txt");
+writeFileSync(SHORT_EVAL, readFileSync(join(ROOT, "data", "eval.txt"), "utf8").slice(0, 200));
+const SMALL = ["--kv_seq_len", "24", "--steps", "4", "--eval_text", SHORT_EVAL];
+
+describe("quant-report command", () => {
+  it("the default evaluation text ships with the package", () => {
+    expect(DEFAULT_EVAL_TEXT).toBe(join(ROOT, "data", "eval.txt"));
+    expect(existsSync(DEFAULT_EVAL_TEXT)).toBe(true);
+  });
+
+  it("Markdown on stdout, exit 0", async () => {
+    const r = await cli("quant-report", "--ptq", "16a4w", ...SMALL);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^# Quantization report: 16a4w/);
+    expect(r.stdout).toContain("perplexity (");
+  });
+
+  it("--json: one JSON object; --html writes a page; --calib_text calibrates on the text", async () => {
+    const html = join(tmp, "r.html");
+    const r = await cli("quant-report", "--ptq=8a8w", "--json", "--html", html, "--calib_text", SHORT_EVAL, ...SMALL);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(1);
+    const o = JSON.parse(lines[0]);
+    expect(o.scheme).toBe("8a8w");
+    expect(o.calibration.source).toBe("calib_text");
+    expect(o.steps.filter((s: { generated: boolean }) => s.generated)).toHaveLength(4);
+    expect(Object.keys(o.perplexity)).toEqual(["fp32", "quantized"]);
+    expect(o.perplexity.fp32).toEqual({ tokens: expect.any(Number), nllMean: expect.any(Number), ppl: expect.any(Number) });
+    expect(typeof o.top1Agreement).toBe("number");
+    expect(o.perLayer[0]).toEqual({ layer: -1, tensor: "embedding", sqnrDb: expect.any(Number) });
+    expect(readFileSync(html, "utf8")).toMatch(/^<!doctype html>/);
+  });
+
+  it("--help exits 0", async () => {
+    const r = await cli("quant-report", "--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("--ptq SCHEME");
+  });
+
+  it.each([
+    [["--ptq", "4a4w"], /--ptq "4a4w": expected one of 8a8w, 16a4w/],
+    [[], /--ptq is required/],
+    [["--ptq", "16a4w", "--eval_text", join(tmp, "missing.txt")], /--eval_text .*missing\.txt: no such file/],
+    [["--ptq", "16a4w", "--calib_text", join(tmp, "nope.txt")], /--calib_text .*nope\.txt: no such file/],
+    [["--ptq", "16a4w", "--steps", "0"], /--steps "0"/],
+    [["--ptq", "16a4w", "--temperature", "0.5"], /--temperature is not used/],
+    [["--ptq", "16a4w", "--bogus_flag", "1"], /bogus_flag/],
+  ])("bad input %j -> exit 2", async (args, msg) => {
+    const r = await cli("quant-report", ...args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(msg);
+  });
+
+  it("an empty evaluation text -> exit 2", async () => {
+    const empty = join(tmp, "empty.txt");
+    writeFileSync(empty, "  \n");
+    const r = await cli("quant-report", "--ptq", "16a4w", "--eval_text", empty);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the file is empty/);
+  });
+});
