@@ -45,6 +45,8 @@ export interface PrefillEncodings {
   logits: Encoding;
   /** What the prefill graph's outputs would have been encoded with had they not been forced (diagnostics). */
   observedOutputs: { kv: KvEncodings; logits: Encoding };
+  /** Observed [min, max] of every prefill activation tap (by tapKey). */
+  activationRanges: Map<string, [number, number]>;
 }
 
 export interface QuantEncodings {
@@ -60,6 +62,8 @@ export interface QuantEncodings {
   prefill?: PrefillEncodings;
   /** The tokens the KV graph was fed during calibration (prompt, then greedy tokens), in order. */
   calibrationTokens: number[];
+  /** Observed [min, max] of every KV-graph activation tap (by tapKey), so a recipe can re-encode at other bits. */
+  activationRanges: Map<string, [number, number]>;
 }
 
 export interface CalibrateOptions {
@@ -129,15 +133,17 @@ function observerTap(obs: Observers, nKvHeads: number, hd: number) {
   };
 }
 
-function finish(obs: Observers, scheme: SchemeName, embedding: Encoding): { activations: Map<string, Encoding>; kv: KvEncodings; logits: Encoding } {
+function finish(obs: Observers, scheme: SchemeName, embedding: Encoding): { activations: Map<string, Encoding>; kv: KvEncodings; logits: Encoding; ranges: Map<string, [number, number]> } {
   const s = SCHEMES[scheme];
   const activations = new Map<string, Encoding>();
+  const ranges = new Map<string, [number, number]>();
+  for (const key of [...obs.acts.keys()].sort()) ranges.set(key, [obs.acts.get(key)!.min, obs.acts.get(key)!.max]);
   // Keys in sorted order so the map's iteration order does not depend on tap order.
   for (const key of [...obs.acts.keys()].sort()) {
     activations.set(key, key === tapKey(-1, "embedding") ? embedding : obs.acts.get(key)!.affine(s.activationBits));
   }
   const sym = (o: MinMax) => symmetricEncoding(o.amax, s.kv.bits, { signed: false });
-  return { activations, kv: { k: obs.k.map(sym), v: obs.v.map(sym) }, logits: obs.logits.affine(s.activationBits) };
+  return { activations, kv: { k: obs.k.map(sym), v: obs.v.map(sym) }, logits: obs.logits.affine(s.activationBits), ranges };
 }
 
 const argmax = (row: Float32Array): number => {
@@ -214,8 +220,9 @@ export function calibrate(model: Model, scheme: SchemeName, o: CalibrateOptions)
       kv: kvPart.kv,
       logits: kvPart.logits,
       observedOutputs: { kv: own.kv, logits: own.logits },
+      activationRanges: own.ranges,
     };
   }
 
-  return { scheme, activations: kvPart.activations, kv: kvPart.kv, logits: kvPart.logits, weights, prefill, calibrationTokens: seq.slice(0, fed) };
+  return { scheme, activations: kvPart.activations, kv: kvPart.kv, logits: kvPart.logits, weights, prefill, calibrationTokens: seq.slice(0, fed), activationRanges: kvPart.ranges };
 }

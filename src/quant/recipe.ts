@@ -2,21 +2,27 @@
 //   { "default": "16a4w", "overrides": [{ "match": "layers.0.*" | "<exact tensor name>", "scheme": "16a8w" }] }
 // validated strictly (one-line UserError naming the file), and the quantization of a model's weights with it.
 //
-// Scope: overrides choose the WEIGHT spec of each matched tensor (the spec that scheme gives that tensor kind:
-// e.g. an int8 per-channel wq under "16a8w", a uint8 per-tensor table under "8a8w"). Activations, K/V and
-// logits keep the default scheme's encodings (per-tensor activation overrides are not supported).
-// Tensor names are the checkpoint's Meta names (src/quant/encodings-io.ts, param_encodings). A match is an
-// exact name or a glob where `*` matches any run of characters; later overrides win over earlier ones.
+// An override applies to every tensor its match names:
+// - weights (the checkpoint's Meta names, e.g. `layers.0.attention.wq.weight`): the weight spec that scheme gives
+//   that tensor kind (an int8 per-channel wq under "16a8w", a uint8 per-tensor table under "8a8w");
+// - activations (the encodings file's names: `layers.<l>.<tap>` for the taps of src/engine/decoder.ts other than
+//   k/v, and `final_norm`): re-encoded from the calibration's observed range at that scheme's activation bits.
+// K/V keep the scheme's symmetric cache spec and the logits their shared encoding; the embedding activation
+// follows its table's spec. A match is an exact name or a glob where `*` matches any run of characters; later
+// overrides win over earlier ones.
 import { readFileSync } from "node:fs";
 import type { Model } from "../engine/weights.js";
 import { oneLine, UserError } from "../util/errors.js";
 import { activationEncoding, DEFAULT_EPS, minMax, quantizeArray } from "./affine.js";
 import { tapKey, type QuantEncodings } from "./calibrate.js";
+import { LAYER_TAPS } from "../engine/decoder.js";
+import type { QuantEncoding } from "./affine.js";
 import { paramTensors, type LayerParam, type ParamRef } from "./encodings-io.js";
 import {
   quantizeLinear,
   quantizeModelWeights,
   SCHEME_NAMES,
+  SCHEMES,
   weightSpecFor,
   type LinearKind,
   type QuantizedModelWeights,
@@ -72,11 +78,33 @@ export function parseRecipe(text: string, file: string, nLayers: number): Recipe
       if (typeof raw.match !== "string" || raw.match === "") return fail(`${where}: match is not a non-empty string`);
       const s = scheme(raw.scheme, where);
       const re = globRegExp(raw.match);
-      if (!names.some((n) => re.test(n))) fail(`${where}: match ${JSON.stringify(raw.match)} names no weight tensor (e.g. layers.0.attention.wq.weight, output.weight)`);
+      if (!names.some((n) => re.test(n)) && !activationNames(nLayers).some((n) => re.test(n)))
+        fail(`${where}: match ${JSON.stringify(raw.match)} names no tensor (weights like layers.0.attention.wq.weight, activations like layers.0.attn_out)`);
       overrides.push({ match: raw.match, scheme: s });
     });
   }
   return { file, default: dflt, overrides };
+}
+
+/** Activation tensors a recipe can name, with their calibration keys (tapKey). */
+function activationTensors(nLayers: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let l = 0; l < nLayers; l++) for (const t of LAYER_TAPS) if (t !== "k" && t !== "v") m.set(`layers.${l}.${t}`, tapKey(l, t));
+  m.set("final_norm", tapKey(nLayers, "final_norm"));
+  return m;
+}
+const activationNames = (nLayers: number): string[] => [...activationTensors(nLayers).keys()];
+
+/** Re-encodes the activations a recipe moves to another scheme, from the observed ranges. */
+function recodeActivations(acts: Map<string, QuantEncoding>, ranges: Map<string, [number, number]>, r: Recipe, nLayers: number): Map<string, QuantEncoding> {
+  const out = new Map(acts);
+  for (const [name, key] of activationTensors(nLayers)) {
+    const s = schemeForTensor(r, name);
+    const range = ranges.get(key);
+    if (s === r.default || !range || !out.has(key)) continue;
+    out.set(key, activationEncoding(range[0], range[1], SCHEMES[s].activationBits));
+  }
+  return out;
 }
 
 export function readRecipe(path: string, nLayers: number): Recipe {
@@ -148,12 +176,12 @@ export function quantizeWeightsWithRecipe(model: Model, r: Recipe, opts: Quantiz
 export function applyRecipe(qenc: QuantEncodings, model: Model, r: Recipe, opts: QuantizeModelOptions = {}): QuantEncodings {
   if (r.default !== qenc.scheme) throw new UserError(`--recipe ${r.file}: default ${r.default} differs from --ptq ${qenc.scheme}`);
   const weights = quantizeWeightsWithRecipe(model, r, opts);
-  const activations = new Map(qenc.activations);
+  const activations = recodeActivations(qenc.activations, qenc.activationRanges, r, model.config.nLayers);
   const key = tapKey(-1, "embedding");
   if (activations.has(key)) activations.set(key, weights.tokEmbeddings.encoding);
   const out: QuantEncodings = { ...qenc, weights, activations };
   if (qenc.prefill) {
-    const pa = new Map(qenc.prefill.activations);
+    const pa = recodeActivations(qenc.prefill.activations, qenc.prefill.activationRanges, r, model.config.nLayers);
     if (pa.has(key)) pa.set(key, weights.tokEmbeddings.encoding);
     out.prefill = { ...qenc.prefill, activations: pa };
   }

@@ -106,7 +106,7 @@ describe("--ptq", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).stats.ptq).toBe("16a4w");
     expectUserError(await cli("--recipe", rec("s.json", JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.0.*", scheme: "3a3w" }] })), ...SMALL), /s\.json.*unknown scheme "3a3w"/);
-    expectUserError(await cli("--recipe", rec("m.json", JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.99.*", scheme: "16a8w" }] })), ...SMALL), /m\.json.*layers\.99\.\*.*names no weight tensor/);
+    expectUserError(await cli("--recipe", rec("m.json", JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.99.*", scheme: "16a8w" }] })), ...SMALL), /m\.json.*layers\.99\.\*.*names no tensor/);
     expectUserError(await cli("--recipe", rec("j.json", "{ default: 16a4w"), ...SMALL), /j\.json.*not valid JSON/);
     expectUserError(await cli("--recipe", rec("d.json", JSON.stringify({ default: "16a8w" })), "--ptq", "16a4w", ...SMALL), /d\.json.*differs from --ptq 16a4w/);
   });

@@ -44,7 +44,29 @@ describe("recipe", () => {
     bad(JSON.stringify({ default: "4a4w" }), /bad\.json: default: unknown scheme "4a4w"/);
     bad(JSON.stringify({ default: "16a4w", extra: 1 }), /unknown key "extra"/);
     bad(JSON.stringify({ default: "16a4w", overrides: {} }), /overrides is not a list/);
-    bad(JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.5.*", scheme: "8a8w" }] }), /overrides\[0\]: match "layers\.5\.\*" names no weight tensor/);
+    bad(JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.5.*", scheme: "8a8w" }] }), /overrides\[0\]: match "layers\.5\.\*" names no tensor/);
     bad(JSON.stringify({ default: "16a4w", overrides: [{ match: "output.weight", scheme: "16a4w", x: 1 }] }), /overrides\[0\]: unknown key "x"/);
+  });
+});
+
+describe("recipe activation overrides", () => {
+  it("re-encode the matched activations at the override scheme's bits from the calibrated range", async () => {
+    const { calibrate, tapKey } = await import("../../src/quant/calibrate.js");
+    const { applyRecipe } = await import("../../src/quant/recipe.js");
+    const { activationEncoding } = await import("../../src/quant/affine.js");
+    const qenc = calibrate(model, "8a8w", { kvSeqLen: 16, promptTokens: [1, 403, 407, 261, 378] });
+    const r = parseRecipe(JSON.stringify({ default: "8a8w", overrides: [{ match: "layers.1.attn_out", scheme: "16a16w" }] }), "r.json", NL);
+    const out = applyRecipe(qenc, model, r);
+    const key = tapKey(1, "attn_out");
+    const [lo, hi] = qenc.activationRanges.get(key)!;
+    expect(qenc.activations.get(key)!.bitwidth).toBe(8);
+    expect(out.activations.get(key)).toEqual(activationEncoding(lo, hi, 16));
+    // Everything else is untouched.
+    for (const [k, e] of qenc.activations) if (k !== key && k !== tapKey(-1, "embedding")) expect(out.activations.get(k)).toEqual(e);
+  });
+
+  it("a match may name activations only; one naming nothing at all is refused", () => {
+    expect(() => parseRecipe(JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.*.ffn_act", scheme: "16a16w" }] }), "r.json", NL)).not.toThrow();
+    expect(() => parseRecipe(JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.9.ffn_act", scheme: "16a16w" }] }), "r.json", NL)).toThrow(/names no tensor/);
   });
 });
