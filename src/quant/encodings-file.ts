@@ -40,10 +40,26 @@ export interface FloatEncodingEntry {
 
 export type EncodingEntry = IntEncodingEntry | FloatEncodingEntry;
 
+/**
+ * A per-block (LPBQ) weight, which the AIMET 1.x layout cannot express. Written under the top-level key
+ * `lpbq_encodings` with the fields of AIMET 2.x's LPBQ entry: per output channel the float scale S_c and per
+ * (channel, block) the 4-bit integer multiplier m (effective block scale m·S_c), symmetric int4 codes.
+ */
+export interface BlockEncodingEntry {
+  bitwidth: 4;
+  blockSize: number;
+  compressedBitwidth: 4;
+  channelScales: number[];
+  /** [channel][block] multipliers in 1..16. */
+  perBlockIntScale: number[][];
+}
+
 export interface EncodingsFile {
   version: string;
   activationEncodings: Record<string, EncodingEntry[]>;
   paramEncodings: Record<string, EncodingEntry[]>;
+  /** Per-block weights (16a4w_block), by tensor name. */
+  blockEncodings?: Record<string, BlockEncodingEntry>;
 }
 
 /** The AIMET entry of an encoding: min/max are the real values of the lowest/highest code. */
@@ -103,7 +119,21 @@ export function serializeEncodings(f: EncodingsFile): string {
   const section = (s: Record<string, EncodingEntry[]>) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.map(entryToJson)]));
   return (
     JSON.stringify(
-      { version: f.version, activation_encodings: section(f.activationEncodings), param_encodings: section(f.paramEncodings) },
+      {
+        version: f.version,
+        activation_encodings: section(f.activationEncodings),
+        param_encodings: section(f.paramEncodings),
+        ...(f.blockEncodings && Object.keys(f.blockEncodings).length > 0
+          ? {
+              lpbq_encodings: Object.fromEntries(
+                Object.entries(f.blockEncodings).map(([k, b]) => [
+                  k,
+                  { enc_type: "LPBQ", bw: b.bitwidth, is_sym: true, block_size: b.blockSize, compressed_bw: b.compressedBitwidth, scale: b.channelScales, per_block_int_scale: b.perBlockIntScale },
+                ]),
+              ),
+            }
+          : {}),
+      },
       null,
       2,
     ) + "\n"
@@ -182,6 +212,42 @@ export function parseEncodings(text: string, file: string, opts: ReadEncodingsOp
         fail(`${where}: ${list.length} encodings, expected ${expect.channels}`);
       out[field][name] = list.map((raw, i) => parseEntry(raw, list.length > 1 ? `${where}[${i}]` : where, expect, fail));
     }
+  }
+  if (doc.lpbq_encodings !== undefined) out.blockEncodings = parseBlockSection(doc.lpbq_encodings, opts, fail);
+  return out;
+}
+
+function parseBlockSection(section: unknown, opts: ReadEncodingsOptions, fail: (m: string) => never): Record<string, BlockEncodingEntry> {
+  if (!isObject(section)) return fail("lpbq_encodings is not an object of tensor names");
+  const out: Record<string, BlockEncodingEntry> = {};
+  for (const [name, raw] of Object.entries(section)) {
+    const where = `lpbq_encodings ${JSON.stringify(name)}`;
+    if (opts.validNames && !opts.validNames.has(name)) fail(`${where}: unknown tensor name`);
+    if (!isObject(raw)) return fail(`${where}: not an object`);
+    if (raw.enc_type !== "LPBQ") fail(`${where}: enc_type ${show(raw.enc_type)} is not "LPBQ"`);
+    if (raw.bw !== 4) fail(`${where}: bw ${show(raw.bw)}, expected 4`);
+    if (raw.compressed_bw !== 4) fail(`${where}: compressed_bw ${show(raw.compressed_bw)}, expected 4`);
+    const bs = raw.block_size;
+    if (typeof bs !== "number" || !Number.isInteger(bs) || bs < 1) return fail(`${where}: block_size ${show(bs)} is not a positive integer`);
+    const scales = raw.scale;
+    if (!Array.isArray(scales) || scales.length === 0) return fail(`${where}: scale is not a non-empty list`);
+    scales.forEach((v, i) => {
+      if (typeof v !== "number" || !Number.isFinite(v) || !(v > 0)) fail(`${where}: scale[${i}] ${show(v)} is not a positive finite number`);
+    });
+    const expect = opts.expected?.get(name);
+    if (expect?.channels !== undefined && scales.length !== expect.channels) fail(`${where}: ${scales.length} channel scales, expected ${expect.channels}`);
+    const m = raw.per_block_int_scale;
+    if (!Array.isArray(m) || m.length !== scales.length) return fail(`${where}: per_block_int_scale is not a list of ${scales.length} channels`);
+    let blocks = -1;
+    m.forEach((row, c) => {
+      if (!Array.isArray(row) || row.length === 0) fail(`${where}: per_block_int_scale[${c}] is not a non-empty list`);
+      if (blocks === -1) blocks = (row as unknown[]).length;
+      else if ((row as unknown[]).length !== blocks) fail(`${where}: per_block_int_scale[${c}] has ${(row as unknown[]).length} blocks, expected ${blocks}`);
+      (row as unknown[]).forEach((v, b) => {
+        if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 16) fail(`${where}: per_block_int_scale[${c}][${b}] ${show(v)} is not an integer in 1..16`);
+      });
+    });
+    out[name] = { bitwidth: 4, blockSize: bs, compressedBitwidth: 4, channelScales: scales as number[], perBlockIntScale: m as number[][] };
   }
   return out;
 }

@@ -10,7 +10,8 @@
 // - param_encodings: the checkpoint's Meta names (`tok_embeddings.weight`, `layers.<l>.attention.wq.weight`,
 //   `layers.<l>.feed_forward.w1.weight`, `layers.<l>.attention_norm.weight`, `norm.weight`, `output.weight`
 //   ...), one entry per output channel for the linears. An LPBQ (per-block) weight has no AIMET 1.x form: it
-//   is written per channel with each channel's largest block scale (S_c * 16), which is informative only.
+//   is written per channel with each channel's largest block scale (S_c * 16), which is informative only, and
+//   exactly under `lpbq_encodings` (AIMET 2.x's LPBQ fields: channel scales and 4-bit per-block multipliers).
 // Reading (`applyEncodingsFile`) validates every name and bitwidth against the calibration and then replaces
 // the activation, K/V and logits encodings; param encodings are validated but not applied (the weights stay
 // quantized from the checkpoint under the scheme).
@@ -27,6 +28,7 @@ import {
   type EncodingsFile,
   type IntEncodingEntry,
   type TensorExpectation,
+  type BlockEncodingEntry,
 } from "./encodings-file.js";
 import type { QuantizedLinear, QuantizedModelWeights, QuantizedTable } from "./schemes.js";
 
@@ -109,8 +111,22 @@ export function encodingsToFile(qenc: QuantEncodings, model: Model): EncodingsFi
     }
   if (qenc.prefill) putActs("prefill.", qenc.prefill.activations);
   const params: Record<string, IntEncodingEntry[]> = {};
-  for (const [name, ref] of paramTensors(c.nLayers)) params[name] = paramEntries(paramOf(qenc.weights, ref));
-  return { version: AIMET_1X_VERSION, activationEncodings: act, paramEncodings: params };
+  const blocks: Record<string, BlockEncodingEntry> = {};
+  for (const [name, ref] of paramTensors(c.nLayers)) {
+    const q = paramOf(qenc.weights, ref);
+    params[name] = paramEntries(q);
+    if (q.granularity === "per-block") {
+      const nBlocks = q.multipliers.length / q.rows;
+      blocks[name] = {
+        bitwidth: 4,
+        blockSize: q.blockSize,
+        compressedBitwidth: 4,
+        channelScales: Array.from(q.channelScales),
+        perBlockIntScale: Array.from({ length: q.rows }, (_, r) => Array.from(q.multipliers.subarray(r * nBlocks, (r + 1) * nBlocks))),
+      };
+    }
+  }
+  return { version: AIMET_1X_VERSION, activationEncodings: act, paramEncodings: params, ...(Object.keys(blocks).length ? { blockEncodings: blocks } : {}) };
 }
 
 /** Valid names and, per name, the bitwidth / channel count / symmetry the calibration's scheme implies. */
