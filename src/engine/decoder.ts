@@ -26,7 +26,11 @@ export const LAYER_TAPS = [
 ] as const;
 export type TapName = (typeof LAYER_TAPS)[number] | "embedding" | "final_norm";
 
-/** Receives intermediate tensors; `data` is only valid during the call (copy what you keep). */
+/**
+ * Receives intermediate tensors; `data` is only valid during the call (copy what you keep). Each tap runs right
+ * after its tensor is produced and before anything reads it, so a tap may also transform the tensor in place:
+ * the quantization simulation fake-quantizes activations this way (src/quant/qgraph.ts).
+ */
 export type TapFn = (layer: number, name: TapName, data: Float32Array) => void;
 
 /**
@@ -73,6 +77,7 @@ export function runDecoder(
   for (let l = 0; l < c.nLayers; l++) {
     const lw = w.layers[l];
     for (let t = 0; t < T; t++) rmsNorm(a, x, lw.attnNorm, dim, c.normEps, t * dim);
+    tap?.(l, "attn_norm", a);
     matMulRows(qLin, lw.wq, a, T, qDim, dim);
     matMulRows(kLin, lw.wk, a, T, kvDim, dim);
     matMulRows(v, lw.wv, a, T, kvDim, dim);
@@ -82,34 +87,29 @@ export function runDecoder(
       for (let g = 0; g < nKvHeads; g++) ropeHalfSplit(k, t * kvDim + g * hd, kLin, t * kvDim + g * hd, rope, p);
     }
     if (tap) {
-      tap(l, "attn_norm", a);
       tap(l, "q", q);
       tap(l, "k", k);
       tap(l, "v", v);
     }
     attend(l, q, k, v, y);
+    tap?.(l, "attn", y);
     matMulRows(o, lw.wo, y, T, dim, qDim);
-    if (tap) {
-      tap(l, "attn", y);
-      tap(l, "attn_out", o);
-    }
+    tap?.(l, "attn_out", o);
     addInPlace(x, o, T * dim);
     tap?.(l, "resid_attn", x);
 
     for (let t = 0; t < T; t++) rmsNorm(a, x, lw.ffnNorm, dim, c.normEps, t * dim);
+    tap?.(l, "ffn_norm", a);
     matMulRows(h1, lw.w1, a, T, hiddenDim, dim);
     matMulRows(h3, lw.w3, a, T, hiddenDim, dim);
     if (tap) {
-      tap(l, "ffn_norm", a);
       tap(l, "ffn_gate", h1);
       tap(l, "ffn_up", h3);
     }
     swiglu(h1, h1, h3, T * hiddenDim);
+    tap?.(l, "ffn_act", h1);
     matMulRows(o, lw.w2, h1, T, dim, hiddenDim);
-    if (tap) {
-      tap(l, "ffn_act", h1);
-      tap(l, "ffn_out", o);
-    }
+    tap?.(l, "ffn_out", o);
     addInPlace(x, o, T * dim);
     tap?.(l, "resid_ffn", x);
   }

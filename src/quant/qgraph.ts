@@ -16,10 +16,9 @@
 // internal statistics, and silu(gate) before the multiply. Accumulations are fp32-exact as in the reference
 // graphs (the device accumulates integer products in int32 and requantizes, which this does not model).
 import type { Model, ModelWeights } from "../engine/weights.js";
-import { addInPlace, matMulRows, rmsNorm, swiglu } from "../engine/kernels.js";
-import { buildRopeTables, ropeHalfSplit, type RopeTables } from "../engine/rope.js";
+import { buildRopeTables, type RopeTables } from "../engine/rope.js";
 import { attendHead, attentionScale } from "../engine/attention.js";
-import type { TapName } from "../engine/decoder.js";
+import { runDecoder, type AttentionFn, type TapName } from "../engine/decoder.js";
 import { dequantize, quantize, type QuantEncoding } from "./affine.js";
 import { dequantizeWeightBlockwise, dequantizeWeightPerChannel } from "./weights.js";
 import type { QuantizedLinear, QuantizedTable } from "./schemes.js";
@@ -148,11 +147,10 @@ function dequantMask(m: Uint16Array): Float32Array {
   return out;
 }
 
-type QAttention = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => void;
-
 /**
- * runDecoder (src/engine/decoder.ts) with fake quantization at every activation tap (see the file header).
- * `k` and `v` are left to `attend`, which fake-quantizes them per KV head with the K/V encodings.
+ * runDecoder (src/engine/decoder.ts) with fake quantization at every activation tap (see the file header):
+ * its taps run before the tensor is used, so quantizing in place changes what the next op reads. `k` and `v`
+ * are left to `attend`, which fake-quantizes them per KV head with the K/V encodings.
  */
 function runDecoderFq(
   model: Model,
@@ -160,79 +158,16 @@ function runDecoderFq(
   tokens: Int32Array,
   positions: Int32Array,
   acts: Map<string, QuantEncoding>,
-  attend: QAttention,
+  attend: AttentionFn,
   logits: Float32Array,
 ): void {
-  const c = model.config;
-  const w = model.weights;
-  const T = tokens.length;
-  const { dim, headDim: hd, nHeads, nKvHeads, hiddenDim, vocabSize } = c;
-  const qDim = nHeads * hd;
-  const kvDim = nKvHeads * hd;
   const fq = (layer: number, name: TapName, x: Float32Array) => {
+    if (name === "k" || name === "v") return;
     const enc = acts.get(tapKey(layer, name));
     if (!enc) throw new Error(`quantized graph: no calibrated encoding for ${tapKey(layer, name)}`);
     fakeQuantize(x, enc);
   };
-
-  const x = new Float32Array(T * dim);
-  for (let t = 0; t < T; t++) {
-    const tok = tokens[t];
-    if (!(tok >= 0 && tok < vocabSize)) throw new RangeError(`token ${tok} at row ${t} is outside the vocabulary [0, ${vocabSize})`);
-    const p = positions[t];
-    if (!(p >= 0 && p < rope.maxPos)) throw new RangeError(`position ${p} at row ${t} is outside [0, ${rope.maxPos})`);
-    x.set(w.tokEmbeddings.subarray(tok * dim, (tok + 1) * dim), t * dim);
-  }
-  fq(-1, "embedding", x);
-
-  const a = new Float32Array(T * dim);
-  const qLin = new Float32Array(T * qDim);
-  const kLin = new Float32Array(T * kvDim);
-  const q = new Float32Array(T * qDim);
-  const k = new Float32Array(T * kvDim);
-  const v = new Float32Array(T * kvDim);
-  const y = new Float32Array(T * qDim);
-  const o = new Float32Array(T * dim);
-  const h1 = new Float32Array(T * hiddenDim);
-  const h3 = new Float32Array(T * hiddenDim);
-
-  for (let l = 0; l < c.nLayers; l++) {
-    const lw = w.layers[l];
-    for (let t = 0; t < T; t++) rmsNorm(a, x, lw.attnNorm, dim, c.normEps, t * dim);
-    fq(l, "attn_norm", a);
-    matMulRows(qLin, lw.wq, a, T, qDim, dim);
-    matMulRows(kLin, lw.wk, a, T, kvDim, dim);
-    matMulRows(v, lw.wv, a, T, kvDim, dim);
-    for (let t = 0; t < T; t++) {
-      const p = positions[t];
-      for (let h = 0; h < nHeads; h++) ropeHalfSplit(q, t * qDim + h * hd, qLin, t * qDim + h * hd, rope, p);
-      for (let g = 0; g < nKvHeads; g++) ropeHalfSplit(k, t * kvDim + g * hd, kLin, t * kvDim + g * hd, rope, p);
-    }
-    fq(l, "q", q);
-    attend(l, q, k, v, y);
-    fq(l, "attn", y);
-    matMulRows(o, lw.wo, y, T, dim, qDim);
-    fq(l, "attn_out", o);
-    addInPlace(x, o, T * dim);
-    fq(l, "resid_attn", x);
-
-    for (let t = 0; t < T; t++) rmsNorm(a, x, lw.ffnNorm, dim, c.normEps, t * dim);
-    fq(l, "ffn_norm", a);
-    matMulRows(h1, lw.w1, a, T, hiddenDim, dim);
-    matMulRows(h3, lw.w3, a, T, hiddenDim, dim);
-    fq(l, "ffn_gate", h1);
-    fq(l, "ffn_up", h3);
-    swiglu(h1, h1, h3, T * hiddenDim);
-    fq(l, "ffn_act", h1);
-    matMulRows(o, lw.w2, h1, T, dim, hiddenDim);
-    fq(l, "ffn_out", o);
-    addInPlace(x, o, T * dim);
-    fq(l, "resid_ffn", x);
-  }
-
-  for (let t = 0; t < T; t++) rmsNorm(a, x, w.norm, dim, c.normEps, t * dim);
-  fq(c.nLayers, "final_norm", a);
-  matMulRows(logits, w.output, a, T, vocabSize, dim);
+  runDecoder(model, rope, tokens, positions, attend, logits, fq);
 }
 
 function quantizeLogits(dst: Uint16Array, logits: Float32Array, enc: QuantEncoding): void {
@@ -288,7 +223,7 @@ export function quantKvForward(model: Model, qenc: QuantEncodings, kvSeqLen: num
   const newK = new Int32Array(n * hd);
   const newV = new Int32Array(n * hd);
 
-  const attend: QAttention = (layer, q, k, v, y) => {
+  const attend: AttentionFn = (layer, q, k, v, y) => {
     for (let g = 0; g < H; g++) {
       const idx = layer * H + g;
       const ek = kv.k[idx];
@@ -364,7 +299,7 @@ export function quantPrefillForward(model: Model, qenc: QuantEncodings, prefillS
   const positions = new Int32Array(P);
   for (let i = 0; i < P; i++) positions[i] = i;
 
-  const attend: QAttention = (layer, q, k, v, y) => {
+  const attend: AttentionFn = (layer, q, k, v, y) => {
     for (let g = 0; g < H; g++) {
       const idx = layer * H + g;
       const ek = kv.k[idx];
