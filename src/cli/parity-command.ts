@@ -16,7 +16,8 @@ import { openAtomicFile } from "./atomic-file.js";
 import { createRecordingBackend } from "../parity/golden-vectors.js";
 import { applyOverrides, defaultTolerance, parseToleranceFlag, PARITY_DTYPES, type ParityDType } from "../parity/tolerances.js";
 import { UserError } from "../util/errors.js";
-import { parseRunArgs, type RunArgs } from "./args.js";
+import type { RunArgs } from "./args.js";
+import { parseSubcommandArgs } from "./subcommand-args.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import type { RunIO } from "./run.js";
 
@@ -70,37 +71,7 @@ export interface ParityArgs {
 }
 
 export function parseParityArgs(argv: string[]): ParityArgs {
-  const own: Partial<Record<ParityFlag, string>> = {};
-  const rest: string[] = [];
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "-h" || a === "--help") {
-      help = true;
-      continue;
-    }
-    const m = /^--([A-Za-z_]+)(?:=(.*))?$/s.exec(a);
-    const name = m?.[1];
-    if (name !== undefined && REJECTED.includes(name)) throw new UserError(`parity: --${name} is not used by parity (greedy, report on stdout)`);
-    if (name !== undefined && (PARITY_FLAGS as readonly string[]).includes(name)) {
-      let v = m![2];
-      if (v === undefined) {
-        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) throw new UserError(`parity: --${name} needs a value (see parity --help)`);
-        v = argv[++i];
-      }
-      if (own[name as ParityFlag] !== undefined) throw new UserError(`parity: --${name} given twice`);
-      own[name as ParityFlag] = v;
-      continue;
-    }
-    rest.push(a);
-  }
-  let run: RunArgs;
-  try {
-    run = parseRunArgs(rest);
-  } catch (e) {
-    if (e instanceof UserError) throw new UserError(`parity: ${e.message.replace(/\(see --help\)/, "(see parity --help)")}`);
-    throw e;
-  }
+  const { help, own, run } = parseSubcommandArgs("parity", argv, PARITY_FLAGS, REJECTED, "greedy, report on stdout");
   const stepsText = own.steps;
   let steps = 8;
   if (stepsText !== undefined) {

@@ -12,7 +12,8 @@ import { FAMILIES, inferFamily } from "../runner/model-family.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { quantReport, reportHtml, reportJson, reportMarkdown } from "../quant/report.js";
 import { UserError } from "../util/errors.js";
-import { PACKAGE_ROOT, parseRunArgs, type RunArgs } from "./args.js";
+import { PACKAGE_ROOT, type RunArgs } from "./args.js";
+import { parseSubcommandArgs } from "./subcommand-args.js";
 import { openAtomicFile } from "./atomic-file.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import type { RunIO } from "./run.js";
@@ -55,37 +56,7 @@ export interface QuantReportArgs {
 }
 
 export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
-  const own: Partial<Record<OwnFlag, string>> = {};
-  const rest: string[] = [];
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "-h" || a === "--help") {
-      help = true;
-      continue;
-    }
-    const m = /^--([A-Za-z_]+)(?:=(.*))?$/s.exec(a);
-    const name = m?.[1];
-    if (name !== undefined && REJECTED.includes(name)) throw new UserError(`quant-report: --${name} is not used by quant-report (greedy, kv mode, report on stdout)`);
-    if (name !== undefined && (OWN_FLAGS as readonly string[]).includes(name)) {
-      let v = m![2];
-      if (v === undefined) {
-        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) throw new UserError(`quant-report: --${name} needs a value (see quant-report --help)`);
-        v = argv[++i];
-      }
-      if (own[name as OwnFlag] !== undefined) throw new UserError(`quant-report: --${name} given twice`);
-      own[name as OwnFlag] = v;
-      continue;
-    }
-    rest.push(a);
-  }
-  let run: RunArgs;
-  try {
-    run = parseRunArgs(rest);
-  } catch (e) {
-    if (e instanceof UserError) throw new UserError(`quant-report: ${e.message.replace(/\(see --help\)/, "(see quant-report --help)")}`);
-    throw e;
-  }
+  const { help, own, run } = parseSubcommandArgs("quant-report", argv, OWN_FLAGS, REJECTED, "greedy, kv mode, report on stdout");
   let ptq: SchemeName | undefined;
   if (own.ptq !== undefined) {
     ptq = SCHEME_NAMES.find((s) => s === own.ptq!.toLowerCase());

@@ -9,7 +9,8 @@ import { numelOf, type NamedTensor, type TensorSet } from "./tensors.js";
 export type NameLayout = "meta" | "hf";
 
 type WeightKey = keyof LayerWeights;
-const META_LAYER: Record<WeightKey, string> = {
+/** Per-layer weight names of the Meta / llama2.c layout (also the names of the encodings files). */
+export const META_LAYER: Record<WeightKey, string> = {
   attnNorm: "attention_norm.weight",
   wq: "attention.wq.weight",
   wk: "attention.wk.weight",

@@ -31,19 +31,10 @@ import {
   type BlockEncodingEntry,
 } from "./encodings-file.js";
 import type { QuantizedLinear, QuantizedModelWeights, QuantizedTable } from "./schemes.js";
+import { META_LAYER } from "../loaders/state-dict.js";
+import type { LayerWeights } from "../engine/weights.js";
 
-const META_LAYER = {
-  attnNorm: "attention_norm.weight",
-  wq: "attention.wq.weight",
-  wk: "attention.wk.weight",
-  wv: "attention.wv.weight",
-  wo: "attention.wo.weight",
-  ffnNorm: "ffn_norm.weight",
-  w1: "feed_forward.w1.weight",
-  w2: "feed_forward.w2.weight",
-  w3: "feed_forward.w3.weight",
-} as const;
-export type LayerParam = keyof typeof META_LAYER;
+export type LayerParam = keyof LayerWeights;
 export const LAYER_PARAMS = Object.keys(META_LAYER) as LayerParam[];
 
 /** Where a param tensor lives in the model: a layer weight, or one of the global ones. */
