@@ -9,7 +9,7 @@ import { oneLine, UserError } from "../util/errors.js";
 import { readUserFile } from "../util/files.js";
 import { openFileSource, type ByteSource } from "./byte-source.js";
 import { parseHfConfig } from "./hf-config.js";
-import { llama2cBinFormat } from "./llama2c-bin.js";
+import { checkLlama2cSize, llama2cBinFormat, readLlama2cHeader } from "./llama2c-bin.js";
 import { parseParamsJson } from "./params-json.js";
 import { readTorchCheckpoint } from "./pytorch.js";
 import { isSafetensors, readSafetensors } from "./safetensors.js";
@@ -31,6 +31,8 @@ export interface LoadModelOptions {
   ropeScaleFactor?: number;
   /** Load progress in stored bytes. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** A worker thread making the weights' memory resident ahead of the loader (>= 64 MB); default: when huge pages are in use. */
+  prefault?: boolean;
 }
 
 type ParsedParams = { kind: "params"; params: ParamsJson; path: string } | { kind: "hf"; config: ModelConfig; tie: boolean; path: string };
@@ -132,7 +134,7 @@ export function loadModel(o: LoadModelOptions): LoadedModel {
       for (const f of files.weights) {
         const src = openFileSource(f, "checkpoint");
         sources.push(src);
-        for (const [n, t] of readSafetensors(src)) {
+        for (const [n, t] of readSafetensors(src, sources.length - 1)) {
           if (tensors.has(n)) throw new UserError(`checkpoint ${f}: tensor ${JSON.stringify(n)} also appears in another shard`);
           tensors.set(n, t);
         }
@@ -153,7 +155,12 @@ export function loadModel(o: LoadModelOptions): LoadedModel {
         model = finish(readSafetensors(src), path, p, undefined, o);
         format = "safetensors";
       } else if (llama2cBinFormat.detect(head, src.size)) {
-        const loaded = llama2cBinFormat.load(readUserFile(path, "checkpoint"), path, {
+        // The whole file into one SharedArrayBuffer, the weights views into it (28-byte header: aligned);
+        // its size is checked against the header first, so a wrong file is never read whole.
+        checkLlama2cSize(readLlama2cHeader(head, path), src.size, path);
+        const bytes = new Uint8Array(new SharedArrayBuffer(src.size));
+        src.readInto(0, bytes);
+        const loaded = llama2cBinFormat.load(bytes, path, {
           params: params?.kind === "params" ? params.params : undefined,
           paramsPath: params?.path,
         });
@@ -174,5 +181,5 @@ export function loadModel(o: LoadModelOptions): LoadedModel {
 function finish(tensors0: TensorSet, path: string, params: ParsedParams | undefined, modelArgs: Map<string, PickleValue> | undefined, o: LoadModelOptions): Model {
   const { layout, tensors } = detectLayout(tensors0, path);
   const config = configForTensors(tensors, layout, path, params, modelArgs);
-  return buildModel(tensors, layout, config, path, { onProgress: o.onProgress });
+  return buildModel(tensors, layout, config, path, { onProgress: o.onProgress, prefault: o.prefault });
 }

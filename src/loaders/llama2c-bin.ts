@@ -1,10 +1,14 @@
 // Owns the llama2.c legacy (version 0, headerless) `.bin` checkpoint: 7 int32 config values, then fp32
 // weights in run.c's order; a negative vocab size means a separate classifier stored at the end; the two
 // RoPE tables in between (freq_cis_real/imag, seq_len*hd/2 each) are skipped, as run.c skips them.
-import { f32View } from "../util/binary.js";
+// Zero copy: the weights are Float32Array views into the file's bytes when those bytes are a SharedArrayBuffer
+// and the data after the 28-byte header is 4-byte aligned (loadModel reads the file into one SharedArrayBuffer,
+// so it always is); otherwise the bytes are first copied once into a fresh SharedArrayBuffer (see tensors.ts).
+import { LITTLE_ENDIAN } from "../util/binary.js";
 import { configFromParams, validateConfig, type ModelConfig } from "../engine/config.js";
 import { checkWeights, type LayerWeights, type ModelWeights } from "../engine/weights.js";
 import { UserError } from "../util/errors.js";
+import { firstNonFinite } from "./dtype.js";
 import type { CheckpointFormat, LoadOptions, LoadedModel } from "./types.js";
 
 const HEADER_BYTES = 28;
@@ -78,17 +82,39 @@ function configFromHeader(h: Llama2cHeader, path: string, opts: LoadOptions): Mo
   return validateConfig({ ...base, normEps: fromParams.normEps, ropeTheta: fromParams.ropeTheta, ropeScaling: fromParams.ropeScaling }, `checkpoint ${path}`);
 }
 
+/** Throws unless a file of `size` bytes is exactly what header `h` describes (checked before reading the file). */
+export function checkLlama2cSize(h: Llama2cHeader, size: number, path: string): void {
+  const want = HEADER_BYTES + 4 * llama2cFloatCount(h);
+  if (size !== want)
+    throw new UserError(
+      `checkpoint ${path}: ${size} bytes, but its header (dim ${h.dim}, ${h.nLayers} layers, vocab ${h.vocabSize}, ` +
+        `${h.sharedClassifier ? "shared" : "separate"} classifier) needs ${want}; truncated or not a llama2.c v0 .bin`,
+    );
+}
+
+/**
+ * The fp32 values after the header as one SharedArrayBuffer-backed array: a view into `bytes` when they are
+ * shared memory with the data 4-byte aligned on a little-endian machine, else a one-time copy.
+ */
+export function llama2cWeightFloats(bytes: Uint8Array, floats: number): Float32Array {
+  const at = bytes.byteOffset + HEADER_BYTES;
+  if (LITTLE_ENDIAN && bytes.buffer instanceof SharedArrayBuffer && at % 4 === 0) return new Float32Array(bytes.buffer, at, floats);
+  const out = new Float32Array(new SharedArrayBuffer(4 * floats));
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(bytes.subarray(HEADER_BYTES, HEADER_BYTES + 4 * floats));
+  } else {
+    const dv = new DataView(bytes.buffer, at, 4 * floats);
+    for (let i = 0; i < floats; i++) out[i] = dv.getFloat32(4 * i, true);
+  }
+  return out;
+}
+
 export function loadLlama2cBin(bytes: Uint8Array, path: string, opts: LoadOptions = {}): LoadedModel {
   const h = readLlama2cHeader(bytes, path);
   const floats = llama2cFloatCount(h);
-  const want = HEADER_BYTES + 4 * floats;
-  if (bytes.length !== want)
-    throw new UserError(
-      `checkpoint ${path}: ${bytes.length} bytes, but its header (dim ${h.dim}, ${h.nLayers} layers, vocab ${h.vocabSize}, ` +
-        `${h.sharedClassifier ? "shared" : "separate"} classifier) needs ${want}; truncated or not a llama2.c v0 .bin`,
-    );
+  checkLlama2cSize(h, bytes.length, path);
   const config = configFromHeader(h, path, opts);
-  const all = f32View(bytes, HEADER_BYTES, floats);
+  const all = llama2cWeightFloats(bytes, floats);
   let p = 0;
   const take = (n: number): Float32Array => {
     const a = all.subarray(p, p + n);
@@ -116,8 +142,8 @@ export function loadLlama2cBin(bytes: Uint8Array, path: string, opts: LoadOption
   }));
   const weights: ModelWeights = { tokEmbeddings, layers, norm, output };
   checkWeights(config, weights);
-  for (let i = 0; i < all.length; i++)
-    if (!Number.isFinite(all[i])) throw new UserError(`checkpoint ${path}: weight ${i} is not finite (${all[i]}); corrupt file?`);
+  const bad = firstNonFinite(all);
+  if (bad >= 0) throw new UserError(`checkpoint ${path}: weight ${bad} is not finite (${all[bad]}); corrupt file?`);
   return { model: { config, weights }, format: "llama2c-bin-v0", path };
 }
 

@@ -3,12 +3,20 @@
 // torch.load(weights_only=True): nothing outside the list is ever called), resolves persistent storage
 // references to `<prefix>/data/<key>` entries, and exposes every tensor of the state dict, rebuilt from
 // (storage, offset, sizes, strides) — views and shared storages included — as a lazily loaded fp32 tensor.
+//
+// Reading: every storage a tensor uses is streamed whole, so its CRC-32 is always checked (also for views that
+// use part of a storage). A contiguous view of a storage no other tensor uses is converted straight into its
+// destination (its slot in the model's shared arena, see tensors.ts); float32 storages are read by pread straight into it (no intermediate copy), bf16/fp16
+// through one reused 1 MiB staging buffer per archive, with the CRC, the conversion and the non-finite scan
+// done on each chunk while it is in the cache. A storage used by several different views is loaded once, and
+// its contiguous views are subarrays of it (zero copy); strided views are gathered into their own buffer.
 import { UserError } from "../util/errors.js";
+import { LITTLE_ENDIAN } from "../util/binary.js";
 import type { ByteSource } from "./byte-source.js";
-import { DTYPE_BYTES, toFloat32, type StoredDType } from "./dtype.js";
+import { DTYPE_BYTES, firstNonFinite, toFloat32, type StoredDType } from "./dtype.js";
 import { unpickle, type PickleDict, type PickleGlobals, type PickleValue } from "./pickle.js";
 import { crc32, openZip, readEntry, type ZipArchive, type ZipEntry } from "./zip.js";
-import { numelOf, type NamedTensor, type TensorSet } from "./tensors.js";
+import { numelOf, sharedFloat32, type LoadedTensor, type NamedTensor, type TensorSet } from "./tensors.js";
 
 /** Storage types torch.save names in persistent ids, with the dtype each holds (null: not supported). */
 const STORAGE_TYPES: Record<string, StoredDType | null> = {
@@ -38,7 +46,8 @@ interface TensorRef {
   stride: number[];
 }
 
-const CHUNK = 8 * 1024 * 1024;
+/** Bytes per read when streaming a storage: small enough that read, CRC and conversion find it in the L2 cache. */
+const CHUNK = 1 << 20;
 
 const isInt = (v: PickleValue): v is number => typeof v === "number" && Number.isSafeInteger(v);
 const tupleItems = (v: PickleValue): PickleValue[] | undefined =>
@@ -170,18 +179,96 @@ export function readTorchCheckpoint(src: ByteSource): TorchCheckpoint {
     if (args) modelArgs = new Map([...args.map].map(([k, v]) => [String(k), v]));
   }
 
-  const tensors: TensorSet = new Map();
+  const refs: [string, TensorRef][] = [];
   for (const [k, v] of stateDict.map) {
     const name = String(k);
     const ref = asObject(v, "tensor") as TensorRef | undefined;
     if (!ref) throw new UserError(`${where}: state-dict entry ${JSON.stringify(name)} is not a tensor`);
-    tensors.set(name, tensorFromRef(zip, prefix, name, ref, path));
+    refs.push([name, ref]);
   }
-  if (tensors.size === 0) throw new UserError(`${where}: the state dict holds no tensors`);
+  if (refs.length === 0) throw new UserError(`${where}: the state dict holds no tensors`);
+  // Storages that several different views use are loaded once and shared (see the header).
+  const views = new Map<string, Set<string>>();
+  for (const [, ref] of refs) {
+    const set = views.get(ref.storage.key) ?? new Set<string>();
+    set.add(viewIdentity(ref));
+    views.set(ref.storage.key, set);
+  }
+  const ctx = storageContext(zip);
+  const tensors: TensorSet = new Map();
+  for (const [name, ref] of refs) tensors.set(name, tensorFromRef(zip, ctx, prefix, name, ref, path, views.get(ref.storage.key)!.size > 1));
   return { tensors, modelArgs, prefix };
 }
 
-function tensorFromRef(zip: ZipArchive, prefix: string, name: string, ref: TensorRef, path: string): NamedTensor {
+const viewIdentity = (r: TensorRef): string => `${r.storage.key}:${r.offset}:${r.size.join("x")}:${r.stride.join(",")}`;
+
+interface StorageContext {
+  /**
+   * Streams a whole storage entry (all of it, so the CRC-32 is checked) and converts elements [from, from+count)
+   * into dst[0..count). Returns the first non-finite index relative to `from`, or -1. `fail` makes the CRC error.
+   */
+  stream(entry: ZipEntry, dtype: StoredDType, from: number, count: number, dst: Float32Array, fail: (m: string) => UserError): number;
+  /** A storage used by several views, loaded whole once into shared memory. */
+  whole(key: string, entry: ZipEntry, dtype: StoredDType, numel: number, fail: (m: string) => UserError): LoadedTensor;
+}
+
+function storageContext(zip: ZipArchive): StorageContext {
+  let staging: Uint8Array | undefined; // one reused read buffer per archive (loads run one at a time)
+  const cache = new Map<string, LoadedTensor>();
+  const stream: StorageContext["stream"] = (entry, dtype, from, count, dst, fail) => {
+    const eb = DTYPE_BYTES[dtype];
+    const total = entry.size;
+    const fromB = from * eb;
+    const toB = (from + count) * eb;
+    let crc = 0;
+    let bad = -1;
+    if (dtype === "F32" && LITTLE_ENDIAN && fromB === 0 && toB === total && dst.byteOffset % 4 === 0) {
+      // fp32 in the file: pread straight into the destination, checking each chunk while it is in the cache.
+      const bytes = new Uint8Array(dst.buffer, dst.byteOffset, total);
+      for (let off = 0; off < total; off += CHUNK) {
+        const chunk = bytes.subarray(off, Math.min(total, off + CHUNK));
+        zip.source.readInto(entry.dataOffset + off, chunk);
+        crc = crc32(chunk, crc);
+        if (bad < 0) {
+          const k = firstNonFinite(dst.subarray(off / 4, (off + chunk.length) / 4));
+          if (k >= 0) bad = off / 4 + k;
+        }
+      }
+    } else {
+      staging ??= new Uint8Array(CHUNK);
+      const buf = staging;
+      for (let off = 0; off < total; off += CHUNK) {
+        const n = Math.min(CHUNK, total - off);
+        const chunk = n === CHUNK ? buf : buf.subarray(0, n);
+        zip.source.readInto(entry.dataOffset + off, chunk);
+        crc = crc32(chunk, crc);
+        const a = Math.max(off, fromB);
+        const b = Math.min(off + n, toB);
+        if (a < b) {
+          const at = (a - fromB) / eb;
+          const k = toFloat32(dtype, chunk, a - off, (b - a) / eb, dst, at);
+          if (k >= 0 && bad < 0) bad = at + k;
+        }
+      }
+    }
+    if (crc !== entry.crc32) throw fail(`fails its CRC-32 check (corrupt file)`);
+    return bad;
+  };
+  return {
+    stream,
+    whole(key, entry, dtype, numel, fail) {
+      let s = cache.get(key);
+      if (!s) {
+        const data = sharedFloat32(numel);
+        s = { data, firstNonFinite: stream(entry, dtype, 0, numel, data, fail) };
+        cache.set(key, s);
+      }
+      return s;
+    },
+  };
+}
+
+function tensorFromRef(zip: ZipArchive, ctx: StorageContext, prefix: string, name: string, ref: TensorRef, path: string, sharedStorage: boolean): NamedTensor {
   const { storage, offset, size, stride } = ref;
   const bad = (m: string) => new UserError(`checkpoint ${path}: tensor ${JSON.stringify(name)}: ${m}`);
   if (!storage.dtype) throw bad(`dtype ${storage.storageType} is not supported (float32, float16, bfloat16 only)`);
@@ -197,41 +284,40 @@ function tensorFromRef(zip: ZipArchive, prefix: string, name: string, ref: Tenso
   if (offset + reach > storage.numel)
     throw bad(`view (offset ${offset}, size ${JSON.stringify(size)}, stride ${JSON.stringify(stride)}) reaches element ${offset + reach} of a ${storage.numel}-element storage`);
   const contiguous = isContiguous(size, stride);
-  const wholeStorage = contiguous && offset === 0 && numel === storage.numel;
-  const base = entry.dataOffset + offset * eb;
+  const failStorage = (m: string) => bad(`storage "${storage.key}" ${m}`);
+  const loadChecked = (into?: Float32Array): LoadedTensor => {
+    if (into !== undefined && !sharedStorage && into.length !== numel) throw new Error(`tensor ${name}: destination has ${into.length} elements, expected ${numel}`);
+    const dst = () => (!sharedStorage && into) || sharedFloat32(numel);
+    if (numel === 0) return { data: dst(), firstNonFinite: -1 };
+    if (sharedStorage) {
+      const s = ctx.whole(storage.key, entry, dtype, storage.numel, failStorage);
+      if (contiguous) {
+        const data = s.data.subarray(offset, offset + numel); // a view: no copy
+        return { data, firstNonFinite: s.firstNonFinite < 0 ? -1 : firstNonFinite(data) };
+      }
+      const data = sharedFloat32(numel);
+      gather(s.data.subarray(offset), size, stride, data);
+      return { data, firstNonFinite: firstNonFinite(data) };
+    }
+    if (contiguous) {
+      const data = dst();
+      return { data, firstNonFinite: ctx.stream(entry, dtype, offset, numel, data, failStorage) };
+    }
+    const span = new Float32Array(reach); // the elements the view spans, then gathered
+    ctx.stream(entry, dtype, offset, reach, span, failStorage);
+    const data = dst();
+    gather(span, size, stride, data);
+    return { data, firstNonFinite: firstNonFinite(data) };
+  };
   return {
     name,
     dtype,
     shape: size,
     byteLength: numel * eb,
-    identity: `${storage.key}:${offset}:${size.join("x")}:${stride.join(",")}`,
-    load(): Float32Array {
-      const dst = new Float32Array(numel);
-      if (numel === 0) return dst;
-      if (contiguous) {
-        // Stream the elements in chunks straight into the destination; check the CRC when the tensor
-        // covers its whole storage (the usual case), so a corrupt file cannot load silently.
-        const per = Math.max(1, Math.floor(CHUNK / eb));
-        const buf = new Uint8Array(Math.min(per, numel) * eb); // one reused read buffer per tensor
-        let crc = 0;
-        for (let i = 0; i < numel; i += per) {
-          const count = Math.min(per, numel - i);
-          const chunk = buf.subarray(0, count * eb);
-          zip.source.readInto(base + i * eb, chunk);
-          if (wholeStorage) crc = crc32(chunk, crc);
-          toFloat32(dtype, chunk, 0, count, dst, i);
-        }
-        if (wholeStorage && crc !== entry.crc32) throw bad(`storage "${storage.key}" fails its CRC-32 check (corrupt file)`);
-        return dst;
-      }
-      const span = new Float32Array(reach);
-      const per = Math.max(1, Math.floor(CHUNK / eb));
-      for (let i = 0; i < reach; i += per) {
-        const count = Math.min(per, reach - i);
-        toFloat32(dtype, zip.source.read(base + i * eb, count * eb), 0, count, span, i);
-      }
-      gather(span, size, stride, dst);
-      return dst;
-    },
+    identity: viewIdentity(ref),
+    filePos: { file: 0, offset: entry.dataOffset + offset * eb },
+    ownsArray: !sharedStorage,
+    loadChecked,
+    load: () => loadChecked().data,
   };
 }

@@ -1,17 +1,20 @@
 // Owns the safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header mapping
 // names to {dtype, shape, data_offsets} relative to the data section, then the raw little-endian data.
-// Every offset is checked against the file before anything is read; tensors load one at a time.
+// Every offset is checked against the file before anything is read; tensors load one at a time, each into its
+// shared-memory destination (its slot in the model's arena, see tensors.ts): F32 data by pread straight into it (whatever the file offset's alignment: pread copies
+// to any address, so an unaligned data section never costs an extra copy), F16/BF16 through one reused staging
+// buffer per file. The non-finite scan runs on each chunk as it arrives (safetensors has no checksum).
 import { oneLine, UserError } from "../util/errors.js";
 import { LITTLE_ENDIAN } from "../util/binary.js";
 import type { ByteSource } from "./byte-source.js";
-import { DTYPE_BYTES, toFloat32, type StoredDType } from "./dtype.js";
-import { numelOf, type NamedTensor, type TensorSet } from "./tensors.js";
+import { DTYPE_BYTES, firstNonFinite, toFloat32, type StoredDType } from "./dtype.js";
+import { numelOf, sharedFloat32, type LoadedTensor, type NamedTensor, type TensorSet } from "./tensors.js";
 
 /** Largest JSON header accepted (the format's own limit is 100 MB). */
 const MAX_HEADER = 100 * 1024 * 1024;
 const DTYPES: Record<string, StoredDType> = { F32: "F32", F16: "F16", BF16: "BF16" };
-/** Bytes converted per read when streaming a tensor. */
-const CHUNK = 8 * 1024 * 1024;
+/** Bytes per read when streaming a tensor (kept in the L2 cache between read, conversion and scan). */
+const CHUNK = 1 << 20;
 
 /** True when the first bytes look like safetensors: a plausible header length followed by '{'. */
 export function isSafetensors(head: Uint8Array, fileSize: number): boolean {
@@ -20,7 +23,8 @@ export function isSafetensors(head: Uint8Array, fileSize: number): boolean {
   return n >= 2 && n <= MAX_HEADER && 8 + n <= fileSize && head[8] === 0x7b;
 }
 
-export function readSafetensors(src: ByteSource): TensorSet {
+/** The tensors of one safetensors file; `fileIndex` orders reads across the shards of a model. */
+export function readSafetensors(src: ByteSource, fileIndex = 0): TensorSet {
   const path = src.path;
   const bad = (msg: string) => new UserError(`checkpoint ${path}: ${msg}`);
   if (src.size < 8) throw bad("too short for a safetensors header");
@@ -37,6 +41,7 @@ export function readSafetensors(src: ByteSource): TensorSet {
   const dataStart = 8 + n;
   const dataLen = src.size - dataStart;
   const out: TensorSet = new Map();
+  let staging: Uint8Array | undefined; // one reused read buffer per file for converted dtypes
   const spans: [number, number, string][] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === "__metadata__") continue;
@@ -56,28 +61,45 @@ export function readSafetensors(src: ByteSource): TensorSet {
     if (end > dataLen) throw bad(`tensor ${JSON.stringify(name)} data ends at ${end}, past the end of the file's ${dataLen}-byte data section (truncated?)`);
     spans.push([begin, end, name]);
     const abs = dataStart + begin;
+    const loadChecked = (into?: Float32Array): LoadedTensor => {
+      if (into !== undefined && into.length !== numel) throw new Error(`tensor ${name}: destination has ${into.length} elements, expected ${numel}`);
+      const dst = into ?? sharedFloat32(numel);
+      const eb = DTYPE_BYTES[dtype];
+      let bad = -1;
+      if (dtype === "F32" && LITTLE_ENDIAN) {
+        // Read straight into the destination's bytes: no intermediate copy.
+        const all = new Uint8Array(dst.buffer, dst.byteOffset, bytes);
+        for (let off = 0; off < bytes; off += CHUNK) {
+          const chunk = all.subarray(off, Math.min(bytes, off + CHUNK));
+          src.readInto(abs + off, chunk);
+          if (bad < 0) {
+            const k = firstNonFinite(dst.subarray(off / 4, (off + chunk.length) / 4));
+            if (k >= 0) bad = off / 4 + k;
+          }
+        }
+        return { data: dst, firstNonFinite: bad };
+      }
+      staging ??= new Uint8Array(CHUNK);
+      const per = CHUNK / eb;
+      for (let i = 0; i < numel; i += per) {
+        const count = Math.min(per, numel - i);
+        const chunk = staging.subarray(0, count * eb);
+        src.readInto(abs + i * eb, chunk);
+        const k = toFloat32(dtype, chunk, 0, count, dst, i);
+        if (k >= 0 && bad < 0) bad = i + k;
+      }
+      return { data: dst, firstNonFinite: bad };
+    };
     out.set(name, {
       name,
       dtype,
       shape: shape as number[],
       byteLength: bytes,
-      identity: `${abs}:${bytes}`,
-      load(): Float32Array {
-        const dst = new Float32Array(numel);
-        if (dtype === "F32" && LITTLE_ENDIAN) {
-          // Read straight into the destination's bytes: no intermediate copy.
-          src.readInto(abs, new Uint8Array(dst.buffer));
-          return dst;
-        }
-        const eb = DTYPE_BYTES[dtype];
-        const per = Math.max(1, Math.floor(CHUNK / eb));
-        for (let i = 0; i < numel; i += per) {
-          const count = Math.min(per, numel - i);
-          const chunk = src.read(abs + i * eb, count * eb);
-          toFloat32(dtype, chunk, 0, count, dst, i);
-        }
-        return dst;
-      },
+      identity: `${fileIndex}:${abs}:${bytes}`,
+      filePos: { file: fileIndex, offset: abs },
+      ownsArray: true,
+      loadChecked,
+      load: () => loadChecked().data,
     });
   }
   spans.sort((a, b) => a[0] - b[0]);

