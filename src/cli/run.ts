@@ -6,7 +6,7 @@ import { encodeText } from "../tokenizer/encode.js";
 import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
 import { createStreamDecoder } from "../tokenizer/stream-decoder.js";
 import type { Tokenizer } from "../tokenizer/types.js";
-import { createReferenceBackend } from "../backends/reference.js";
+import { createParallelReferenceBackend } from "../backends/reference.js";
 import { checkRunShape, generate } from "../runner/generate.js";
 import { createSampler } from "../runner/sampler.js";
 import { buildStats, deriveStats, reportLines } from "../runner/stats.js";
@@ -151,11 +151,14 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
     const backend = quant
       ? undefined
-      : createReferenceBackend({
-          model,
-          kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
-          prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
-        });
+      : await createParallelReferenceBackend(
+          {
+            model,
+            kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+            prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+          },
+          { threads: a.threads },
+        );
     const loadEnd = Date.now();
 
     let text = "";

@@ -34,8 +34,17 @@ export type TapName = (typeof LAYER_TAPS)[number] | "embedding" | "final_norm";
 export type TapFn = (layer: number, name: TapName, data: Float32Array) => void;
 
 /**
+ * A weight product with matMulRows' contract (src/engine/kernels.ts): Y[t, m] = X[t, n]·Wᵀ for W [m, n]
+ * row-major, every element equal to fround(dotLanes4(W[r, :], x_t)). `w` is always one of the model's own
+ * weight arrays (never a copy or subarray), so an implementation may key per-weight state on its identity.
+ */
+export type MatMulFn = (y: Float32Array, w: Float32Array, x: Float32Array, t: number, m: number, n: number) => void;
+
+/**
  * Runs the decoder over T tokens at the given positions and writes logits [T, vocab] for every row.
  * Everything is a pure function of (weights, tokens, positions, what `attend` reads); scratch is local.
+ * `matMul` computes every weight product (default: the oracle matMulRows); any MatMulFn honouring its
+ * contract gives the same bits.
  */
 export function runDecoder(
   model: Model,
@@ -45,6 +54,7 @@ export function runDecoder(
   attend: AttentionFn,
   logits: Float32Array,
   tap?: TapFn,
+  matMul: MatMulFn = matMulRows,
 ): void {
   const c = model.config;
   const w = model.weights;
@@ -78,9 +88,9 @@ export function runDecoder(
     const lw = w.layers[l];
     for (let t = 0; t < T; t++) rmsNorm(a, x, lw.attnNorm, dim, c.normEps, t * dim);
     tap?.(l, "attn_norm", a);
-    matMulRows(qLin, lw.wq, a, T, qDim, dim);
-    matMulRows(kLin, lw.wk, a, T, kvDim, dim);
-    matMulRows(v, lw.wv, a, T, kvDim, dim);
+    matMul(qLin, lw.wq, a, T, qDim, dim);
+    matMul(kLin, lw.wk, a, T, kvDim, dim);
+    matMul(v, lw.wv, a, T, kvDim, dim);
     for (let t = 0; t < T; t++) {
       const p = positions[t];
       for (let h = 0; h < nHeads; h++) ropeHalfSplit(q, t * qDim + h * hd, qLin, t * qDim + h * hd, rope, p);
@@ -93,22 +103,22 @@ export function runDecoder(
     }
     attend(l, q, k, v, y);
     tap?.(l, "attn", y);
-    matMulRows(o, lw.wo, y, T, dim, qDim);
+    matMul(o, lw.wo, y, T, dim, qDim);
     tap?.(l, "attn_out", o);
     addInPlace(x, o, T * dim);
     tap?.(l, "resid_attn", x);
 
     for (let t = 0; t < T; t++) rmsNorm(a, x, lw.ffnNorm, dim, c.normEps, t * dim);
     tap?.(l, "ffn_norm", a);
-    matMulRows(h1, lw.w1, a, T, hiddenDim, dim);
-    matMulRows(h3, lw.w3, a, T, hiddenDim, dim);
+    matMul(h1, lw.w1, a, T, hiddenDim, dim);
+    matMul(h3, lw.w3, a, T, hiddenDim, dim);
     if (tap) {
       tap(l, "ffn_gate", h1);
       tap(l, "ffn_up", h3);
     }
     swiglu(h1, h1, h3, T * hiddenDim);
     tap?.(l, "ffn_act", h1);
-    matMulRows(o, lw.w2, h1, T, dim, hiddenDim);
+    matMul(o, lw.w2, h1, T, dim, hiddenDim);
     tap?.(l, "ffn_out", o);
     addInPlace(x, o, T * dim);
     tap?.(l, "resid_ffn", x);
@@ -116,5 +126,5 @@ export function runDecoder(
 
   for (let t = 0; t < T; t++) rmsNorm(a, x, w.norm, dim, c.normEps, t * dim);
   tap?.(c.nLayers, "final_norm", a);
-  matMulRows(logits, w.output, a, T, vocabSize, dim);
+  matMul(logits, w.output, a, T, vocabSize, dim);
 }

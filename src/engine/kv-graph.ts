@@ -3,8 +3,9 @@
 import type { Model } from "./weights.js";
 import { allocKvOutputs, kvGraphSpec, numel, type GraphSpec, type KvGraphInputs, type KvGraphOutputs } from "./graph-io.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
-import { runDecoder, type TapFn } from "./decoder.js";
-import { attendHead, attentionScale } from "./attention.js";
+import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
+import { attentionScale } from "./attention.js";
+import { matMulRows, softmaxInPlace } from "./kernels.js";
 
 export interface KvGraph {
   model: Model;
@@ -13,10 +14,12 @@ export interface KvGraph {
   cacheLen: number;
   spec: GraphSpec;
   rope: RopeTables;
+  /** Computes every weight product (default: the oracle matMulRows; same bits whichever is used). */
+  matMul: MatMulFn;
 }
 
 /** Builds the KV graph for a model and kv_seq_len (the static shapes are fixed here, as at export). */
-export function createKvGraph(model: Model, kvSeqLen: number): KvGraph {
+export function createKvGraph(model: Model, kvSeqLen: number, opts?: { matMul?: MatMulFn }): KvGraph {
   if (!Number.isInteger(kvSeqLen) || kvSeqLen < 2) throw new RangeError(`kv_seq_len must be an integer >= 2, got ${kvSeqLen}`);
   const c = model.config;
   return {
@@ -25,7 +28,75 @@ export function createKvGraph(model: Model, kvSeqLen: number): KvGraph {
     cacheLen: kvSeqLen - 1,
     spec: kvGraphSpec(c, kvSeqLen),
     rope: buildRopeTables(c.headDim, kvSeqLen, c.ropeTheta, c.ropeScaling),
+    matMul: opts?.matMul ?? matMulRows,
   };
+}
+
+const fround = Math.fround;
+
+/**
+ * attendHead (src/engine/attention.ts) for one query head over the graph's cat([k_cache, k_new], -1) and
+ * cat([v_cache, v_new], rows) without building them: key column c < L is kc[d*L + c] and column L is
+ * kNew[newOff + d]; value row c < L is vc[c*hd + d] and row L is vNew[newOff + d]. The arithmetic of every
+ * element is attendHead's: each score sums d = 0 … hd-1 in ascending order, then /scale, +mask, softmax over
+ * the L+1 columns; each output sums c = 0 … L in ascending order. Only the loop order changes (scores four
+ * columns per pass with their sums in float64 registers; outputs row by row into float64 scratch `acc`),
+ * and nothing is rounded in between. Bit-identical to the concatenating version (the prefill-vs-KV tests
+ * compare them).
+ */
+function attendCacheAndNew(
+  q: Float32Array,
+  qOff: number,
+  hd: number,
+  kc: Float32Array,
+  vc: Float32Array,
+  kNew: Float32Array,
+  vNew: Float32Array,
+  newOff: number,
+  L: number,
+  mask: Float32Array,
+  scale: number,
+  dots: Float64Array,
+  scores: Float32Array,
+  acc: Float64Array,
+  y: Float32Array,
+  yOff: number,
+): void {
+  // Scores of columns c < L, four columns at a time in registers (each still summed over d ascending).
+  let col = 0;
+  for (; col + 3 < L; col += 4) {
+    let d0 = 0, d1 = 0, d2 = 0, d3 = 0; // prettier-ignore
+    for (let d = 0, row = col; d < hd; d++, row += L) {
+      const qd = q[qOff + d];
+      d0 += qd * kc[row];
+      d1 += qd * kc[row + 1];
+      d2 += qd * kc[row + 2];
+      d3 += qd * kc[row + 3];
+    }
+    dots[col] = d0;
+    dots[col + 1] = d1;
+    dots[col + 2] = d2;
+    dots[col + 3] = d3;
+  }
+  for (; col < L; col++) {
+    let d0 = 0;
+    for (let d = 0, row = col; d < hd; d++, row += L) d0 += q[qOff + d] * kc[row];
+    dots[col] = d0;
+  }
+  let dn = 0;
+  for (let e = 0; e < hd; e++) dn += q[qOff + e] * kNew[newOff + e];
+  for (let c = 0; c < L; c++) scores[c] = fround(fround(fround(dots[c]) / scale) + mask[c]);
+  scores[L] = fround(fround(fround(dn) / scale) + mask[L]);
+  softmaxInPlace(scores, L + 1);
+  // Outputs: each acc[d] sums c = 0 … L-1 ascending (row L is added last, below).
+  acc.fill(0);
+  for (let cc = 0; cc < L; cc++) {
+    const p = scores[cc];
+    const row = cc * hd;
+    for (let d = 0; d < hd; d++) acc[d] += p * vc[row + d];
+  }
+  const pn = scores[L];
+  for (let e = 0; e < hd; e++) y[yOff + e] = fround(acc[e] + pn * vNew[newOff + e]);
 }
 
 function checkLengths(g: KvGraph, inp: KvGraphInputs, out: KvGraphOutputs): void {
@@ -61,37 +132,27 @@ export function kvForward(g: KvGraph, inp: KvGraphInputs, out?: KvGraphOutputs, 
   const cols = L + 1;
   const group = nHeads / nKvHeads;
   const scale = attentionScale(hd);
-  const kh = new Float32Array(hd * cols);
-  const vh = new Float32Array(cols * hd);
   const scores = new Float32Array(cols);
+  const dots = new Float64Array(L);
+  const acc = new Float64Array(hd);
   const newK = new Float32Array(c.nLayers * nKvHeads * hd);
   const newV = new Float32Array(c.nLayers * nKvHeads * hd);
 
   const attend = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => {
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
       const idx = layer * nKvHeads + kvh;
-      const kc = inp.kCaches[idx];
-      const vc = inp.vCaches[idx];
-      // kh = cat([k_cache, k_new], dim=-1): [hd, L+1]; vh = cat([v_cache, v_new], dim=rows): [L+1, hd].
-      for (let d = 0; d < hd; d++) {
-        kh.set(kc.subarray(d * L, (d + 1) * L), d * cols);
-        kh[d * cols + L] = k[kvh * hd + d];
-      }
-      vh.set(vc, 0);
-      vh.set(v.subarray(kvh * hd, (kvh + 1) * hd), L * hd);
       newK.set(k.subarray(kvh * hd, (kvh + 1) * hd), idx * hd);
       newV.set(v.subarray(kvh * hd, (kvh + 1) * hd), idx * hd);
-      const view = { kData: kh, kOff: 0, kRowStride: cols, kColStride: 1, vData: vh, vOff: 0, vRowStride: hd };
       for (let j = 0; j < group; j++) {
         const h = kvh * group + j; // GQA: query head h uses KV head floor(h / group)
-        attendHead(q, h * hd, hd, view, cols, inp.attnMask, 0, scale, scores, y, h * hd);
+        attendCacheAndNew(q, h * hd, hd, inp.kCaches[idx], inp.vCaches[idx], k, v, kvh * hd, L, inp.attnMask, scale, dots, scores, acc, y, h * hd);
       }
     }
   };
 
-  // Inputs are copied into scratch (kh/vh) per layer as the layer runs, and outputs land only at the end.
+  // Inputs are only read while the layers run; outputs land at the end.
   const logits = new Float32Array(c.vocabSize);
-  runDecoder(g.model, g.rope, inp.tokens, inp.inputPos, attend, logits, tap);
+  runDecoder(g.model, g.rope, inp.tokens, inp.inputPos, attend, logits, tap, g.matMul);
   o.logits.set(logits);
   for (let i = 0; i < nKvHeads * c.nLayers; i++) {
     o.kOut[i].set(newK.subarray(i * hd, (i + 1) * hd));

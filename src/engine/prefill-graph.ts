@@ -10,7 +10,8 @@ import {
   type PrefillGraphOutputs,
 } from "./graph-io.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
-import { runDecoder, type TapFn } from "./decoder.js";
+import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
+import { matMulRows } from "./kernels.js";
 import { attendHead, attentionScale } from "./attention.js";
 
 export interface PrefillGraph {
@@ -20,9 +21,11 @@ export interface PrefillGraph {
   rows: number;
   spec: GraphSpec;
   rope: RopeTables;
+  /** Computes every weight product (default: the oracle matMulRows; same bits whichever is used). */
+  matMul: MatMulFn;
 }
 
-export function createPrefillGraph(model: Model, prefillSeqLen: number): PrefillGraph {
+export function createPrefillGraph(model: Model, prefillSeqLen: number, opts?: { matMul?: MatMulFn }): PrefillGraph {
   if (!Number.isInteger(prefillSeqLen) || prefillSeqLen < 2)
     throw new RangeError(`prefill_seq_len must be an integer >= 2, got ${prefillSeqLen}`);
   const c = model.config;
@@ -33,6 +36,7 @@ export function createPrefillGraph(model: Model, prefillSeqLen: number): Prefill
     rows: P,
     spec: prefillGraphSpec(c, prefillSeqLen),
     rope: buildRopeTables(c.headDim, P, c.ropeTheta, c.ropeScaling),
+    matMul: opts?.matMul ?? matMulRows,
   };
 }
 
@@ -81,7 +85,7 @@ export function prefillForward(g: PrefillGraph, inp: PrefillGraphInputs, out?: P
   };
 
   const logits = new Float32Array(P * c.vocabSize);
-  runDecoder(g.model, g.rope, inp.tokens, positions, attend, logits, tap);
+  runDecoder(g.model, g.rope, inp.tokens, positions, attend, logits, tap, g.matMul);
   o.logits.set(logits);
   for (let i = 0; i < n; i++) {
     o.kOut[i].set(newK.subarray(i * hd * P, (i + 1) * hd * P));
