@@ -46,6 +46,8 @@ export interface RunArgs {
   encodings?: string;
   /** --recipe: per-tensor weight schemes (JSON). */
   recipe?: string;
+  /** --threads: threads per weight product in the reference engine (same results for any count). */
+  threads: number;
 }
 
 /** Root of the package (holds models/): the nearest folder above this module with our package.json. */
@@ -94,6 +96,7 @@ const OPTIONS = {
   dump_encodings: { type: "string" },
   encodings: { type: "string" },
   recipe: { type: "string" },
+  threads: { type: "string" },
 } as const;
 
 function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
@@ -118,6 +121,13 @@ function floatFlag(flag: string, v: string | undefined): number | undefined {
   const x = Number(v);
   if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new UserError(`--${flag} ${JSON.stringify(v)}: expected a number >= 0`);
   return x;
+}
+
+/** --threads N: 1 .. 256 (default 1; the results do not depend on it). */
+function threadsFlag(v: string | undefined): number {
+  const n = intFlag("threads", v, 1, 1);
+  if (n > 256) throw new UserError(`--threads ${v}: must be at most 256`);
+  return n;
 }
 
 /** A uint64 seed: decimal or 0x-hex. */
@@ -187,6 +197,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     dumpEncodings: s("dump_encodings"),
     encodings: s("encodings"),
     recipe: s("recipe"),
+    threads: threadsFlag(s("threads")),
   };
 }
 
@@ -212,14 +223,13 @@ Device flow
   --prefill_seq_len N      prefill graph length; it takes N-1 tokens (default 32)
   --kv_seq_len N           KV graph length; N-1 cache slots (default 128)
   --kv_updater NAME        smart_mask | shift_pointer (default smart_mask; --kv_updator also accepted)
+  --threads N              threads per weight product (default 1); the reference engine's results are
+                           bit-identical for any N (the fp32 graphs; --ptq runs on one thread)
 
 Generation
   --prompt TEXT            prompt (default "Once upon a time"); BOS is added
   --system_prompt TEXT     system prompt (Llama 3 chat template only; ignored for stories)
 
-Subcommands
-  llama-golden tokenize --tokenizer_model F --prompt TEXT   print token ids (see tokenize --help)
-  llama-golden parity --backend onnxruntime|tfjs|replay     compare a backend with the reference (parity --help)
   --tokenized_prompt FILE  prompt as token ids (JSON array, or ids separated by spaces/commas), used verbatim
   --temperature T          0 = greedy argmax (default 0; note llama.py passes 0.8)
   --seed N                 sampler seed (uint64); printed when chosen from the clock
@@ -243,6 +253,12 @@ Output
   --dump_logits FILE       fp32 LE logits row used for every sampled token, in order
   --dump_prompt_logits FILE  fp32 LE logits rows of prompt positions 0..n-1
   -h, --help               this text
+
+Subcommands
+  llama-golden tokenize --tokenizer_model F --prompt TEXT   print token ids (see tokenize --help)
+  llama-golden parity --backend NAME                         compare a backend with the reference (parity --help)
+  llama-golden quant-report --ptq SCHEME                     quantization quality report (quant-report --help)
+  llama-golden qnn extract|inspect --pte F                   QNN context binaries in an ExecuTorch .pte (qnn --help)
 
 Generated text goes to stdout, statistics (and the PyTorchObserver line) to stderr. Bad input exits with 2.
 `;

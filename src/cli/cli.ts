@@ -6,12 +6,14 @@ import { runCommand, type RunIO } from "./run.js";
 import { tokenizeCommand } from "./tokenize-command.js";
 import { parityCommand } from "./parity-command.js";
 import { quantReportCommand } from "./quant-report-command.js";
+import { qnnCommand } from "./qnn-command.js";
 
 export async function main(argv: string[], io: RunIO): Promise<number> {
   try {
     if (argv[0] === "tokenize") return await tokenizeCommand(argv.slice(1), io);
     if (argv[0] === "parity") return await parityCommand(argv.slice(1), io);
     if (argv[0] === "quant-report") return await quantReportCommand(argv.slice(1), io);
+    if (argv[0] === "qnn") return await qnnCommand(argv.slice(1), io);
     const args = parseRunArgs(argv);
     if (args.help) {
       io.stdout(HELP);

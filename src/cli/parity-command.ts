@@ -1,5 +1,5 @@
 // Owns `llama-golden parity`: runs one prompt through the reference engine and a candidate backend
-// (onnxruntime, replay, or the reference itself) graph call by graph call and reports where they part
+// (onnxruntime, tfjs, qnn, replay, or the reference itself) graph call by graph call and reports where they part
 // (src/parity/run-parity.ts). Model and flow flags are the run command's (parseRunArgs); exit code 0 when
 // every step is within tolerance, 1 when one is not, 2 on bad input (a UserError, via main).
 import { loadModel } from "../loaders/index.js";
@@ -23,11 +23,15 @@ import type { RunIO } from "./run.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
-Usage: llama-golden parity --backend onnxruntime|replay|reference [model and flow flags] [flags]
+Usage: llama-golden parity --backend NAME [model and flow flags] [flags]
 
   --backend NAME          candidate backend: ${BACKEND_NAMES.join(" | ")} (required)
   --replay_dir DIR        replay: the golden-vector recording to play back
   --providers LIST        onnxruntime: execution providers in order, comma-separated (e.g. qnn,cpu)
+  --pte FILE              qnn: the ExecuTorch .pte holding the QNN context binary (required for qnn)
+  --qnn_backend_lib PATH  qnn: libQnnHtp.so / QnnHtp.dll (default: $QNN_BACKEND_LIB, else $QNN_SDK_ROOT)
+  --qnn_system_lib PATH   qnn: libQnnSystem.so / QnnSystem.dll (default: $QNN_SYSTEM_LIB, else $QNN_SDK_ROOT)
+  --qnn_provider NAME     qnn: backend provider, when the library offers several
   --steps N               tokens to generate (default 8)
   --dtype NAME            tolerance set: ${PARITY_DTYPES.join(" | ")} (default fp32)
   --tol_sqnr_db X         override every SQNR limit (logits, K/V, bisection), in dB
@@ -43,6 +47,9 @@ Model and flow flags as in the run command: --checkpoint --params --tokenizer_bi
 --llama_model --rope_scale_factor --fold_vocab --prompt --system_prompt --tokenized_prompt --model_mode
 --kv_updater --kv_seq_len --prefill_seq_len.
 
+A quantized device (qnn) departs from the fp32 reference by its quantization: pick the tolerance set of
+its export with --dtype (e.g. 16a4w) or give explicit --tol_* limits (docs/qnn.md).
+
 Two regimes: lock-step (the candidate gets the reference's tokens and caches before every call, so each call
 is judged alone; the first failing call is bisected layer by layer when both backends report intermediate
 tensors) and free-running (each backend on its own; the first differing token is reported).
@@ -50,7 +57,22 @@ Markdown report on stdout by default. Exit code 0: within tolerance; 1: a tolera
 `;
 
 /** Flags of the parity command itself; everything else goes to the run command's parser. */
-const PARITY_FLAGS = ["backend", "replay_dir", "providers", "steps", "dtype", "tol_sqnr_db", "tol_kl", "tol_max_abs", "dump", "html"] as const;
+const PARITY_FLAGS = [
+  "backend",
+  "replay_dir",
+  "providers",
+  "pte",
+  "qnn_backend_lib",
+  "qnn_system_lib",
+  "qnn_provider",
+  "steps",
+  "dtype",
+  "tol_sqnr_db",
+  "tol_kl",
+  "tol_max_abs",
+  "dump",
+  "html",
+] as const;
 type ParityFlag = (typeof PARITY_FLAGS)[number];
 /** Run-command flags that mean nothing here (parity is greedy and writes its own report). */
 const REJECTED = ["temperature", "seed", "dump_logits", "dump_prompt_logits"];
@@ -60,6 +82,11 @@ export interface ParityArgs {
   backend?: string;
   replayDir?: string;
   providers?: string[];
+  /** qnn: the .pte and the QNN libraries / provider. */
+  pte?: string;
+  qnnBackendLib?: string;
+  qnnSystemLib?: string;
+  qnnProvider?: string;
   steps: number;
   dtype: ParityDType;
   tolSqnrDb?: number;
@@ -92,6 +119,10 @@ export function parseParityArgs(argv: string[]): ParityArgs {
     backend: own.backend,
     replayDir: own.replay_dir,
     providers,
+    pte: own.pte,
+    qnnBackendLib: own.qnn_backend_lib,
+    qnnSystemLib: own.qnn_system_lib,
+    qnnProvider: own.qnn_provider,
     steps,
     dtype,
     tolSqnrDb: parseToleranceFlag("tol_sqnr_db", own.tol_sqnr_db, true),
@@ -135,6 +166,9 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   if (!isBackendName(p.backend)) throw new UserError(`parity: unknown backend ${JSON.stringify(p.backend)}: expected one of ${BACKEND_NAMES.join(", ")}`);
   if (p.replayDir !== undefined && p.backend !== "replay") throw new UserError("parity: --replay_dir is for --backend replay");
   if (p.providers !== undefined && p.backend !== "onnxruntime") throw new UserError("parity: --providers is for --backend onnxruntime");
+  for (const [flag, v] of [["pte", p.pte], ["qnn_backend_lib", p.qnnBackendLib], ["qnn_system_lib", p.qnnSystemLib], ["qnn_provider", p.qnnProvider]] as const)
+    if (v !== undefined && p.backend !== "qnn") throw new UserError(`parity: --${flag} is for --backend qnn`);
+  if (p.backend === "qnn" && p.pte === undefined) throw new UserError("parity: --backend qnn needs --pte FILE (the ExecuTorch program holding the QNN context binary)");
   const a = p.run;
 
   const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor });
@@ -148,7 +182,16 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   const tolerance = applyOverrides(defaultTolerance(p.backend, p.dtype), { sqnrDb: p.tolSqnrDb, maxKl: p.tolKl, maxAbs: p.tolMaxAbs });
 
   const reference = createReferenceBackend(init);
-  let candidate = await createBackend(p.backend, init, { replayDir: p.replayDir, providers: p.providers, taps: true });
+  let candidate = await createBackend(p.backend, init, {
+    replayDir: p.replayDir,
+    providers: p.providers,
+    taps: true,
+    pte: p.pte,
+    backendLib: p.qnnBackendLib,
+    systemLib: p.qnnSystemLib,
+    provider: p.qnnProvider,
+    threads: a.threads,
+  });
   try {
     if (hooks.wrapCandidate) candidate = hooks.wrapCandidate(candidate, init);
     if (p.dump !== undefined) {

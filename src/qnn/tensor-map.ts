@@ -1,0 +1,209 @@
+// Owns the binding of a compiled QNN graph's tensors (as the context binary reports them) to the graph I/O
+// of SPEC §3 (src/engine/graph-io.ts): which device tensor is which of our tensors, and whether the binary
+// was built for this model and these sequence lengths.
+//
+// Order: tensors are matched by position in the device order. ExecuTorch names a graph input
+// `input_<external id>_<node>_<n>` and its runtime (QnnManager, CompareExportedInput) sorts the inputs by that
+// id, so when every input carries the prefix the inputs are ordered by it; otherwise the reported order is
+// kept. Output names are the producing node's ("output_aten_..."), so they are never required. Names that
+// are recognisable (tokens, atten_mask, input_pos, k_cache, v_cache, logits, k_out, v_out, and our own
+// `_l<layer>_h<head>` suffix) are used to detect a swapped order.
+// Checks, in this order, each failing with a one-line UserError: tensor counts (3 + 2·NL·H inputs and
+// 1 + 2·NL·H outputs for kv_forward, 2 and 1 + 2·NL·H for prefill_forward), recognisable names, the
+// sequence length / head_dim / vocabulary read from the binary against the run and the model, then every
+// tensor's dims (leading 1s ignored: [1, 1] matches [1]) and data type (int32 tensors: INT_32 / UINT_32 /
+// INT_64; float32 tensors: FLOAT_32 / FLOAT_16 / fixed point with a usable encoding).
+import type { ModelConfig } from "../engine/config.js";
+import { kvGraphSpec, prefillGraphSpec, type GraphSpec, type TensorSpec } from "../engine/graph-io.js";
+import { UserError } from "../util/errors.js";
+import { checkEncoding, dataTypeInfo, elementCount, isFixedPoint, type DataTypeInfo, type DeviceTensor } from "./encoding.js";
+
+/** A device tensor as the addon reports it (structurally src/qnn/native.ts QnnTensorInfo). */
+export interface DeviceTensorInfo extends DeviceTensor {
+  id?: number;
+  type?: string;
+}
+
+/** A device graph (structurally QnnGraphInfo). */
+export interface DeviceGraphInfo {
+  name: string;
+  inputs: DeviceTensorInfo[];
+  outputs: DeviceTensorInfo[];
+}
+
+export interface TensorBinding {
+  /** Our tensor (SPEC §3 name, shape, dtype). */
+  spec: TensorSpec;
+  device: DeviceTensorInfo;
+  /** Index in the graph's reported input (or output) list: where its buffer goes for execute(). */
+  deviceIndex: number;
+  dataType: DataTypeInfo;
+  bytes: number;
+}
+
+export interface GraphBinding {
+  graph: GraphSpec["name"];
+  /** In SPEC §3 order. */
+  inputs: TensorBinding[];
+  outputs: TensorBinding[];
+}
+
+export type GraphKind = "kv" | "prefill";
+
+const INT_TYPES = new Set(["INT_32", "UINT_32", "INT_64"]);
+const FLOAT_TYPES = new Set(["FLOAT_32", "FLOAT_16", "UFIXED_POINT_8", "UFIXED_POINT_16", "UFIXED_POINT_32", "SFIXED_POINT_8", "SFIXED_POINT_16", "SFIXED_POINT_32"]);
+
+const fmtDims = (d: readonly number[]) => `[${d.join(", ")}]`;
+const squeeze = (d: readonly number[]): number[] => {
+  let i = 0;
+  while (i < d.length && d[i] === 1) i++;
+  return d.slice(i);
+};
+const sameDims = (a: readonly number[], b: readonly number[]) => {
+  const x = squeeze(a);
+  const y = squeeze(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+};
+
+/** Indices of the inputs in device order: by the `input_<id>_` prefix when every name has one, else as reported. */
+export function deviceInputOrder(inputs: readonly { name: string }[]): number[] {
+  const ids = inputs.map((t) => /^input_(\d+)_/.exec(t.name));
+  const idx = inputs.map((_, i) => i);
+  if (inputs.length === 0 || ids.some((m) => m === null)) return idx;
+  const n = ids.map((m) => Number(m![1]));
+  if (new Set(n).size !== n.length) return idx;
+  return idx.sort((a, b) => n[a] - n[b]);
+}
+
+type Role = "tokens" | "atten_mask" | "input_pos" | "k_cache" | "v_cache" | "logits" | "k_out" | "v_out";
+
+/** The role a tensor name announces, when it is recognisable. */
+export function roleOfName(name: string): Role | undefined {
+  const s = name.toLowerCase().replace(/^input_\d+_/, "").replace(/^output_/, "");
+  if (/k_?cache/.test(s)) return "k_cache";
+  if (/v_?cache/.test(s)) return "v_cache";
+  if (/(^|_)k_?out(_|\d|$)/.test(s)) return "k_out";
+  if (/(^|_)v_?out(_|\d|$)/.test(s)) return "v_out";
+  if (/atte?n_?mask|(^|_)mask(_|\d|$)/.test(s)) return "atten_mask";
+  if (/input_pos|(^|_)pos(_|\d|$)/.test(s)) return "input_pos";
+  if (/(^|_)tokens?(_|\d|$)/.test(s)) return "tokens";
+  if (/logits/.test(s)) return "logits";
+  return undefined;
+}
+
+const specRole = (name: string): Role => {
+  for (const r of ["k_cache", "v_cache", "k_out", "v_out"] as const) if (name.startsWith(r)) return r;
+  return name as Role;
+};
+
+const layerHead = (name: string): [number, number] | undefined => {
+  const m = /(?:^|_)l(\d+)_h(\d+)(?:_|$)/.exec(name);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+};
+
+/** What the binary says about the model and run it was compiled for (dims read from SPEC §3 positions). */
+export interface BinaryShape {
+  /** NL·H: K (and V) cache tensors. */
+  caches: number;
+  /** kv_forward: the attention mask's length; prefill_forward: P + 1 from the tokens length. */
+  seqLen?: number;
+  headDim?: number;
+  vocab?: number;
+}
+
+function readShape(kind: GraphKind, ins: DeviceTensorInfo[], outs: DeviceTensorInfo[]): BinaryShape {
+  const caches = (outs.length - 1) / 2;
+  const last = (t: DeviceTensorInfo | undefined) => (t && t.dims.length > 0 ? t.dims[t.dims.length - 1] : undefined);
+  const kOut = squeeze(outs[1]?.dims ?? []);
+  const shape: BinaryShape = { caches, vocab: last(outs[0]) };
+  if (kind === "kv") {
+    shape.seqLen = last(ins[1]);
+    if (kOut.length >= 1) shape.headDim = kOut[0];
+  } else {
+    const P = last(ins[0]);
+    shape.seqLen = P === undefined ? undefined : P + 1;
+    if (kOut.length === 2) shape.headDim = kOut[0];
+  }
+  return shape;
+}
+
+/**
+ * Binds a device graph to SPEC §3's graph for `config` and `seqLen` (kv_seq_len or prefill_seq_len).
+ * `where` names the source in errors (e.g. `--pte model.pte`).
+ */
+export function bindGraph(kind: GraphKind, g: DeviceGraphInfo, config: ModelConfig, seqLen: number, where: string): GraphBinding {
+  const spec = kind === "kv" ? kvGraphSpec(config, seqLen) : prefillGraphSpec(config, seqLen);
+  const gname = `${g.name} in ${where}`;
+  const order = deviceInputOrder(g.inputs);
+  const ins = order.map((i) => g.inputs[i]);
+  const outs = g.outputs;
+  const NLH = config.nLayers * config.nKvHeads;
+
+  // 1. Counts.
+  const wantIn = spec.inputs.length;
+  const wantOut = spec.outputs.length;
+  if (ins.length !== wantIn || outs.length !== wantOut) {
+    const binCaches = (outs.length - 1) / 2;
+    const hint =
+      Number.isInteger(binCaches) && binCaches !== NLH && binCaches > 0
+        ? `: the binary has ${binCaches} K/V heads (layers x KV heads), the model ${config.nLayers} x ${config.nKvHeads} = ${NLH}; is --checkpoint the model the .pte was exported from?`
+        : "";
+    throw new UserError(
+      `${gname}: ${ins.length} inputs and ${outs.length} outputs, SPEC §3 expects ${wantIn} and ${wantOut} for this model (NL*H = ${NLH})${hint}`,
+    );
+  }
+
+  // 2. Recognisable names: a swapped order.
+  const checkNames = (list: DeviceTensorInfo[], specs: TensorSpec[], what: string) =>
+    list.forEach((t, i) => {
+      const want = specRole(specs[i].name);
+      const got = roleOfName(t.name);
+      if (got !== undefined && got !== want)
+        throw new UserError(
+          `${gname}: device ${what} ${i} ${JSON.stringify(t.name)} looks like ${got} but SPEC §3 has ${specs[i].name} there (tensor order differs from the graph specification)`,
+        );
+      const lh = layerHead(t.name);
+      const wlh = layerHead(specs[i].name);
+      if (lh && wlh && (lh[0] !== wlh[0] || lh[1] !== wlh[1]))
+        throw new UserError(
+          `${gname}: device ${what} ${i} ${JSON.stringify(t.name)} is layer ${lh[0]} head ${lh[1]} but SPEC §3 has ${specs[i].name} there (cache tensors out of layer-major, head order)`,
+        );
+    });
+  checkNames(ins, spec.inputs, "input");
+  checkNames(outs, spec.outputs, "output");
+
+  // 3. Model and run consistency, with the pitfall spelled out.
+  const bin = readShape(kind, ins, outs);
+  if (bin.vocab !== undefined && bin.vocab !== config.vocabSize)
+    throw new UserError(`${gname}: logits have ${bin.vocab} columns, the model's vocabulary is ${config.vocabSize}; is --checkpoint the model the .pte was exported from?`);
+  if (bin.headDim !== undefined && bin.headDim !== config.headDim)
+    throw new UserError(`${gname}: the new K output is ${fmtDims(outs[1].dims)} (head_dim ${bin.headDim}), the model's head_dim is ${config.headDim}; is --checkpoint the model the .pte was exported from?`);
+  if (bin.seqLen !== undefined && bin.seqLen !== seqLen) {
+    if (kind === "kv")
+      throw new UserError(
+        `--kv_seq_len ${seqLen} does not match ${gname}: its atten_mask is ${fmtDims(ins[1].dims)}, so it was compiled with kv_seq_len ${bin.seqLen} (pass --kv_seq_len ${bin.seqLen})`,
+      );
+    throw new UserError(
+      `--prefill_seq_len ${seqLen} does not match ${gname}: its tokens input is ${fmtDims(ins[0].dims)}, so it was compiled with prefill_seq_len ${bin.seqLen} (pass --prefill_seq_len ${bin.seqLen})`,
+    );
+  }
+
+  // 4. Every tensor: dims and data type.
+  const bindList = (list: DeviceTensorInfo[], specs: TensorSpec[], indices: number[], what: string): TensorBinding[] =>
+    list.map((t, i) => {
+      const s = specs[i];
+      const head = `${gname}: ${what} ${i} (${s.name}, device ${JSON.stringify(t.name)})`;
+      if (!sameDims(t.dims, s.shape)) throw new UserError(`${head}: dims ${fmtDims(t.dims)}, expected ${fmtDims(s.shape)}`);
+      const allowed = s.dtype === "int32" ? INT_TYPES : FLOAT_TYPES;
+      const name = t.dataType.replace(/^QNN_DATATYPE_/, "");
+      if (!allowed.has(name)) throw new UserError(`${head}: data type ${t.dataType}, expected one of ${[...allowed].join(", ")} for ${s.dtype}`);
+      const d = dataTypeInfo(name, head);
+      if (isFixedPoint(d)) checkEncoding(t, head);
+      return { spec: s, device: t, deviceIndex: indices[i], dataType: d, bytes: elementCount(t.dims) * d.bytes };
+    });
+  return {
+    graph: spec.name,
+    inputs: bindList(ins, spec.inputs, order, "input"),
+    outputs: bindList(outs, spec.outputs, outs.map((_, i) => i), "output"),
+  };
+}
