@@ -1,5 +1,7 @@
 // Owns the benchmark's synthetic model: a random-weight Model of any shape, built in memory only (never
 // written to disk), filled by a small deterministic PRNG so every run of the bench sees the same weights.
+// Weights are SharedArrayBuffer-backed, as the loaders return them, so threaded backends share them as-is.
+import { sharedFloat32 } from "../src/loaders/tensors.js";
 import { validateConfig, type ModelConfig } from "../src/engine/config.js";
 import { checkWeights, weightShapes, type LayerWeights, type Model, type ModelWeights } from "../src/engine/weights.js";
 
@@ -62,11 +64,11 @@ export function randomModel(config: ModelConfig, seed: number): Model {
   const numel = (name: string) => shapes[name].reduce((a, b) => a * b, 1);
   const matrix = (name: string): Float32Array => {
     const fanIn = shapes[name][shapes[name].length - 1];
-    return fillUniform(new Float32Array(numel(name)), rng, 0, 1 / Math.sqrt(fanIn));
+    return fillUniform(sharedFloat32(numel(name)), rng, 0, 1 / Math.sqrt(fanIn));
   };
-  const norm = (name: string): Float32Array => fillUniform(new Float32Array(numel(name)), rng, 1, 0.05);
+  const norm = (name: string): Float32Array => fillUniform(sharedFloat32(numel(name)), rng, 1, 0.05);
 
-  const tokEmbeddings = fillUniform(new Float32Array(numel("tokEmbeddings")), rng, 0, 0.02);
+  const tokEmbeddings = fillUniform(sharedFloat32(numel("tokEmbeddings")), rng, 0, 0.02);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++)
     layers.push({

@@ -154,7 +154,7 @@ export interface WrittenCheckpoint {
   dir: string;
   /** `<dir>/consolidated.00.pth`. */
   checkpoint: string;
-  /** `<dir>/params.json`. */
+  /** `<dir>/params.json`; "" for a llama2.c checkpoint, which carries its config (`model_args`). */
   params: string;
   config: ModelConfig;
   tensors: number;
@@ -232,4 +232,107 @@ export function writeRandomMetaCheckpoint(dir: string, params: MetaParams, seed:
     fileBytes: statSync(checkpoint).size,
     fp32Bytes: storedBytes * 2,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// llama2.c training checkpoints (stories15M.pt / stories110M.pt style): fp32 storages.
+
+/** llama2.c's ModelArgs as train.py saves them in `model_args` (what loadModel derives the config from). */
+export interface Llama2cModelArgs {
+  dim: number;
+  n_layers: number;
+  n_heads: number;
+  n_kv_heads: number;
+  vocab_size: number;
+  multiple_of: number;
+  max_seq_len: number;
+}
+
+/** stories110M's model_args (dim 768, 12 layers, 12 heads, FFN 2048 from multiple_of 32, vocab 32000). */
+export const STORIES110M_ARGS: Llama2cModelArgs = { dim: 768, n_layers: 12, n_heads: 12, n_kv_heads: 12, vocab_size: 32000, multiple_of: 32, max_seq_len: 1024 };
+
+/** The engine's config for llama2.c model_args (what loadModel derives from a training checkpoint). */
+export function configOfLlama2cArgs(args: Llama2cModelArgs): ModelConfig {
+  return configFromParams({ ...args } as unknown as ParamsJson, "llama2.c model_args");
+}
+
+/** Fills out[0..n) with fp32 centre ± amp (uniform), one mulberry32 draw per value. */
+function fillF32(out: Float32Array, n: number, rng: Int32Array, center: number, amp: number): void {
+  const k = (2 * amp) / 4294967296;
+  const base = center - amp;
+  let s = rng[0];
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = base + ((t ^ (t >>> 14)) >>> 0) * k;
+  }
+  rng[0] = s;
+}
+
+/**
+ * Writes `<dir>/<name>.pt` as llama2.c's train.py saves a checkpoint (PyTorch 2.x zip, members under `<name>/`):
+ * `{"model": OrderedDict(state dict), "model_args": {...}, "iter_num": 0}` with fp32 (FloatStorage) tensors in
+ * llama2.c's module order — `tok_embeddings`, per layer `attention.wq/wk/wv/wo`, `feed_forward.w1/w2/w3`,
+ * `attention_norm`, `ffn_norm`, then `norm` and `output` — where `output.weight` is the embedding's storage (weight
+ * tying saves one storage under both keys). No optimizer state (the loader never reads it). Values as in
+ * writeRandomMetaCheckpoint, fp32.
+ */
+export function writeRandomLlama2cCheckpoint(dir: string, name: string, args: Llama2cModelArgs, seed: number, opts: WriteCheckpointOptions = {}): WrittenCheckpoint {
+  if (!LITTLE_ENDIAN) throw new Error("writeRandomLlama2cCheckpoint: fp32 chunks are built as native values; big-endian hosts are not supported");
+  const chunkBytes = opts.chunkBytes ?? 8 * 1024 * 1024;
+  const config = configOfLlama2cArgs(args);
+  const shapes = weightShapes(config);
+  const plan: TensorPlan[] = [];
+  const add = (n: string, shape: number[], center: number, amp: number) =>
+    plan.push({ name: n, shape, numel: shape.reduce((a, b) => a * b, 1), key: String(plan.length), center, amp });
+  add("tok_embeddings.weight", shapes.tokEmbeddings, 0, 0.02);
+  for (let l = 0; l < config.nLayers; l++) {
+    for (const k of ["wq", "wk", "wv", "wo"] as const) add(`layers.${l}.attention.${k}.weight`, shapes[k], 0, 0.02);
+    for (const k of ["w1", "w2", "w3"] as const) add(`layers.${l}.feed_forward.${k}.weight`, shapes[k], 0, 0.02);
+    add(`layers.${l}.attention_norm.weight`, shapes.attnNorm, 1, 0.05);
+    add(`layers.${l}.ffn_norm.weight`, shapes.ffnNorm, 1, 0.05);
+  }
+  add("norm.weight", shapes.norm, 1, 0.05);
+  const storedBytes = plan.reduce((s, t) => s + 4 * t.numel, 0);
+
+  const stateDict = new Map<string, WritableValue>();
+  for (const t of plan) stateDict.set(t.name, torchTensor({ storageType: "torch.FloatStorage", key: t.key, storageNumel: t.numel, sizes: t.shape }));
+  stateDict.set("output.weight", stateDict.get("tok_embeddings.weight")!);
+  const top = new Map<string, WritableValue>([
+    ["model", torchOrderedDict(stateDict)],
+    ["model_args", new Map<string, WritableValue>([...Object.entries(args), ["dropout", { $float: 0 }]])],
+    ["iter_num", 0],
+  ]);
+
+  mkdirSync(dir, { recursive: true });
+  const checkpoint = join(dir, `${name}.pt`);
+  const prefix = `${name}/`;
+  const zip = createZipWriter(checkpoint);
+  const ascii = (s: string) => new TextEncoder().encode(s);
+  zip.addEntry(`${prefix}data.pkl`, picklePlain(top));
+  zip.addEntry(`${prefix}.format_version`, ascii("1"));
+  zip.addEntry(`${prefix}.storage_alignment`, ascii("64"));
+  zip.addEntry(`${prefix}byteorder`, ascii("little"));
+  const buf = new Float32Array(Math.max(1, Math.floor(chunkBytes / 4)));
+  const bytes = new Uint8Array(buf.buffer);
+  const rng = Int32Array.of(seed | 0);
+  function* chunks(t: TensorPlan): Generator<Uint8Array> {
+    for (let done = 0; done < t.numel; ) {
+      const n = Math.min(buf.length, t.numel - done);
+      fillF32(buf, n, rng, t.center, t.amp);
+      yield bytes.subarray(0, 4 * n);
+      done += n;
+    }
+  }
+  let written = 0;
+  for (const t of [...plan].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    zip.addEntryChunks(`${prefix}data/${t.key}`, 4 * t.numel, chunks(t));
+    written += 4 * t.numel;
+    opts.onProgress?.(written, storedBytes);
+  }
+  zip.addEntry(`${prefix}version`, ascii("3\n"));
+  zip.addEntry(`${prefix}.data/serialization_id`, ascii(String(seed >>> 0).padStart(40, "0")));
+  zip.close();
+  return { dir, checkpoint, params: "", config, tensors: plan.length, storedBytes, fileBytes: statSync(checkpoint).size, fp32Bytes: storedBytes };
 }
