@@ -1,0 +1,184 @@
+// Owns the wasm backend's two graph calls: the reference's kv_forward and prefill_forward (src/engine/kv-graph.ts,
+// prefill-graph.ts: same SPEC §3 I/O, checks, K/V staging and output order, the same runDecoder body, RoPE, taps)
+// with the weight products on the wasm matmul and attention on the wasm attention kernels (src/wasm/kernels.ts:
+// scores, then the reference's softmax in JavaScript, then ·V). Attention data is copied into a small shared
+// memory of its own (keys, values, queries, mask, scores), used by the main thread only.
+import type { MatMulFn, TapFn } from "../../engine/decoder.js";
+import { runDecoder } from "../../engine/decoder.js";
+import { attentionScale } from "../../engine/attention.js";
+import { softmaxInPlace } from "../../engine/kernels.js";
+import type { KvGraph } from "../../engine/kv-graph.js";
+import type { PrefillGraph } from "../../engine/prefill-graph.js";
+import { allocKvOutputs, allocPrefillOutputs, numel, type KvGraphInputs, type KvGraphOutputs, type PrefillGraphInputs, type PrefillGraphOutputs } from "../../engine/graph-io.js";
+import { PAGE_BYTES } from "../../wasm/encoder.js";
+import { ATTN_PV, ATTN_SCORES } from "../../wasm/kernels.js";
+
+type Kernel = (...args: number[]) => void;
+
+/** Float offsets of the attention scratch regions, each followed by 4 floats of slack (kernels read whole v128s). */
+interface Regions {
+  [name: string]: number;
+}
+
+/** Lays out named regions (sizes in floats), 16-byte aligned, each with 4 floats of slack; returns offsets and total. */
+function layout(sizes: Record<string, number>): { at: Regions; floats: number } {
+  const at: Regions = {};
+  let off = 0;
+  for (const [name, n] of Object.entries(sizes)) {
+    at[name] = off;
+    off += Math.ceil((n + 4) / 4) * 4;
+  }
+  return { at, floats: off };
+}
+
+/** A shared memory of at least `floats` floats with the attention kernels instantiated on it. */
+function attentionMemory(module: WebAssembly.Module, floats: number) {
+  const pages = Math.max(1, Math.ceil((floats * 4) / PAGE_BYTES));
+  const mem = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const ex = new WebAssembly.Instance(module, { env: { mem } }).exports;
+  return { A: new Float32Array(mem.buffer), scores: ex[ATTN_SCORES] as Kernel, pv: ex[ATTN_PV] as Kernel };
+}
+
+export type KvForwardFn = (inp: KvGraphInputs, out?: KvGraphOutputs, tap?: TapFn) => KvGraphOutputs;
+export type PrefillForwardFn = (inp: PrefillGraphInputs, out?: PrefillGraphOutputs, tap?: TapFn) => PrefillGraphOutputs;
+
+/** kv_forward on the wasm kernels; `g` supplies the shapes, spec and RoPE tables (createKvGraph). */
+export function wasmKvForward(g: KvGraph, module: WebAssembly.Module, matMul: MatMulFn): KvForwardFn {
+  const c = g.model.config;
+  const { headDim: hd, nHeads, nKvHeads, nLayers } = c;
+  const L = g.cacheLen;
+  const cols = L + 1;
+  const group = nHeads / nKvHeads;
+  const qDim = nHeads * hd;
+  const hdPad = Math.ceil(hd / 4) * 4;
+  const sStride = Math.ceil(cols / 4) * 4 + 4;
+  const { at, floats } = layout({ q: qDim, mask: cols, k: hd * L, kNew: hd, v: cols * hd, s: group * sStride, y: group * hdPad });
+  const { A, scores, pv } = attentionMemory(module, floats);
+  const scale = attentionScale(hd);
+  const s = g.spec;
+  const n = nLayers * nKvHeads;
+  const newK = new Float32Array(n * hd);
+  const newV = new Float32Array(n * hd);
+  const logits = new Float32Array(c.vocabSize);
+  let cur: KvGraphInputs | undefined;
+
+  const attend = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => {
+    A.set(q, at.q);
+    for (let kvh = 0; kvh < nKvHeads; kvh++) {
+      const idx = layer * nKvHeads + kvh;
+      // keys [hd, L] as given plus the new key as a one-column block; values [L, hd] then the new row: [L+1, hd].
+      A.set(cur!.kCaches[idx], at.k);
+      A.set(k.subarray(kvh * hd, (kvh + 1) * hd), at.kNew);
+      A.set(cur!.vCaches[idx], at.v);
+      A.set(v.subarray(kvh * hd, (kvh + 1) * hd), at.v + L * hd);
+      newK.set(k.subarray(kvh * hd, (kvh + 1) * hd), idx * hd);
+      newV.set(v.subarray(kvh * hd, (kvh + 1) * hd), idx * hd);
+      const q0 = (at.q + kvh * group * hd) * 4; // GQA: query heads kvh·group … kvh·group + group-1
+      if (L > 0) scores(q0, at.k * 4, at.s * 4, at.mask * 4, group, hd, L, hd * 4, L * 4, sStride * 4, 0, scale);
+      scores(q0, at.kNew * 4, (at.s + L) * 4, (at.mask + L) * 4, group, hd, 1, hd * 4, 4, sStride * 4, 0, scale);
+      for (let j = 0; j < group; j++) softmaxInPlace(A.subarray(at.s + j * sStride, at.s + j * sStride + cols), cols);
+      pv(at.s * 4, at.v * 4, at.y * 4, group, cols, hd, sStride * 4, hd * 4, hdPad * 4);
+      for (let j = 0; j < group; j++) {
+        const yo = (kvh * group + j) * hd;
+        const src = at.y + j * hdPad;
+        for (let d = 0; d < hd; d++) y[yo + d] = A[src + d];
+      }
+    }
+  };
+
+  return (inp, out, tap) => {
+    const o = out ?? allocKvOutputs(c);
+    const expect = (what: string, got: number, want: number) => {
+      if (got !== want) throw new RangeError(`kv_forward: ${what} has ${got} elements, expected ${want}`);
+    };
+    expect("tokens", inp.tokens.length, 1);
+    expect("atten_mask", inp.attnMask.length, numel(s.inputs[1].shape));
+    expect("input_pos", inp.inputPos.length, 1);
+    expect("k caches (count)", inp.kCaches.length, n);
+    expect("v caches (count)", inp.vCaches.length, n);
+    const hdL = numel(s.inputs[3].shape);
+    inp.kCaches.forEach((a, i) => expect(`k cache ${i}`, a.length, hdL));
+    inp.vCaches.forEach((a, i) => expect(`v cache ${i}`, a.length, hdL));
+    expect("logits", o.logits.length, c.vocabSize);
+    expect("k out (count)", o.kOut.length, n);
+    expect("v out (count)", o.vOut.length, n);
+    A.set(inp.attnMask, at.mask);
+    // Inputs are read layer by layer as the decoder runs; outputs are written only at the end (they may alias).
+    cur = inp;
+    try {
+      runDecoder(g.model, g.rope, inp.tokens, inp.inputPos, attend, logits, tap, matMul);
+    } finally {
+      cur = undefined;
+    }
+    o.logits.set(logits);
+    for (let i = 0; i < n; i++) {
+      o.kOut[i].set(newK.subarray(i * hd, (i + 1) * hd));
+      o.vOut[i].set(newV.subarray(i * hd, (i + 1) * hd));
+    }
+    return o;
+  };
+}
+
+/** prefill_forward on the wasm kernels; `g` supplies the shapes, spec and RoPE tables (createPrefillGraph). */
+export function wasmPrefillForward(g: PrefillGraph, module: WebAssembly.Module, matMul: MatMulFn): PrefillForwardFn {
+  const c = g.model.config;
+  const { headDim: hd, nHeads, nKvHeads, nLayers } = c;
+  const P = g.rows;
+  const group = nHeads / nKvHeads;
+  const qDim = nHeads * hd;
+  const kvDim = nKvHeads * hd;
+  const hdPad = Math.ceil(hd / 4) * 4;
+  const sStride = Math.ceil(P / 4) * 4;
+  const { at, floats } = layout({ q: P * qDim, mask: P * P, k: hd * P, v: P * kvDim, s: P * sStride, y: P * hdPad });
+  const { A, scores, pv } = attentionMemory(module, floats);
+  const scale = attentionScale(hd);
+  const n = nLayers * nKvHeads;
+  const newK = new Float32Array(n * hd * P);
+  const newV = new Float32Array(n * P * hd);
+  const logits = new Float32Array(P * c.vocabSize);
+  const positions = Int32Array.from({ length: P }, (_, i) => i);
+
+  const attend = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => {
+    A.set(q, at.q);
+    A.set(v, at.v);
+    for (let kvh = 0; kvh < nKvHeads; kvh++) {
+      const idx = layer * nKvHeads + kvh;
+      // K output [hd, P] (transposed), V output [P, hd], straight from the per-row projections.
+      const kBase = idx * hd * P;
+      const vBase = idx * P * hd;
+      for (let t = 0; t < P; t++)
+        for (let d = 0; d < hd; d++) {
+          newK[kBase + d * P + t] = k[t * kvDim + kvh * hd + d];
+          newV[vBase + t * hd + d] = v[t * kvDim + kvh * hd + d];
+        }
+      A.set(newK.subarray(kBase, kBase + hd * P), at.k);
+      for (let j = 0; j < group; j++) {
+        const h = kvh * group + j;
+        scores((at.q + h * hd) * 4, at.k * 4, at.s * 4, at.mask * 4, P, hd, P, qDim * 4, P * 4, sStride * 4, P * 4, scale);
+        for (let t = 0; t < P; t++) softmaxInPlace(A.subarray(at.s + t * sStride, at.s + t * sStride + P), P);
+        pv(at.s * 4, (at.v + kvh * hd) * 4, at.y * 4, P, P, hd, sStride * 4, kvDim * 4, hdPad * 4);
+        for (let t = 0; t < P; t++) {
+          const yo = t * qDim + h * hd;
+          const src = at.y + t * hdPad;
+          for (let d = 0; d < hd; d++) y[yo + d] = A[src + d];
+        }
+      }
+    }
+  };
+
+  return (inp, out, tap) => {
+    const o = out ?? allocPrefillOutputs(c, g.prefillSeqLen);
+    if (inp.tokens.length !== P) throw new RangeError(`prefill_forward: tokens has ${inp.tokens.length} elements, expected ${P}`);
+    if (inp.attnMask.length !== P * P) throw new RangeError(`prefill_forward: atten_mask has ${inp.attnMask.length} elements, expected ${P * P}`);
+    if (o.logits.length !== numel(g.spec.outputs[0].shape) || o.kOut.length !== n || o.vOut.length !== n)
+      throw new RangeError("prefill_forward: output tensors do not match the graph");
+    A.set(inp.attnMask, at.mask);
+    runDecoder(g.model, g.rope, inp.tokens, positions, attend, logits, tap, matMul);
+    o.logits.set(logits);
+    for (let i = 0; i < n; i++) {
+      o.kOut[i].set(newK.subarray(i * hd * P, (i + 1) * hd * P));
+      o.vOut[i].set(newV.subarray(i * P * hd, (i + 1) * P * hd));
+    }
+    return o;
+  };
+}
