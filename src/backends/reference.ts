@@ -37,7 +37,10 @@ export function createReferenceBackend(init: BackendInit): Backend {
  * product (default 1: no workers, the exact WebAssembly kernel on the calling thread). Bit-identical to
  * createReferenceBackend. dispose() ends the workers.
  */
-export async function createParallelReferenceBackend(init: BackendInit, opts: MatMulPoolOptions = {}): Promise<Backend> {
+export async function createParallelReferenceBackend(
+  init: BackendInit,
+  opts: MatMulPoolOptions = {},
+): Promise<Backend & { readonly threads: number; readonly kernels: { wasm: number; js: number } }> {
   const pool = await createMatMulPool(init.model, opts);
-  return referenceBackend(init, pool.matMul, () => pool.dispose());
+  return { ...referenceBackend(init, pool.matMul, () => pool.dispose()), threads: pool.threads, kernels: pool.kernels };
 }
