@@ -99,7 +99,8 @@ function attendCacheAndNew(
   for (let e = 0; e < hd; e++) y[yOff + e] = fround(acc[e] + pn * vNew[newOff + e]);
 }
 
-function checkLengths(g: KvGraph, inp: KvGraphInputs, out: KvGraphOutputs): void {
+/** Checks a call's array lengths against the graph's static shapes (RangeError naming the tensor). */
+export function checkKvGraphLengths(g: KvGraph, inp: KvGraphInputs, out: KvGraphOutputs): void {
   const s = g.spec;
   const n = g.model.config.nLayers * g.model.config.nKvHeads;
   const expect = (what: string, got: number, want: number) => {
@@ -126,7 +127,7 @@ function checkLengths(g: KvGraph, inp: KvGraphInputs, out: KvGraphOutputs): void
 export function kvForward(g: KvGraph, inp: KvGraphInputs, out?: KvGraphOutputs, tap?: TapFn): KvGraphOutputs {
   const c = g.model.config;
   const o = out ?? allocKvOutputs(c);
-  checkLengths(g, inp, o);
+  checkKvGraphLengths(g, inp, o);
   const { headDim: hd, nHeads, nKvHeads } = c;
   const L = g.cacheLen;
   const cols = L + 1;

@@ -7,7 +7,7 @@ import type { MatMulFn, TapFn } from "../../engine/decoder.js";
 import { runDecoder } from "../../engine/decoder.js";
 import { attentionScale } from "../../engine/attention.js";
 import { softmaxInPlace } from "../../engine/kernels.js";
-import type { KvGraph } from "../../engine/kv-graph.js";
+import { checkKvGraphLengths, type KvGraph } from "../../engine/kv-graph.js";
 import type { PrefillGraph } from "../../engine/prefill-graph.js";
 import { allocKvOutputs, allocPrefillOutputs, numel, type KvGraphInputs, type KvGraphOutputs, type PrefillGraphInputs, type PrefillGraphOutputs } from "../../engine/graph-io.js";
 import { PAGE_BYTES } from "../../wasm/encoder.js";
@@ -55,7 +55,6 @@ export function wasmKvForward(g: KvGraph, module: WebAssembly.Module, matMul: Ma
   const { at, floats } = layout({ q: qDim, mask: cols, k: hd * L, kNew: hd, v: cols * hd, s: group * sStride, y: group * hdPad });
   const { A, scores, pv } = attentionMemory(module, floats);
   const scale = attentionScale(hd);
-  const s = g.spec;
   const n = nLayers * nKvHeads;
   const newK = new Float32Array(n * hd);
   const newV = new Float32Array(n * hd);
@@ -88,20 +87,7 @@ export function wasmKvForward(g: KvGraph, module: WebAssembly.Module, matMul: Ma
 
   return (inp, out, tap) => {
     const o = out ?? allocKvOutputs(c);
-    const expect = (what: string, got: number, want: number) => {
-      if (got !== want) throw new RangeError(`kv_forward: ${what} has ${got} elements, expected ${want}`);
-    };
-    expect("tokens", inp.tokens.length, 1);
-    expect("atten_mask", inp.attnMask.length, numel(s.inputs[1].shape));
-    expect("input_pos", inp.inputPos.length, 1);
-    expect("k caches (count)", inp.kCaches.length, n);
-    expect("v caches (count)", inp.vCaches.length, n);
-    const hdL = numel(s.inputs[3].shape);
-    inp.kCaches.forEach((a, i) => expect(`k cache ${i}`, a.length, hdL));
-    inp.vCaches.forEach((a, i) => expect(`v cache ${i}`, a.length, hdL));
-    expect("logits", o.logits.length, c.vocabSize);
-    expect("k out (count)", o.kOut.length, n);
-    expect("v out (count)", o.vOut.length, n);
+    checkKvGraphLengths(g, inp, o);
     A.set(inp.attnMask, at.mask);
     // Inputs are read layer by layer as the decoder runs; outputs are written only at the end (they may alias).
     cur = inp;
