@@ -13,6 +13,7 @@ import { delegateData, QNN_BACKEND_ID, readPteFrom, type PteDelegate, type PtePr
 import { describeFsError } from "../util/files.js";
 import { isUserError, oneLine, UserError } from "../util/errors.js";
 import type { RunIO } from "./run.js";
+import type { QnnBinaryInfo, QnnTensorInfo } from "../qnn/native.js";
 
 export const QNN_HELP = `llama-golden qnn — the QNN context binaries inside an ExecuTorch .pte program
 
@@ -45,29 +46,12 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-// ---- the parts of src/qnn/native.ts and src/qnn/libraries.ts this command uses (the agreed interface) ----
+// ---- the parts of src/qnn/native.ts this command uses (types only: the addon itself loads lazily) ----
 
-export interface QnnTensorInfoLike {
-  id?: number;
-  name: string;
-  type: string;
-  dataType: string;
-  dims: number[];
-  encoding:
-    | { kind: "none" }
-    | { kind: "scale_offset"; scale: number; offset: number }
-    | { kind: "axis_scale_offset"; axis: number; scales: number[]; offsets: number[] }
-    | { kind: "other"; code: number };
-}
-export interface QnnBinaryInfoLike {
-  binaryInfoVersion: number;
-  coreApiVersion: string;
-  backendApiVersion: string;
-  buildId?: string;
-  socModel?: number;
-  hwArch?: number;
+export type QnnTensorInfoLike = Pick<QnnTensorInfo, "name" | "type" | "dataType" | "dims" | "encoding"> & { id?: number };
+export type QnnBinaryInfoLike = Omit<QnnBinaryInfo, "graphs"> & {
   graphs: { name: string; inputs: QnnTensorInfoLike[]; outputs: QnnTensorInfoLike[] }[];
-}
+};
 /** What `inspect` needs from the native addon: a way to read a context binary's graph and tensor infos. */
 export interface QnnNativeApi {
   nativeAddonStatus(): { available: true; path: string } | { available: false; reason: string };
