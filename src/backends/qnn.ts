@@ -14,7 +14,7 @@ import { bytesOf, dequantizeFrom, quantizeInto } from "../qnn/encoding.js";
 import { bindGraph, type DeviceGraphInfo, type GraphBinding, type TensorBinding } from "../qnn/tensor-map.js";
 import { LITTLE_ENDIAN } from "../util/binary.js";
 import { UserError } from "../util/errors.js";
-import { readUserFile } from "../util/files.js";
+import { openFileSource } from "../loaders/byte-source.js";
 
 /** A graph that executes on raw little-endian buffers in its reported input / output order (QnnGraph). */
 export interface ExecutableGraph extends DeviceGraphInfo {
@@ -182,9 +182,16 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buf
  */
 export async function createQnnBackend(init: QnnBackendInit): Promise<QnnBackend> {
   const where = `--pte ${init.pte}`;
-  const bytes = readUserFile(init.pte, "--pte");
-  const { extractQnnContexts } = await import("../qnn/pte.js");
-  const found = extractQnnContexts(bytes, where);
+  // Read through a file source: only the flatbuffer and the delegate data are loaded, and programs over 2 GiB
+  // (a 3B model's .pte) work, where reading the whole file into one buffer would not.
+  const { qnnContexts, readPteFrom } = await import("../qnn/pte.js");
+  const src = openFileSource(init.pte, "--pte");
+  let found: ReturnType<typeof qnnContexts>;
+  try {
+    found = qnnContexts(readPteFrom(src, where));
+  } finally {
+    src.close();
+  }
   if (found.length === 0) throw new UserError(`${where}: the program has no QnnBackend delegate (was it lowered with the Qualcomm backend?)`);
   const binaries: Uint8Array[] = [];
   for (const f of found) if (!binaries.some((b) => sameBytes(b, f.binary))) binaries.push(f.binary);
