@@ -3,6 +3,7 @@
 // to make multi-GB test checkpoints and by tests to build (and then damage) small archives.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { UserError } from "../util/errors.js";
+import { concatBytes } from "../util/binary.js";
 import { crc32 } from "./zip.js";
 
 export interface ZipWriter {
@@ -309,13 +310,7 @@ export function zipToBytes(entries: { name: string; data: Uint8Array }[], opts?:
     append: (bytes) => parts.push(bytes.slice()),
     patch: (position, bytes) => patches.push({ position, bytes: bytes.slice() }),
     finish() {
-      const total = parts.reduce((n, p) => n + p.length, 0);
-      const out = new Uint8Array(total);
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
+      const out = concatBytes(parts);
       for (const p of patches) out.set(p.bytes, p.position);
       result = out;
     },

@@ -31,11 +31,10 @@ import { createPrefillGraph, prefillForward } from "../engine/prefill-graph.js";
 import type { Backend, BackendInit } from "../backends/types.js";
 import { createReferenceBackend } from "../backends/reference.js";
 import { createQnnBackendFromGraphs, type ExecutableGraph } from "../backends/qnn.js";
-import type { EvalMode } from "../kvcache/types.js";
-import type { KvUpdater } from "../runner/generate.js";
-import { runParity } from "../parity/run-parity.js";
+import { runParity, type RunParityOptions } from "../parity/run-parity.js";
 import { defaultTolerance } from "../parity/tolerances.js";
 import { roundHalfEven } from "../quant/affine.js";
+import { concatBytes } from "../util/binary.js";
 import { dataTypeInfo, quantizeInto, tensorByteSize } from "./encoding.js";
 import type { DeviceTensorInfo } from "./tensor-map.js";
 
@@ -294,16 +293,9 @@ function applyFault(kind: StandInFaultKind, outs: Uint8Array[], enc: StandInEnco
 
 // ---- recorder ----
 
-export interface RecordStandInOptions {
-  model: Model;
-  mode: EvalMode;
-  kvUpdater: KvUpdater;
-  kvSeqLen: number;
-  prefillSeqLen: number;
-  /** Prompt ids as fed (BOS included). */
-  promptTokens: number[];
-  /** parity's --steps. */
-  steps: number;
+/** The run to record: the fields parity's own options name the same way (model, flow, prompt, --steps). */
+export interface RecordStandInOptions
+  extends Pick<RunParityOptions, "model" | "mode" | "kvUpdater" | "kvSeqLen" | "prefillSeqLen" | "promptTokens" | "steps"> {
   fault?: StandInFault;
   socModel?: number;
 }
@@ -318,27 +310,18 @@ export interface StandInRecording {
 /** A TABLE graph in memory: returns a known key's entry, computes and stores a new one (see header). */
 function tableGraph(g: StandInGraph & { kind: "TABLE" }, onMiss: (outputs: Uint8Array[], missIndex: number) => void): ExecutableGraph {
   const index = new Map<string, number>();
-  const concat = (parts: Uint8Array[]) => {
-    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  };
   return {
     name: g.name,
     inputs: g.inputs,
     outputs: g.outputs,
     execute(inputs, outputs) {
-      const key = concat(g.keyInputs.map((i) => inputs[i]));
+      const key = concatBytes(g.keyInputs.map((i) => inputs[i]));
       const h = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
       const at = index.get(h);
       if (at === undefined) {
         onMiss(outputs, g.entries.length);
         index.set(h, g.entries.length);
-        g.entries.push({ key, out: concat(outputs) });
+        g.entries.push({ key, out: concatBytes(outputs) });
         return;
       }
       let off = 0;

@@ -1,4 +1,5 @@
-// Owns zero-copy typed views over file bytes, with the alignment and endianness checks that make them safe.
+// Owns zero-copy typed views over file bytes, with the alignment and endianness checks that make them safe, and
+// byte concatenation.
 import { endianness } from "node:os";
 
 /** True on little-endian machines, where file bytes can be viewed as typed arrays directly. */
@@ -15,5 +16,16 @@ export function f32View(bytes: Uint8Array, byteOffset: number, count: number): F
   const out = new Float32Array(count);
   const dv = new DataView(bytes.buffer, abs, 4 * count);
   for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
+  return out;
+}
+
+/** The parts' bytes one after another, in a new buffer. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }

@@ -13,6 +13,7 @@ import { expectUserError } from "../helpers/errors.js";
 import { listQnnProviders, nativeAddonStatus, openQnnContext, readBinaryInfo, type QnnCallError, type QnnContext } from "../../src/qnn/native.js";
 import { writeStandInBinary, type StandInBinary, type StandInGraph, type StandInTensor } from "../../src/qnn/stand-in-binary.js";
 import { UserError } from "../../src/util/errors.js";
+import { concatBytes } from "../../src/util/binary.js";
 
 const libs = buildStandIn();
 const status = nativeAddonStatus();
@@ -114,15 +115,7 @@ const tableGraph = (): StandInGraph => ({
   ],
 });
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 const binary = (b: StandInBinary) => writeStandInBinary(b);
 const ADD_BIN = () => binary({ graphs: [addGraph("add_f32", "FLOAT_32", [2, 3]), addGraph("add_u8", "UFIXED_POINT_8", [4])] });
