@@ -14,6 +14,23 @@ import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
 import { matMulRows } from "./kernels.js";
 import { attendHead, attentionScale } from "./attention.js";
 
+/**
+ * Copies KV head `kvh`'s new K and V of the P rows into the graph's staged outputs for tensor `idx`:
+ * K as [hd, P] (transposed), V as [P, hd], straight from the per-row projections k, v [P, kvDim].
+ */
+export function stagePrefillKv(
+  newK: Float32Array, newV: Float32Array, k: Float32Array, v: Float32Array,
+  idx: number, kvh: number, kvDim: number, hd: number, P: number,
+): void {
+  const kBase = idx * hd * P;
+  const vBase = idx * P * hd;
+  for (let t = 0; t < P; t++)
+    for (let d = 0; d < hd; d++) {
+      newK[kBase + d * P + t] = k[t * kvDim + kvh * hd + d];
+      newV[vBase + t * hd + d] = v[t * kvDim + kvh * hd + d];
+    }
+}
+
 export interface PrefillGraph {
   model: Model;
   prefillSeqLen: number;
@@ -68,14 +85,7 @@ export function prefillForward(g: PrefillGraph, inp: PrefillGraphInputs, out?: P
     const qDim = nHeads * hd;
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
       const idx = layer * nKvHeads + kvh;
-      // K output [hd, P] (transposed), V output [P, hd], straight from the per-row projections.
-      const kBase = idx * hd * P;
-      const vBase = idx * P * hd;
-      for (let t = 0; t < P; t++)
-        for (let d = 0; d < hd; d++) {
-          newK[kBase + d * P + t] = k[t * kvDim + kvh * hd + d];
-          newV[vBase + t * hd + d] = v[t * kvDim + kvh * hd + d];
-        }
+      stagePrefillKv(newK, newV, k, v, idx, kvh, kvDim, hd, P);
       const view = { kData: k, kOff: kvh * hd, kRowStride: 1, kColStride: kvDim, vData: v, vOff: kvh * hd, vRowStride: kvDim };
       for (let j = 0; j < group; j++) {
         const h = kvh * group + j;

@@ -8,7 +8,7 @@ import { runDecoder } from "../../engine/decoder.js";
 import { attentionScale } from "../../engine/attention.js";
 import { softmaxInPlace } from "../../engine/kernels.js";
 import { checkKvGraphLengths, type KvGraph } from "../../engine/kv-graph.js";
-import type { PrefillGraph } from "../../engine/prefill-graph.js";
+import { stagePrefillKv, type PrefillGraph } from "../../engine/prefill-graph.js";
 import { allocKvOutputs, allocPrefillOutputs, numel, type KvGraphInputs, type KvGraphOutputs, type PrefillGraphInputs, type PrefillGraphOutputs } from "../../engine/graph-io.js";
 import { PAGE_BYTES } from "../../wasm/encoder.js";
 import { ATTN_PV, ATTN_SCORES } from "../../wasm/kernels.js";
@@ -129,14 +129,8 @@ export function wasmPrefillForward(g: PrefillGraph, module: WebAssembly.Module, 
     A.set(v, at.v);
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
       const idx = layer * nKvHeads + kvh;
-      // K output [hd, P] (transposed), V output [P, hd], straight from the per-row projections.
+      stagePrefillKv(newK, newV, k, v, idx, kvh, kvDim, hd, P);
       const kBase = idx * hd * P;
-      const vBase = idx * P * hd;
-      for (let t = 0; t < P; t++)
-        for (let d = 0; d < hd; d++) {
-          newK[kBase + d * P + t] = k[t * kvDim + kvh * hd + d];
-          newV[vBase + t * hd + d] = v[t * kvDim + kvh * hd + d];
-        }
       A.set(newK.subarray(kBase, kBase + hd * P), at.k);
       for (let j = 0; j < group; j++) {
         const h = kvh * group + j;
