@@ -16,6 +16,7 @@ import type { EvalMode } from "../src/kvcache/types.js";
 import { createSampler } from "../src/runner/sampler.js";
 import { loadLlama2cTokenizer } from "../src/tokenizer/llama2c-bin.js";
 import { parameterCount, randomFill, randomModel, STORIES110M_CONFIG } from "./random-model.js";
+import { runScript, UsageError } from "./script.js";
 
 // ---- fixed workload (the same for both models) ----
 /** KV graph alone: kv_seq_len 128 (L = 127 slots), fed at position 64 with slots 0..63 open. */
@@ -49,7 +50,6 @@ interface Options {
 }
 
 /** A bad command line: printed without a stack, exit code 2. */
-class UsageError extends Error {}
 
 function usage(): string {
   return [
@@ -354,11 +354,4 @@ async function main(): Promise<void> {
   log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-main().catch((e: unknown) => {
-  if (e instanceof UsageError) {
-    console.error(e.message);
-    process.exit(2);
-  }
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+runScript(main);

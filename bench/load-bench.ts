@@ -28,6 +28,7 @@ import {
   type MetaParams,
   type WrittenCheckpoint,
 } from "./write-torch-checkpoint.js";
+import { flagValue, runScript, UsageError } from "./script.js";
 
 type Shape = "1b" | "3b" | "small" | "stories110m";
 interface ShapeSpec {
@@ -87,7 +88,6 @@ interface Options {
   storedBytesPerElement: number;
 }
 
-class UsageError extends Error {}
 
 function usage(): string {
   return [
@@ -107,11 +107,7 @@ function usage(): string {
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { shape: "1b", seed: DEFAULT_SEED, traceRss: false, noThp: false, settleS: 10, storedBytesPerElement: 2 };
-  const value = (i: number, flag: string): string => {
-    const v = argv[i];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value\n${usage()}`);
-    return v;
-  };
+  const value = (i: number, flag: string): string => flagValue(argv, i, flag, usage);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--small") o.shape = "small";
@@ -529,11 +525,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  if (e instanceof UsageError) {
-    console.error(e.message);
-    process.exit(2);
-  }
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+runScript(main);

@@ -16,6 +16,7 @@ import { createCacheManager } from "../src/runner/generate.js";
 import { llama2cTokenizerBytes, parseRunCTokPerS, writeLlama2cBin } from "./llama2c-files.js";
 import { parameterCount, randomModel, STORIES110M_CONFIG } from "./random-model.js";
 import { configOfMetaParams, LLAMA32_1B_PARAMS } from "./write-torch-checkpoint.js";
+import { flagValue, runScript, UsageError } from "./script.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // The workload.
@@ -109,7 +110,6 @@ interface Options {
   child?: string;
 }
 
-class UsageError extends Error {}
 
 function usage(): string {
   return [
@@ -130,11 +130,7 @@ function listOf<T extends string>(v: string, allowed: readonly T[], flag: string
 function parseOptions(argv: string[]): Options {
   const o: Options = { quick: false, models: [...MODEL_KEYS], backends: [...BACKEND_KEYS], threads: [1, 2] };
   let modelsGiven = false;
-  const value = (i: number, flag: string): string => {
-    const v = argv[i];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value\n${usage()}`);
-    return v;
-  };
+  const value = (i: number, flag: string): string => flagValue(argv, i, flag, usage);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--quick") o.quick = true;
@@ -524,11 +520,4 @@ async function main(): Promise<void> {
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 
-main().catch((e: unknown) => {
-  if (e instanceof UsageError) {
-    console.error(e.message);
-    process.exit(2);
-  }
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+runScript(main);
