@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { ModelConfig } from "../src/engine/config.js";
 import { causalMask } from "../src/engine/graph-io.js";
 import { weightShapes } from "../src/engine/weights.js";
-import type { Backend } from "../src/backends/types.js";
+import type { Backend } from "../src/engine/backend.js";
 import { createCacheManager } from "../src/runner/generate.js";
 import { llama2cTokenizerBytes, parseRunCTokPerS, writeLlama2cBin } from "./llama2c-files.js";
 import { parameterCount, randomModel, STORIES110M_CONFIG } from "./random-model.js";

@@ -7,7 +7,7 @@ import { kvGraphSpec, prefillGraphSpec } from "../engine/graph-io.js";
 import type { Model } from "../engine/weights.js";
 import { oneLine, UserError } from "../util/errors.js";
 import { buildKvGraphModel, buildPrefillGraphModel, tapList, tapOutputName } from "./onnx/build-graph.js";
-import type { Backend, BackendInit, ExecuteOptions } from "./types.js";
+import type { Backend, BackendInit, ExecuteOptions } from "../engine/backend.js";
 
 export interface OnnxRuntimeBackendInit extends BackendInit {
   /** ORT execution providers in priority order; default ["cpu"]. */

@@ -7,7 +7,7 @@
 // the device's element types (a QUANT_ENCODING cache manager's uint8 caches and uint16 mask, uint16 logits)
 // and hands their bytes to the graph without a copy; `executeKvBytes` takes raw bytes in SPEC §3 order.
 // Intermediate tensors are not observable on the device: supportsTaps is false.
-import type { Backend, BackendInit } from "./types.js";
+import type { Backend, BackendInit } from "../engine/backend.js";
 import { kvGraphSpec, prefillGraphSpec, type GraphSpec } from "../engine/graph-io.js";
 import type { CacheArray, MaskArray } from "../kvcache/types.js";
 import { bytesOf, dequantizeFrom, quantizeInto } from "../qnn/encoding.js";

@@ -6,7 +6,7 @@ import { createKvGraph, kvForward } from "../engine/kv-graph.js";
 import { createPrefillGraph, prefillForward } from "../engine/prefill-graph.js";
 import type { MatMulFn } from "../engine/decoder.js";
 import { createMatMulPool, type MatMulPoolOptions } from "../engine/parallel/pool.js";
-import type { Backend, BackendInit } from "./types.js";
+import type { Backend, BackendInit } from "../engine/backend.js";
 
 function referenceBackend(init: BackendInit, matMul: MatMulFn | undefined, dispose: () => void): Backend {
   const kv = init.kvSeqLen !== undefined ? createKvGraph(init.model, init.kvSeqLen, { matMul }) : undefined;

@@ -2,7 +2,7 @@
 // (onnxruntime-node, TensorFlow.js, the QNN addon) are imported only when asked for, so other runs never load them.
 import { createParallelReferenceBackend, createReferenceBackend } from "./reference.js";
 import { createReplayBackend } from "./replay.js";
-import type { Backend, BackendInit } from "./types.js";
+import type { Backend, BackendInit } from "../engine/backend.js";
 import { UserError } from "../util/errors.js";
 
 export const BACKEND_NAMES = ["reference", "onnxruntime", "tfjs", "replay", "qnn", "wasm"] as const;

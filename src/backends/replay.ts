@@ -1,7 +1,7 @@
 // Owns the replay backend: plays back a golden-vector recording (src/parity/golden-vectors.ts) without the
 // engine. Each call takes the next recorded call of its graph, checks the inputs match the recording bit for
 // bit (a mismatch means the run diverged from the recording), and copies the recorded outputs out.
-import type { Backend, BackendInit } from "./types.js";
+import type { Backend, BackendInit } from "../engine/backend.js";
 import { kvGraphSpec, prefillGraphSpec, type GraphSpec } from "../engine/graph-io.js";
 import {
   decodeRaw,
@@ -15,7 +15,7 @@ import {
   type GoldenCall,
   type GraphName,
   type RawTensor,
-} from "../parity/golden-vectors.js";
+} from "../golden/golden-vectors.js";
 import { UserError } from "../util/errors.js";
 
 const sameSpec = (a: GraphSpec, b: GraphSpec): boolean => JSON.stringify(a) === JSON.stringify(b);

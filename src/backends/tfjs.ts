@@ -6,7 +6,7 @@
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type * as TF from "@tensorflow/tfjs-core";
-import type { Backend, BackendInit, ExecuteOptions } from "./types.js";
+import type { Backend, BackendInit, ExecuteOptions } from "../engine/backend.js";
 import { kvGraphSpec, prefillGraphSpec, type KvGraphInputs, type KvGraphOutputs, type PrefillGraphInputs, type PrefillGraphOutputs } from "../engine/graph-io.js";
 import { buildRopeTables, type RopeTables } from "../engine/rope.js";
 import { LAYER_TAPS, type TapName } from "../engine/decoder.js";

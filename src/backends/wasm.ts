@@ -13,7 +13,7 @@ import { MAX_THREADS } from "./wasm/control.js";
 import { wasmKvForward, wasmPrefillForward } from "./wasm/graphs.js";
 import { allocateShards, modelMatrices, planShards, type PlacedMatrix, type ShardPlan } from "./wasm/layout.js";
 import { createPool, type Pool } from "./wasm/pool.js";
-import type { Backend, BackendInit } from "./types.js";
+import type { Backend, BackendInit } from "../engine/backend.js";
 
 export interface WasmBackendOptions {
   /** Threads computing each weight product, the main thread included (default 1). */

@@ -10,7 +10,7 @@
 //   free-running each backend runs alone on its own caches and its own greedy tokens; the first sampled token
 //                that differs is reported.
 // The report's `passed` is the lock-step verdict; free-running drift is reported, not judged.
-import type { Backend } from "../backends/types.js";
+import type { Backend } from "../engine/backend.js";
 import type { Model } from "../engine/weights.js";
 import { LAYER_TAPS, type TapFn, type TapName } from "../engine/decoder.js";
 import { allocKvOutputs, allocPrefillOutputs, causalMask } from "../engine/graph-io.js";

@@ -14,7 +14,7 @@
 // told apart by the data's length: 20 + size or 256 + size; anything else is a corrupt header.
 //
 // A raw QNN context binary has no public format description to recognise it by, so data without the magic is
-// refused, except our own stand-in binaries ("LGQNNSB1", src/qnn/stand-in-binary.ts), which pass through as they
+// refused, except our own stand-in binaries ("LGQNNSB1", test/helpers/stand-in-binary.ts), which pass through as they
 // are. The QNN runtime itself treats data without the magic as DLC (online-prepare) input, which carries no
 // context binary.
 import { createHash } from "node:crypto";

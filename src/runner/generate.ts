@@ -1,7 +1,7 @@
 // Owns the device runner's generation loop (SPEC §6): prefill, kv and hybrid modes over any Backend,
 // driving a Shift Pointer or Smart Mask cache manager exactly as the runner's IoMgr does, with the
 // runner's quirks reproduced (each marked "quirk" below).
-import type { Backend } from "../backends/types.js";
+import type { Backend } from "../engine/backend.js";
 import type { ModelConfig } from "../engine/config.js";
 import { causalMask } from "../engine/graph-io.js";
 import { createShiftPointer } from "../kvcache/shift-pointer.js";

@@ -3,7 +3,7 @@
 // logits SQNR >= 60 dB at every step, every tap matches, and an unknown execution provider is a UserError.
 import { afterAll, describe, expect, it } from "vitest";
 import type * as ort from "onnxruntime-node";
-import type { Backend } from "../../src/backends/types.js";
+import type { Backend } from "../../src/engine/backend.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { createOnnxRuntimeBackend, type OnnxRuntimeBackend } from "../../src/backends/onnxruntime.js";
 import { tapList } from "../../src/backends/onnx/build-graph.js";

@@ -5,7 +5,7 @@ import { createTfjsBackend } from "../../src/backends/tfjs.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { generate } from "../../src/runner/generate.js";
 import { createSampler } from "../../src/runner/sampler.js";
-import type { Backend } from "../../src/backends/types.js";
+import type { Backend } from "../../src/engine/backend.js";
 import type { Model } from "../../src/engine/weights.js";
 import { loadModel } from "../../src/loaders/index.js";
 import { loadStories260K } from "../helpers/fixtures.js";

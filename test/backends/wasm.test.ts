@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { createBackend } from "../../src/backends/registry.js";
-import type { Backend, BackendInit } from "../../src/backends/types.js";
+import type { Backend, BackendInit } from "../../src/engine/backend.js";
 import { createWasmBackend, type WasmBackendOptions } from "../../src/backends/wasm.js";
 import type { Model } from "../../src/engine/weights.js";
 import type { EvalMode } from "../../src/kvcache/types.js";

@@ -1,6 +1,6 @@
 // Test helper: backends with one known device bug each, built around the reference engine, to check that the
 // parity run catches every one at the right graph call and names the right layer and tensor.
-import type { Backend, BackendInit } from "../../src/backends/types.js";
+import type { Backend, BackendInit } from "../../src/engine/backend.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { createKvGraph } from "../../src/engine/kv-graph.js";
 import { createPrefillGraph } from "../../src/engine/prefill-graph.js";

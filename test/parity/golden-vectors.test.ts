@@ -6,18 +6,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { createReplayBackend } from "../../src/backends/replay.js";
-import type { Backend, BackendInit } from "../../src/backends/types.js";
+import type { Backend, BackendInit } from "../../src/engine/backend.js";
 import { allocKvOutputs, numel } from "../../src/engine/graph-io.js";
 import type { Model } from "../../src/engine/weights.js";
 import type { EvalMode } from "../../src/kvcache/types.js";
+import { createRecordingBackend } from "../../src/backends/recording.js";
 import {
-  createRecordingBackend,
   DTYPE_BYTES,
   GOLDEN_FORMAT,
   inputListFile,
   readGoldenTensor,
   readGoldenVectors,
-} from "../../src/parity/golden-vectors.js";
+} from "../../src/golden/golden-vectors.js";
 import { UserError } from "../../src/util/errors.js";
 import { bitsEqual, loadStories260K } from "../helpers/fixtures.js";
 import { greedyRun, type RunOut } from "../helpers/run.js";

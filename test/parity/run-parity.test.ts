@@ -5,7 +5,7 @@ import { loadStories260K } from "../helpers/fixtures.js";
 import { greedyRun } from "../helpers/run.js";
 import { expectUserError } from "../helpers/errors.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
-import type { Backend } from "../../src/backends/types.js";
+import type { Backend } from "../../src/engine/backend.js";
 import { createBackend } from "../../src/backends/registry.js";
 import type { EvalMode } from "../../src/kvcache/types.js";
 import { runParity, tapOrder, type RunParityOptions } from "../../src/parity/run-parity.js";

@@ -24,7 +24,7 @@ import {
   standInGraphs,
   writeStandInBinary,
   type StandInEncodings,
-} from "../../src/qnn/stand-in-binary.js";
+} from "../helpers/stand-in-binary.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { runParity } from "../../src/parity/run-parity.js";
 import { applyOverrides, defaultTolerance } from "../../src/parity/tolerances.js";

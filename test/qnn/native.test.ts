@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { buildStandIn } from "../helpers/stand-in.js";
 import { expectUserError } from "../helpers/errors.js";
 import { listQnnProviders, nativeAddonStatus, openQnnContext, readBinaryInfo, type QnnCallError, type QnnContext } from "../../src/qnn/native.js";
-import { writeStandInBinary, type StandInBinary, type StandInGraph, type StandInTensor } from "../../src/qnn/stand-in-binary.js";
+import { writeStandInBinary, type StandInBinary, type StandInGraph, type StandInTensor } from "../helpers/stand-in-binary.js";
 import { UserError } from "../../src/util/errors.js";
 import { concatBytes } from "../../src/util/binary.js";
 

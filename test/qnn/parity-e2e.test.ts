@@ -22,9 +22,9 @@ import { buildPte } from "../helpers/pte-writer.js";
 import { buildStandIn } from "../helpers/stand-in.js";
 import { wrapQnnContext } from "../../src/qnn/context-header.js";
 import { nativeAddonStatus } from "../../src/qnn/native.js";
-import { recordStandIn, type StandInEncodings, type StandInFault } from "../../src/qnn/stand-in-binary.js";
+import { recordStandIn, type StandInEncodings, type StandInFault } from "../helpers/stand-in-binary.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
-import type { Backend } from "../../src/backends/types.js";
+import type { Backend } from "../../src/engine/backend.js";
 import { runParity } from "../../src/parity/run-parity.js";
 import { defaultTolerance } from "../../src/parity/tolerances.js";
 

@@ -15,7 +15,7 @@ import { qnnCommand, type QnnBinaryInfoLike, type QnnCommandDeps } from "../../s
 import { UserError } from "../../src/util/errors.js";
 import { buildStandIn } from "../helpers/stand-in.js";
 import { nativeAddonStatus } from "../../src/qnn/native.js";
-import { writeStandInBinary, type StandInTensor } from "../../src/qnn/stand-in-binary.js";
+import { writeStandInBinary, type StandInTensor } from "../helpers/stand-in-binary.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-qnn-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 /*
  * standin_common.h - shared part of the two stand-in QNN libraries used by the addon's tests
  * (test/helpers/stand-in.ts builds them): the parser of the "LGQNNSB1" stand-in context binary
- * (format in src/qnn/stand-in-binary.ts and the issue-7 interface notes), handle tracing and the
+ * (format in test/helpers/stand-in-binary.ts and the issue-7 interface notes), handle tracing and the
  * element sizes of QNN data types. Written against native/include/lg_qnn_api.h only.
  */
 #ifndef STANDIN_COMMON_H

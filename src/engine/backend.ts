@@ -1,14 +1,14 @@
 // Owns the backend interface: an engine that executes the two static graphs of SPEC §3 over typed
 // arrays. The runner and the KV-cache managers drive any backend unchanged; the reference engine is one.
-import type { Model } from "../engine/weights.js";
-import type { TapFn } from "../engine/decoder.js";
+import type { Model } from "./weights.js";
+import type { TapFn } from "./decoder.js";
 import type {
   GraphSpec,
   KvGraphInputs,
   KvGraphOutputs,
   PrefillGraphInputs,
   PrefillGraphOutputs,
-} from "../engine/graph-io.js";
+} from "./graph-io.js";
 
 export interface BackendInit {
   model: Model;

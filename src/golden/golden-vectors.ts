@@ -11,14 +11,11 @@
 //                                                 graph's input order, paths relative to `dir`
 // qnn-net-run writes the outputs of input-list line N to `<output_dir>/Result_<N>/<output name>.raw`; those
 // files compare byte for byte with this recording's `out/` files of the N-th call of the graph.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { endianness } from "node:os";
 import { isAbsolute, join, normalize, sep } from "node:path";
-import type { Backend, BackendInit } from "../backends/types.js";
 import {
-  kvGraphSpec,
   numel,
-  prefillGraphSpec,
   type DType,
   type GraphSpec,
   type KvGraphInputs,
@@ -126,16 +123,16 @@ export function decodeRaw(bytes: Uint8Array, dtype: DType): RawTensor {
 }
 
 /** Writes a file atomically: a temporary file beside it, renamed into place. */
-function writeAtomic(path: string, data: string | Uint8Array): void {
+export function writeAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, data);
   renameSync(tmp, path);
 }
 
-const callDirName = (index: number, graph: GraphName) => `call_${String(index).padStart(4, "0")}_${graph}`;
+export const callDirName = (index: number, graph: GraphName) => `call_${String(index).padStart(4, "0")}_${graph}`;
 
 /** The spec's tensors as manifest records under `sub` ("call_0000_kv_forward/in"); checks names stay unique. */
-function tensorRecords(specs: { name: string; shape: number[]; dtype: DType }[], sub: string): GoldenTensor[] {
+export function tensorRecords(specs: { name: string; shape: number[]; dtype: DType }[], sub: string): GoldenTensor[] {
   const seen = new Set<string>();
   return specs.map((t) => {
     const fileName = `${sanitizeTensorName(t.name)}.raw`;
@@ -145,86 +142,8 @@ function tensorRecords(specs: { name: string; shape: number[]; dtype: DType }[],
   });
 }
 
-/**
- * Wraps a backend so every graph call is forwarded to `inner` and recorded under `dir` (layout above). The
- * manifest and the input lists are rewritten atomically after each call, so an interrupted run leaves a
- * consistent recording of the calls it finished. Refuses a directory that already holds a manifest.
- */
-export function createRecordingBackend(inner: Backend, dir: string, init: BackendInit): Backend {
-  const c = init.model.config;
-  const specs: Partial<Record<GraphName, GraphSpec>> = {
-    kv_forward: inner.graphs.kv ?? (init.kvSeqLen !== undefined ? kvGraphSpec(c, init.kvSeqLen) : undefined),
-    prefill_forward:
-      inner.graphs.prefill ?? (init.prefillSeqLen !== undefined ? prefillGraphSpec(c, init.prefillSeqLen) : undefined),
-  };
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new UserError(`golden vectors ${dir}: cannot create the directory (${describeFsError(e)})`);
-  }
-  if (existsSync(join(dir, MANIFEST_FILE)))
-    throw new UserError(`golden vectors ${dir}: already holds a recording (${MANIFEST_FILE}); choose an empty directory`);
-
-  const manifest: GoldenManifest = { format: GOLDEN_FORMAT, version: GOLDEN_VERSION, graphs: {}, calls: [] };
-  if (specs.kv_forward) manifest.graphs.kv_forward = specs.kv_forward;
-  if (specs.prefill_forward) manifest.graphs.prefill_forward = specs.prefill_forward;
-  const inputLists: Record<GraphName, string[]> = { kv_forward: [], prefill_forward: [] };
-  let counter = 0;
-
-  const record = (graph: GraphName, inBytes: Uint8Array[], outs: RawTensor[]) => {
-    const spec = specs[graph];
-    if (!spec) throw new Error(`recording backend: no ${graph} graph spec`);
-    const index = counter++;
-    const sub = callDirName(index, graph);
-    const call: GoldenCall = {
-      index,
-      graph,
-      inputs: tensorRecords(spec.inputs, `${sub}/in`),
-      outputs: tensorRecords(spec.outputs, `${sub}/out`),
-    };
-    mkdirSync(join(dir, sub, "in"), { recursive: true });
-    mkdirSync(join(dir, sub, "out"), { recursive: true });
-    call.inputs.forEach((t, k) => writeFileSync(join(dir, t.file), inBytes[k]));
-    call.outputs.forEach((t, k) => writeFileSync(join(dir, t.file), tensorBytes(outs[k], t.dtype, `${graph} output ${t.name}`)));
-    manifest.calls.push(call);
-    inputLists[graph].push(call.inputs.map((t) => `${t.name}:=${t.file}`).join(" "));
-    writeAtomic(join(dir, inputListFile(graph)), inputLists[graph].join("\n") + "\n");
-    writeAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 1) + "\n");
-  };
-
-  // Inputs are captured before the call: a graph may write outputs into buffers that alias its inputs.
-  const captureInputs = (graph: GraphName, tensors: RawTensor[]): Uint8Array[] => {
-    const spec = specs[graph];
-    if (!spec) throw new Error(`recording backend: no ${graph} graph spec`);
-    checkCount(graph, "inputs", tensors, spec.inputs);
-    return tensors.map((a, k) => tensorBytes(a, spec.inputs[k].dtype, `${graph} input ${spec.inputs[k].name}`));
-  };
-
-  return {
-    name: `recording(${inner.name})`,
-    supportsTaps: inner.supportsTaps,
-    graphs: inner.graphs,
-    async executeKv(inputs, outputs, opts) {
-      const inBytes = captureInputs("kv_forward", kvInputTensors(inputs));
-      await inner.executeKv(inputs, outputs, opts);
-      const outs = kvOutputTensors(outputs);
-      checkCount("kv_forward", "outputs", outs, specs.kv_forward!.outputs);
-      record("kv_forward", inBytes, outs);
-    },
-    async executePrefill(inputs, outputs, opts) {
-      const inBytes = captureInputs("prefill_forward", prefillInputTensors(inputs));
-      await inner.executePrefill(inputs, outputs, opts);
-      const outs = prefillOutputTensors(outputs);
-      checkCount("prefill_forward", "outputs", outs, specs.prefill_forward!.outputs);
-      record("prefill_forward", inBytes, outs);
-    },
-    dispose() {
-      inner.dispose();
-    },
-  };
-}
-
-function checkCount(graph: GraphName, what: string, tensors: RawTensor[], specs: { name: string; shape: number[] }[]): void {
+/** Checks a call's tensors against the graph spec: count and element counts. */
+export function checkCount(graph: GraphName, what: string, tensors: RawTensor[], specs: { name: string; shape: number[] }[]): void {
   if (tensors.length !== specs.length) throw new RangeError(`${graph}: ${tensors.length} ${what}, the graph has ${specs.length}`);
   tensors.forEach((a, k) => {
     const want = numel(specs[k].shape);

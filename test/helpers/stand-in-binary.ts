@@ -24,19 +24,19 @@
 // key makes a wrongly quantized mask miss the table (an execute error) instead of passing unnoticed.
 // Inputs are listed in the binary in reverse order with ExecuTorch's `input_<id>_` names, so binding must
 // order them by id; output names are ExecuTorch-like node names that carry no SPEC name.
-import type { Model } from "../engine/weights.js";
-import { allocKvOutputs, allocPrefillOutputs, type KvGraphInputs, type PrefillGraphInputs } from "../engine/graph-io.js";
-import { createKvGraph, kvForward } from "../engine/kv-graph.js";
-import { createPrefillGraph, prefillForward } from "../engine/prefill-graph.js";
-import type { Backend, BackendInit } from "../backends/types.js";
-import { createReferenceBackend } from "../backends/reference.js";
-import { createQnnBackendFromGraphs, type ExecutableGraph } from "../backends/qnn.js";
-import { runParity, type RunParityOptions } from "../parity/run-parity.js";
-import { defaultTolerance } from "../parity/tolerances.js";
-import { roundHalfEven } from "../quant/affine.js";
-import { concatBytes } from "../util/binary.js";
-import { dataTypeInfo, quantizeInto, tensorByteSize } from "./encoding.js";
-import type { DeviceTensorInfo } from "./tensor-map.js";
+import type { Model } from "../../src/engine/weights.js";
+import { allocKvOutputs, allocPrefillOutputs, type KvGraphInputs, type PrefillGraphInputs } from "../../src/engine/graph-io.js";
+import { createKvGraph, kvForward } from "../../src/engine/kv-graph.js";
+import { createPrefillGraph, prefillForward } from "../../src/engine/prefill-graph.js";
+import type { Backend, BackendInit } from "../../src/engine/backend.js";
+import { createReferenceBackend } from "../../src/backends/reference.js";
+import { createQnnBackendFromGraphs, type ExecutableGraph } from "../../src/backends/qnn.js";
+import { runParity, type RunParityOptions } from "../../src/parity/run-parity.js";
+import { defaultTolerance } from "../../src/parity/tolerances.js";
+import { roundHalfEven } from "../../src/quant/affine.js";
+import { concatBytes } from "../../src/util/binary.js";
+import { dataTypeInfo, quantizeInto, tensorByteSize } from "../../src/qnn/encoding.js";
+import type { DeviceTensorInfo } from "../../src/qnn/tensor-map.js";
 
 export const STANDIN_MAGIC = "LGQNNSB1";
 export const STANDIN_FORMAT_VERSION = 1;
