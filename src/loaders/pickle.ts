@@ -4,6 +4,9 @@
 // list provides; persistent ids go to a caller callback. Corrupt input ends in one-line UserErrors naming the
 // file and byte offset: every length is checked against the bytes left before anything is allocated, the
 // machine is a flat loop (no recursion on the input's structure), and memo indices and MARK nesting are capped.
+// Structure: one `Machine` record per run (stack, metastack, memo, read position); a constant table OPCODES maps
+// each opcode byte to its name (for messages) and a small handler over that record; the loop reads a byte, looks
+// it up (unknown -> error), runs the handler, and ends at STOP.
 //
 // Deliberate choices (the places this differs from Python's own `pickle.loads`):
 // - Ints are JS numbers when safe integers, otherwise bigints; floats are numbers (so 5 and 5.0 look alike).
@@ -91,34 +94,6 @@ export const MAX_LONG_BYTES = 1 << 20;
 /** Longest decimal integer literal (INT / LONG), Python's default `sys.get_int_max_str_digits()`. */
 export const MAX_DECIMAL_DIGITS = 4300;
 const HIGHEST_PROTOCOL = 5;
-
-// Opcode bytes, from pickletools' opcode table.
-const OP_NAMES: Record<number, string> = {
-  0x28: "MARK", 0x2e: "STOP", 0x30: "POP", 0x31: "POP_MARK", 0x32: "DUP", 0x46: "FLOAT", 0x49: "INT",
-  0x4a: "BININT", 0x4b: "BININT1", 0x4c: "LONG", 0x4d: "BININT2", 0x4e: "NONE", 0x50: "PERSID",
-  0x51: "BINPERSID", 0x52: "REDUCE", 0x53: "STRING", 0x54: "BINSTRING", 0x55: "SHORT_BINSTRING",
-  0x56: "UNICODE", 0x58: "BINUNICODE", 0x61: "APPEND", 0x62: "BUILD", 0x63: "GLOBAL", 0x64: "DICT",
-  0x7d: "EMPTY_DICT", 0x65: "APPENDS", 0x67: "GET", 0x68: "BINGET", 0x69: "INST", 0x6a: "LONG_BINGET",
-  0x6c: "LIST", 0x5d: "EMPTY_LIST", 0x6f: "OBJ", 0x70: "PUT", 0x71: "BINPUT", 0x72: "LONG_BINPUT",
-  0x73: "SETITEM", 0x74: "TUPLE", 0x29: "EMPTY_TUPLE", 0x75: "SETITEMS", 0x47: "BINFLOAT",
-  0x80: "PROTO", 0x81: "NEWOBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x85: "TUPLE1", 0x86: "TUPLE2",
-  0x87: "TUPLE3", 0x88: "NEWTRUE", 0x89: "NEWFALSE", 0x8a: "LONG1", 0x8b: "LONG4",
-  0x42: "BINBYTES", 0x43: "SHORT_BINBYTES",
-  0x8c: "SHORT_BINUNICODE", 0x8d: "BINUNICODE8", 0x8e: "BINBYTES8", 0x8f: "EMPTY_SET", 0x90: "ADDITEMS",
-  0x91: "FROZENSET", 0x92: "NEWOBJ_EX", 0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME",
-  0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
-};
-
-/** Opcodes that are valid pickle but refused here, with the reason. */
-const REFUSED: Record<number, string> = {
-  0x69: "INST (instantiating a class by name) is not supported",
-  0x6f: "OBJ (instantiating a class from the stack) is not supported",
-  0x82: "EXT1 (copyreg extension registry) is not supported",
-  0x83: "EXT2 (copyreg extension registry) is not supported",
-  0x84: "EXT4 (copyreg extension registry) is not supported",
-  0x97: "NEXT_BUFFER (out-of-band buffer) is not supported",
-  0x98: "READONLY_BUFFER (out-of-band buffer) is not supported",
-};
 
 /** Python 2 module names read under their Python 3 names for protocols < 3 (subset of fix_imports). */
 const PY2_MODULES: Record<string, string> = { __builtin__: "builtins", copy_reg: "copyreg" };
@@ -319,489 +294,465 @@ function oneLine(e: unknown): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The machine.
+// The machine's state, and the helpers its opcode handlers share.
+
+/** Everything one run keeps: made by `unpickle`, passed to every handler, dropped when the run ends. */
+interface Machine {
+  readonly bytes: Uint8Array;
+  readonly dv: DataView;
+  readonly opts: UnpickleOptions;
+  readonly maxMemo: number;
+  readonly maxDepth: number;
+  pos: number; // next byte to read
+  at: number; // offset of the opcode being run, for messages
+  op: number; // the opcode being run
+  proto: number;
+  stack: PickleValue[];
+  readonly metastack: PickleValue[][];
+  readonly memo: Map<number, PickleValue>;
+  readonly refs: WeakSet<PickleGlobalRef>; // global references this run created
+  readonly producer: WeakMap<object, string>; // value -> qualified name of the global that made it
+  stopped: boolean; // set by STOP once the result is checked
+}
+
+/** Runs one opcode: reads its arguments at `m.pos`, then changes the stack, memo or protocol. */
+type Handler = (m: Machine) => void;
+/** Reads or makes a value, for a handler that pushes it. */
+type Reader<T = PickleValue> = (m: Machine) => T;
+/** Reads a length argument; `what` names the payload it measures, for messages. */
+type Length = (m: Machine, what: string) => number;
+/** Puts values into the container `target`, refusing the wrong kind of container. */
+type Adder = (m: Machine, target: PickleValue, items: PickleValue[]) => void;
+
+function fail(m: Machine, problem: string): never {
+  throw new UserError(`${m.opts.path}: ${problem} at offset ${m.at}`);
+}
+function hexByte(b: number): string {
+  return `0x${b.toString(16).padStart(2, "0")}`;
+}
+function opName(m: Machine): string {
+  return OPCODES[m.op]?.[0] ?? hexByte(m.op);
+}
+
+// --- reading arguments -----------------------------------------------------------------------------------
+function left(m: Machine): number {
+  return m.bytes.length - m.pos;
+}
+function need(m: Machine, count: number, what: string): void {
+  if (count > left(m)) fail(m, `truncated pickle: ${opName(m)} needs ${count} ${what} but only ${left(m)} are left`);
+}
+function claimsTooMuch(m: Machine, count: number | bigint, what: string): never {
+  return fail(m, `truncated pickle: ${opName(m)} claims ${count} bytes of ${what} but only ${left(m)} are left`);
+}
+/** Steps over a fixed-size argument and returns its offset. */
+function fixed(m: Machine, size: number): number {
+  need(m, size, size === 1 ? "byte" : "bytes");
+  m.pos += size;
+  return m.pos - size;
+}
+const u8 = (m: Machine): number => m.bytes[fixed(m, 1)];
+const u16 = (m: Machine): number => m.dv.getUint16(fixed(m, 2), true);
+const i32 = (m: Machine): number => m.dv.getInt32(fixed(m, 4), true);
+const u32 = (m: Machine): number => m.dv.getUint32(fixed(m, 4), true);
+const u64 = (m: Machine): bigint => m.dv.getBigUint64(fixed(m, 8), true);
+const f64 = (m: Machine): number => m.dv.getFloat64(fixed(m, 8), false);
+/** An 8-byte length, checked against the bytes left after it (reported exactly, even beyond 2^53). */
+function len64(m: Machine, what: string): number {
+  const v = u64(m);
+  if (v > BigInt(left(m))) claimsTooMuch(m, v, what);
+  return Number(v);
+}
+function take(m: Machine, count: number, what: string): Uint8Array {
+  if (count < 0) fail(m, `${opName(m)} has a negative ${what} length ${count}`);
+  if (count > left(m)) claimsTooMuch(m, count, what);
+  m.pos += count;
+  return m.bytes.subarray(m.pos - count, m.pos);
+}
+function line(m: Machine): Uint8Array {
+  const end = m.bytes.indexOf(0x0a, m.pos);
+  if (end < 0) fail(m, `truncated pickle: ${opName(m)} argument has no terminating newline`);
+  const out = m.bytes.subarray(m.pos, end);
+  m.pos = end + 1;
+  return out;
+}
+function utf8(m: Machine, b: Uint8Array, what: string): string {
+  try {
+    return UTF8.decode(b);
+  } catch {
+    return fail(m, `${opName(m)} ${what} is not valid UTF-8`);
+  }
+}
+
+// --- stack -------------------------------------------------------------------------------------------------
+function push(m: Machine, v: PickleValue): void {
+  m.stack.push(v);
+}
+function top(m: Machine): PickleValue {
+  if (m.stack.length === 0) fail(m, `stack underflow in ${opName(m)}${m.metastack.length ? " (hit a MARK)" : ""}`);
+  return m.stack[m.stack.length - 1];
+}
+function pop(m: Machine): PickleValue {
+  top(m); // the underflow check
+  return m.stack.pop() as PickleValue;
+}
+/** The top `count` values, deepest first. */
+function popN(m: Machine, count: number): PickleValue[] {
+  const items = new Array<PickleValue>(count);
+  for (let i = count - 1; i >= 0; i--) items[i] = pop(m);
+  return items;
+}
+const popping = (count: number): Reader<PickleValue[]> => (m) => popN(m, count);
+/** The values above the innermost MARK, which it closes. */
+function popMark(m: Machine): PickleValue[] {
+  if (m.metastack.length === 0) fail(m, `${opName(m)} without a preceding MARK`);
+  const items = m.stack;
+  m.stack = m.metastack.pop() as PickleValue[];
+  return items;
+}
+
+// --- memo ----------------------------------------------------------------------------------------------------
+function memoIndex(m: Machine, i: number | bigint | null): number {
+  if (i === null || typeof i === "bigint" || i < 0) return fail(m, `${opName(m)} has an invalid memo index`);
+  if (i > m.maxMemo) fail(m, `memo index ${i} exceeds the limit ${m.maxMemo}`);
+  return i;
+}
+/** GET / PUT argument: a decimal line. */
+const decimalIndex = (m: Machine): number | bigint | null => parseDecimal(latin1(line(m)));
+
+// --- containers ------------------------------------------------------------------------------------------------
+const tuple = (items: PickleValue[]): PickleTuple => ({ kind: "tuple", items });
+const emptyDict = (): PickleDict => ({ kind: "dict", map: new Map() });
+function setItems(m: Machine, target: PickleValue, kv: PickleValue[]): void {
+  if (!isDict(target)) fail(m, `${opName(m)} on a ${pickleTypeName(target)}, not a dict`);
+  if (kv.length % 2 !== 0) fail(m, `${opName(m)} with an odd number (${kv.length}) of keys and values`);
+  const map = (target as PickleDict).map;
+  for (let i = 0; i < kv.length; i += 2) {
+    const k = kv[i];
+    if (!isPickleKey(k)) fail(m, `dict key of type ${pickleTypeName(k)} is not supported (only None, bool, int, float, str)`);
+    map.set(k as PickleKey, kv[i + 1]);
+  }
+}
+function appendItems(m: Machine, target: PickleValue, items: PickleValue[]): void {
+  if (!Array.isArray(target)) fail(m, `${opName(m)} on a ${pickleTypeName(target)}, not a list`);
+  for (const it of items) (target as PickleValue[]).push(it);
+}
+function addItems(m: Machine, target: PickleValue, items: PickleValue[]): void {
+  if (!isSet(target) || target.frozen) fail(m, `ADDITEMS on a ${pickleTypeName(target)}, not a set`);
+  for (const it of items) (target as PickleSet).items.push(it);
+}
+
+// --- globals (the allow-list is `opts.globals`, consulted only here) ----------------------------------------------
+function allowedList(globals: PickleGlobals): string {
+  return Object.keys(globals).sort().join(", ") || "none";
+}
+function resolveGlobal(m: Machine, module: string, name: string): PickleGlobalRef {
+  const mod = m.proto < 3 && Object.hasOwn(PY2_MODULES, module) ? PY2_MODULES[module] : module;
+  const q = `${mod}.${name}`;
+  if (!Object.hasOwn(m.opts.globals, q)) {
+    fail(m, `pickle refers to global ${quote(q)}, which is not allowed (only: ${allowedList(m.opts.globals)})`);
+  }
+  const ref: PickleGlobalRef = { kind: "global", module: mod, name };
+  m.refs.add(ref);
+  return ref;
+}
+/** The allow-list entry behind a value in callable position, with a `call`. */
+function callableOf(m: Machine, callee: PickleValue): { q: string; call: NonNullable<PickleGlobals[string]["call"]> } {
+  if (!isGlobalRef(callee) || !m.refs.has(callee)) {
+    return fail(m, `${opName(m)} expects a global to call, got ${pickleTypeName(callee)}`);
+  }
+  const q = globalName(callee);
+  const call = m.opts.globals[q].call;
+  if (!call) return fail(m, `${opName(m)} calls global ${quote(q)}, which is allowed only as a value, not as a callable`);
+  return { q, call };
+}
+/** The allow-list entry's `build` for the value on top of the stack, if the global that made it has one. */
+function builderOf(m: Machine, obj: PickleValue): { q: string; build: NonNullable<PickleGlobals[string]["build"]> } {
+  const q = typeof obj === "object" && obj !== null ? m.producer.get(obj) : undefined;
+  const build = q !== undefined && Object.hasOwn(m.opts.globals, q) ? m.opts.globals[q].build : undefined;
+  if (q === undefined || !build) {
+    return fail(m, `BUILD on a ${pickleTypeName(obj)}${q ? ` made by ${quote(q)}` : ""}, which does not allow BUILD`);
+  }
+  return { q, build };
+}
+/**
+ * Runs a caller callback; its non-UserError failures become UserErrors here (the input caused them). An
+ * object result of a global (`madeBy`) remembers that global, for BUILD.
+ */
+function invoke(m: Machine, what: string, q: string, madeBy: string | null, f: () => PickleValue): PickleValue {
+  let v: PickleValue | undefined;
+  try {
+    v = f();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const err = new UserError(`${m.opts.path}: ${what} ${quote(q)} failed: ${oneLine(e)} at offset ${m.at}`);
+    err.cause = e;
+    throw err;
+  }
+  if (v === undefined) fail(m, `${what} ${quote(q)} returned nothing`);
+  if (madeBy !== null && typeof v === "object" && v !== null) m.producer.set(v, madeBy);
+  return v as PickleValue;
+}
+function callGlobal(m: Machine, callee: PickleValue, args: PickleValue, kwargs?: PickleValue): PickleValue {
+  const { q, call } = callableOf(m, callee);
+  if (!isTuple(args)) fail(m, `${opName(m)} arguments must be a tuple, got ${pickleTypeName(args)}`);
+  if (kwargs !== undefined && !isDict(kwargs)) fail(m, `${opName(m)} keyword arguments must be a dict, got ${pickleTypeName(kwargs)}`);
+  const a = (args as PickleTuple).items;
+  const kw = kwargs as PickleDict | undefined;
+  return invoke(m, "global", q, q, () => (kw === undefined ? call(a) : call(a, kw)));
+}
+function persistent(m: Machine, pid: PickleValue): PickleValue {
+  const load = m.opts.persistentLoad;
+  if (!load) return fail(m, `pickle has a persistent id (${opName(m)}) but no persistent loader was given`);
+  const what = typeof pid === "string" ? pid : pickleTypeName(pid);
+  return invoke(m, "persistent load of", what, null, () => load(pid));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The opcode handlers, and the factories for the families of alike ones.
+
+/** Pushes what `read` returns. */
+const pushing = (read: Reader): Handler => (m) => push(m, read(m));
+/** Pushes `decode` of a payload whose length argument comes first. */
+const sized = (length: Length, what: string, decode: (payload: Uint8Array, m: Machine) => PickleValue): Handler =>
+  pushing((m) => decode(take(m, length(m, what), what), m));
+/** Adds values taken off the stack (`collect`) to the container below them, through `add`. */
+const addTo = (add: Adder, collect: Reader<PickleValue[]>): Handler => (m) => {
+  const items = collect(m);
+  add(m, top(m), items);
+};
+const tupleOf = (collect: Reader<PickleValue[]>): Reader => (m) => tuple(collect(m));
+/** Pushes the memo entry at the index `index` reads. */
+const memoGet = (index: Reader<number | bigint | null>): Handler => (m) => {
+  const i = memoIndex(m, index(m));
+  const v = m.memo.get(i);
+  if (v === undefined) fail(m, `${opName(m)} of memo index ${i}, which was never stored`);
+  push(m, v as PickleValue);
+};
+/** Stores the top of the stack at the index `index` reads. */
+const memoPut = (index: Reader<number | bigint | null>): Handler => (m) => {
+  m.memo.set(memoIndex(m, index(m)), top(m));
+};
+/** Opcodes that are valid pickle but refused here, with the reason. */
+const refused = (why: string): Handler => (m) => fail(m, `pickle opcode ${opName(m)} (${why}) is not supported`);
+
+const copy = (payload: Uint8Array): Uint8Array => payload.slice();
+const utf8String = (payload: Uint8Array, m: Machine): string => utf8(m, payload, "string");
+
+function proto(m: Machine): void {
+  const v = u8(m);
+  if (v > HIGHEST_PROTOCOL) fail(m, `unsupported pickle protocol ${v}`);
+  m.proto = v;
+}
+function frame(m: Machine): void {
+  const len = u64(m);
+  if (len > BigInt(left(m))) fail(m, `FRAME of ${len} bytes but only ${left(m)} are left`);
+}
+function stop(m: Machine): void {
+  if (m.metastack.length > 0) fail(m, `STOP with ${m.metastack.length} MARK(s) still open`);
+  if (m.stack.length !== 1) fail(m, `STOP with ${m.stack.length} values on the stack (expected 1)`);
+  if (left(m) !== 0) fail(m, `${left(m)} bytes of unexpected data after STOP`);
+  m.stopped = true;
+}
+function mark(m: Machine): void {
+  if (m.metastack.length >= m.maxDepth) fail(m, `more than ${m.maxDepth} MARKs open at once`);
+  m.metastack.push(m.stack);
+  m.stack = [];
+}
+/** POP; like Python, a POP with nothing above the MARK discards the MARK. */
+function popTop(m: Machine): void {
+  if (m.stack.length > 0) m.stack.pop();
+  else popMark(m);
+}
+/** INT: a decimal line; protocol 0 writes True / False as "01" / "00". */
+function intLine(m: Machine): PickleValue {
+  const text = latin1(line(m));
+  if (text === "00") return false;
+  if (text === "01") return true;
+  return parseDecimal(text) ?? fail(m, `INT argument ${quote(text)} is not a decimal integer`);
+}
+function longLine(m: Machine): PickleValue {
+  const text = latin1(line(m));
+  const digits = text.endsWith("L") ? text.slice(0, -1) : text;
+  return parseDecimal(digits) ?? fail(m, `LONG argument ${quote(text)} is not a decimal integer`);
+}
+function long4Length(m: Machine): number {
+  const len = i32(m);
+  if (len > MAX_LONG_BYTES) fail(m, `LONG4 of ${len} bytes exceeds the limit of ${MAX_LONG_BYTES}`);
+  return len;
+}
+function floatLine(m: Machine): PickleValue {
+  const text = latin1(line(m));
+  return parseFloatLiteral(text) ?? fail(m, `FLOAT argument ${quote(text)} is not a number`);
+}
+/** STRING: a quoted, backslash-escaped Python 2 str. */
+function stringLine(m: Machine): PickleValue {
+  const raw = line(m);
+  const q = raw[0];
+  if (raw.length < 2 || (q !== 0x22 && q !== 0x27) || raw[raw.length - 1] !== q) fail(m, "the STRING argument must be quoted");
+  const dec = escapeDecode(raw.subarray(1, raw.length - 1));
+  return typeof dec === "string" ? fail(m, dec) : latin1(dec);
+}
+function unicodeLine(m: Machine): PickleValue {
+  const s = rawUnicodeEscapeDecode(line(m));
+  return typeof s === "string" ? s : fail(m, s.error);
+}
+function dictFromMark(m: Machine): PickleValue {
+  const kv = popMark(m);
+  const d = emptyDict();
+  setItems(m, d, kv);
+  return d;
+}
+function globalFromLines(m: Machine): PickleValue {
+  const module = utf8(m, line(m), "module name");
+  const name = utf8(m, line(m), "global name");
+  return resolveGlobal(m, module, name);
+}
+function globalFromStack(m: Machine): PickleValue {
+  const [module, name] = popN(m, 2);
+  if (typeof module !== "string" || typeof name !== "string") {
+    return fail(m, `STACK_GLOBAL needs two strings, got ${pickleTypeName(module)} and ${pickleTypeName(name)}`);
+  }
+  return resolveGlobal(m, module, name);
+}
+/** REDUCE (callable, args) and NEWOBJ (class, args). */
+function reduce(m: Machine): PickleValue {
+  const [callee, args] = popN(m, 2);
+  return callGlobal(m, callee, args);
+}
+function newObjEx(m: Machine): PickleValue {
+  const [cls, args, kwargs] = popN(m, 3);
+  return callGlobal(m, cls, args, kwargs);
+}
+function build(m: Machine): void {
+  const state = pop(m);
+  const obj = top(m);
+  const { q, build } = builderOf(m, obj);
+  m.stack[m.stack.length - 1] = invoke(m, "BUILD of", q, q, () => build(obj, state));
+}
+function persIdLine(m: Machine): PickleValue {
+  const raw = line(m);
+  if (raw.some((b) => b > 0x7f)) fail(m, "PERSID argument is not ASCII");
+  return persistent(m, latin1(raw));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The opcode table: every opcode of pickletools' table, by byte, with its name (for messages) and handler.
+
+type Opcode = readonly [name: string, run: Handler];
+
+const OPCODES: Readonly<Partial<Record<number, Opcode>>> = {
+  // protocol control
+  0x80: ["PROTO", proto],
+  0x95: ["FRAME", frame],
+  0x2e: ["STOP", stop],
+  // stack manipulation
+  0x28: ["MARK", mark],
+  0x30: ["POP", popTop],
+  0x31: ["POP_MARK", popMark],
+  0x32: ["DUP", pushing(top)],
+  // constants and numbers
+  0x4e: ["NONE", pushing(() => null)],
+  0x88: ["NEWTRUE", pushing(() => true)],
+  0x89: ["NEWFALSE", pushing(() => false)],
+  0x49: ["INT", pushing(intLine)],
+  0x4a: ["BININT", pushing(i32)],
+  0x4b: ["BININT1", pushing(u8)],
+  0x4d: ["BININT2", pushing(u16)],
+  0x4c: ["LONG", pushing(longLine)],
+  0x8a: ["LONG1", sized(u8, "integer", decodeLongLE)],
+  0x8b: ["LONG4", sized(long4Length, "integer", decodeLongLE)],
+  0x46: ["FLOAT", pushing(floatLine)],
+  0x47: ["BINFLOAT", pushing(f64)],
+  // strings and bytes
+  0x53: ["STRING", pushing(stringLine)],
+  0x54: ["BINSTRING", sized(i32, "string", latin1)],
+  0x55: ["SHORT_BINSTRING", sized(u8, "string", latin1)],
+  0x56: ["UNICODE", pushing(unicodeLine)],
+  0x58: ["BINUNICODE", sized(u32, "string", utf8String)],
+  0x8c: ["SHORT_BINUNICODE", sized(u8, "string", utf8String)],
+  0x8d: ["BINUNICODE8", sized(len64, "string", utf8String)],
+  0x42: ["BINBYTES", sized(u32, "bytes", copy)],
+  0x43: ["SHORT_BINBYTES", sized(u8, "bytes", copy)],
+  0x8e: ["BINBYTES8", sized(len64, "bytes", copy)],
+  0x96: ["BYTEARRAY8", sized(len64, "bytes", copy)],
+  // lists
+  0x5d: ["EMPTY_LIST", pushing(() => [])],
+  0x6c: ["LIST", pushing(popMark)],
+  0x61: ["APPEND", addTo(appendItems, popping(1))],
+  0x65: ["APPENDS", addTo(appendItems, popMark)],
+  // tuples
+  0x29: ["EMPTY_TUPLE", pushing(() => tuple([]))],
+  0x74: ["TUPLE", pushing(tupleOf(popMark))],
+  0x85: ["TUPLE1", pushing(tupleOf(popping(1)))],
+  0x86: ["TUPLE2", pushing(tupleOf(popping(2)))],
+  0x87: ["TUPLE3", pushing(tupleOf(popping(3)))],
+  // dicts
+  0x7d: ["EMPTY_DICT", pushing(emptyDict)],
+  0x64: ["DICT", pushing(dictFromMark)],
+  0x73: ["SETITEM", addTo(setItems, popping(2))],
+  0x75: ["SETITEMS", addTo(setItems, popMark)],
+  // sets
+  0x8f: ["EMPTY_SET", pushing(() => ({ kind: "set", items: [], frozen: false }))],
+  0x90: ["ADDITEMS", addTo(addItems, popMark)],
+  0x91: ["FROZENSET", pushing((m) => ({ kind: "set", items: popMark(m), frozen: true }))],
+  // memo
+  0x67: ["GET", memoGet(decimalIndex)],
+  0x68: ["BINGET", memoGet(u8)],
+  0x6a: ["LONG_BINGET", memoGet(u32)],
+  0x70: ["PUT", memoPut(decimalIndex)],
+  0x71: ["BINPUT", memoPut(u8)],
+  0x72: ["LONG_BINPUT", memoPut(u32)],
+  0x94: ["MEMOIZE", memoPut((m) => m.memo.size)],
+  // globals, calls and persistent ids
+  0x63: ["GLOBAL", pushing(globalFromLines)],
+  0x93: ["STACK_GLOBAL", pushing(globalFromStack)],
+  0x52: ["REDUCE", pushing(reduce)],
+  0x81: ["NEWOBJ", pushing(reduce)],
+  0x92: ["NEWOBJ_EX", pushing(newObjEx)],
+  0x62: ["BUILD", build],
+  0x50: ["PERSID", pushing(persIdLine)],
+  0x51: ["BINPERSID", pushing((m) => persistent(m, pop(m)))],
+  // valid pickle, refused here
+  0x69: ["INST", refused("instantiating a class by name")],
+  0x6f: ["OBJ", refused("instantiating a class from the stack")],
+  0x82: ["EXT1", refused("copyreg extension registry")],
+  0x83: ["EXT2", refused("copyreg extension registry")],
+  0x84: ["EXT4", refused("copyreg extension registry")],
+  0x97: ["NEXT_BUFFER", refused("out-of-band buffer")],
+  0x98: ["READONLY_BUFFER", refused("out-of-band buffer")],
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// The loop.
 
 /**
  * Runs the pickle in `bytes` and returns its value. Throws UserError (one line: path, problem, byte offset)
  * on anything malformed or not allowed; never evaluates a global that is not in `opts.globals`.
  */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue {
-  const path = opts.path;
-  const globals = opts.globals;
-  const maxMemo = opts.maxMemo ?? DEFAULT_MAX_MEMO;
-  const maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
-  const n = bytes.length;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-  let pos = 0; // next byte to read
-  let at = 0; // offset of the opcode being run, for messages
-  let op = 0;
-  let proto = 0;
-  let stack: PickleValue[] = [];
-  const metastack: PickleValue[][] = [];
-  const memo = new Map<number, PickleValue>();
-  const refs = new WeakSet<PickleGlobalRef>(); // global references this run created
-  const producer = new WeakMap<object, string>(); // value -> qualified name of the global that made it
-
-  const fail = (problem: string): never => {
-    throw new UserError(`${path}: ${problem} at offset ${at}`);
+  const m: Machine = {
+    bytes,
+    dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    opts,
+    maxMemo: opts.maxMemo ?? DEFAULT_MAX_MEMO,
+    maxDepth: opts.maxDepth ?? DEFAULT_MAX_DEPTH,
+    pos: 0,
+    at: 0,
+    op: 0,
+    proto: 0,
+    stack: [],
+    metastack: [],
+    memo: new Map(),
+    refs: new WeakSet(),
+    producer: new WeakMap(),
+    stopped: false,
   };
-  const opName = () => OP_NAMES[op] ?? `0x${op.toString(16).padStart(2, "0")}`;
-
-  // --- reading arguments -------------------------------------------------------------------------------
-  const need = (count: number, what: string) => {
-    if (count > n - pos) fail(`truncated pickle: ${opName()} needs ${count} ${what} but only ${n - pos} are left`);
-  };
-  const u8 = () => (need(1, "byte"), bytes[pos++]);
-  const u16 = () => (need(2, "bytes"), (pos += 2), dv.getUint16(pos - 2, true));
-  const i32 = () => (need(4, "bytes"), (pos += 4), dv.getInt32(pos - 4, true));
-  const u32 = () => (need(4, "bytes"), (pos += 4), dv.getUint32(pos - 4, true));
-  /** An 8-byte length, checked against the bytes left after it (reported exactly, even beyond 2^53). */
-  const len64 = (what: string): number => {
-    need(8, "bytes");
-    const v = dv.getBigUint64(pos, true);
-    pos += 8;
-    if (v > BigInt(n - pos)) fail(`truncated pickle: ${opName()} claims ${v} bytes of ${what} but only ${n - pos} are left`);
-    return Number(v);
-  };
-  const take = (count: number, what: string): Uint8Array => {
-    if (count < 0) fail(`${opName()} has a negative ${what} length ${count}`);
-    if (count > n - pos) fail(`truncated pickle: ${opName()} claims ${count} bytes of ${what} but only ${n - pos} are left`);
-    pos += count;
-    return bytes.subarray(pos - count, pos);
-  };
-  const line = (): Uint8Array => {
-    const end = bytes.indexOf(0x0a, pos);
-    if (end < 0) fail(`truncated pickle: ${opName()} argument has no terminating newline`);
-    const out = bytes.subarray(pos, end);
-    pos = end + 1;
-    return out;
-  };
-  const utf8 = (b: Uint8Array, what: string): string => {
-    try {
-      return UTF8.decode(b);
-    } catch {
-      return fail(`${opName()} ${what} is not valid UTF-8`);
-    }
-  };
-
-  // --- stack -------------------------------------------------------------------------------------------
-  const push = (v: PickleValue) => {
-    stack.push(v);
-  };
-  const pop = (): PickleValue => {
-    if (stack.length === 0) fail(`stack underflow in ${opName()}${metastack.length ? " (hit a MARK)" : ""}`);
-    return stack.pop() as PickleValue;
-  };
-  const top = (): PickleValue => {
-    if (stack.length === 0) fail(`stack underflow in ${opName()}${metastack.length ? " (hit a MARK)" : ""}`);
-    return stack[stack.length - 1];
-  };
-  const popMark = (): PickleValue[] => {
-    if (metastack.length === 0) fail(`${opName()} without a preceding MARK`);
-    const items = stack;
-    stack = metastack.pop() as PickleValue[];
-    return items;
-  };
-
-  // --- memo ----------------------------------------------------------------------------------------------
-  const memoIndex = (i: number | bigint | null): number => {
-    if (i === null || typeof i === "bigint" || i < 0) return fail(`${opName()} has an invalid memo index`);
-    if (i > maxMemo) fail(`memo index ${i} exceeds the limit ${maxMemo}`);
-    return i;
-  };
-  const memoGet = (i: number) => {
-    const v = memo.get(memoIndex(i));
-    if (v === undefined) fail(`${opName()} of memo index ${i}, which was never stored`);
-    push(v as PickleValue);
-  };
-  const memoPut = (i: number) => {
-    memo.set(memoIndex(i), top());
-  };
-
-  // --- containers ------------------------------------------------------------------------------------------
-  const tuple = (items: PickleValue[]): PickleTuple => ({ kind: "tuple", items });
-  const setItems = (target: PickleValue, kv: PickleValue[]) => {
-    if (!isDict(target)) fail(`${opName()} on a ${pickleTypeName(target)}, not a dict`);
-    if (kv.length % 2 !== 0) fail(`${opName()} with an odd number (${kv.length}) of keys and values`);
-    const map = (target as PickleDict).map;
-    for (let i = 0; i < kv.length; i += 2) {
-      const k = kv[i];
-      if (!isPickleKey(k)) fail(`dict key of type ${pickleTypeName(k)} is not supported (only None, bool, int, float, str)`);
-      map.set(k as PickleKey, kv[i + 1]);
-    }
-  };
-  const appendItems = (target: PickleValue, items: PickleValue[]) => {
-    if (!Array.isArray(target)) fail(`${opName()} on a ${pickleTypeName(target)}, not a list`);
-    const list = target as PickleValue[];
-    for (const it of items) list.push(it);
-  };
-
-  // --- globals -------------------------------------------------------------------------------------------
-  const allowedList = () => Object.keys(globals).sort().join(", ") || "none";
-  const resolveGlobal = (module: string, name: string): PickleGlobalRef => {
-    const mod = proto < 3 && Object.hasOwn(PY2_MODULES, module) ? PY2_MODULES[module] : module;
-    const q = `${mod}.${name}`;
-    if (!Object.hasOwn(globals, q)) {
-      fail(`pickle refers to global ${quote(q)}, which is not allowed (only: ${allowedList()})`);
-    }
-    const ref: PickleGlobalRef = { kind: "global", module: mod, name };
-    refs.add(ref);
-    return ref;
-  };
-  /** The allow-list entry behind a value in callable position, with a `call`. */
-  const callableOf = (callee: PickleValue): { q: string; call: NonNullable<PickleGlobals[string]["call"]> } => {
-    if (!isGlobalRef(callee) || !refs.has(callee)) {
-      return fail(`${opName()} expects a global to call, got ${pickleTypeName(callee)}`);
-    }
-    const q = globalName(callee);
-    const call = globals[q].call;
-    if (!call) return fail(`${opName()} calls global ${quote(q)}, which is allowed only as a value, not as a callable`);
-    return { q, call };
-  };
-  /**
-   * Runs a caller callback; its non-UserError failures become UserErrors here (the input caused them). An
-   * object result of a global (`madeBy`) remembers that global, for BUILD.
-   */
-  const invoke = (what: string, q: string, madeBy: string | null, f: () => PickleValue): PickleValue => {
-    let v: PickleValue | undefined;
-    try {
-      v = f();
-    } catch (e) {
-      if (e instanceof UserError) throw e;
-      const err = new UserError(`${path}: ${what} ${quote(q)} failed: ${oneLine(e)} at offset ${at}`);
-      err.cause = e;
-      throw err;
-    }
-    if (v === undefined) fail(`${what} ${quote(q)} returned nothing`);
-    if (madeBy !== null && typeof v === "object" && v !== null) producer.set(v, madeBy);
-    return v as PickleValue;
-  };
-  const callGlobal = (callee: PickleValue, args: PickleValue, kwargs?: PickleValue) => {
-    const { q, call } = callableOf(callee);
-    if (!isTuple(args)) fail(`${opName()} arguments must be a tuple, got ${pickleTypeName(args)}`);
-    if (kwargs !== undefined && !isDict(kwargs)) fail(`${opName()} keyword arguments must be a dict, got ${pickleTypeName(kwargs)}`);
-    const a = (args as PickleTuple).items;
-    const kw = kwargs as PickleDict | undefined;
-    push(invoke("global", q, q, () => (kw === undefined ? call(a) : call(a, kw))));
-  };
-  const persistent = (pid: PickleValue) => {
-    const load = opts.persistentLoad;
-    if (!load) fail(`pickle has a persistent id (${opName()}) but no persistent loader was given`);
-    const what = typeof pid === "string" ? pid : pickleTypeName(pid);
-    push(invoke("persistent load of", what, null, () => (load as NonNullable<typeof load>)(pid)));
-  };
-
-  // --- the loop ------------------------------------------------------------------------------------------
-  for (;;) {
-    if (pos >= n) {
-      at = pos;
-      fail(n === 0 ? "empty pickle" : "truncated pickle: ended without STOP");
-    }
-    at = pos;
-    op = bytes[pos++];
-    switch (op) {
-      // protocol control
-      case 0x80: {
-        const v = u8();
-        if (v > HIGHEST_PROTOCOL) fail(`unsupported pickle protocol ${v}`);
-        proto = v;
-        break;
-      }
-      case 0x95: {
-        need(8, "bytes");
-        const len = dv.getBigUint64(pos, true);
-        pos += 8;
-        if (len > BigInt(n - pos)) fail(`FRAME of ${len} bytes but only ${n - pos} are left`);
-        break;
-      }
-      case 0x2e: {
-        if (metastack.length > 0) fail(`STOP with ${metastack.length} MARK(s) still open`);
-        if (stack.length !== 1) fail(`STOP with ${stack.length} values on the stack (expected 1)`);
-        if (pos !== n) fail(`${n - pos} bytes of unexpected data after STOP`);
-        return stack[0];
-      }
-
-      // stack manipulation
-      case 0x28:
-        if (metastack.length >= maxDepth) fail(`more than ${maxDepth} MARKs open at once`);
-        metastack.push(stack);
-        stack = [];
-        break;
-      case 0x30: // POP; like Python, a POP with nothing above the MARK discards the MARK
-        if (stack.length > 0) stack.pop();
-        else popMark();
-        break;
-      case 0x31:
-        popMark();
-        break;
-      case 0x32:
-        push(top());
-        break;
-
-      // constants and numbers
-      case 0x4e:
-        push(null);
-        break;
-      case 0x88:
-        push(true);
-        break;
-      case 0x89:
-        push(false);
-        break;
-      case 0x49: {
-        const text = latin1(line());
-        if (text === "00") push(false);
-        else if (text === "01") push(true);
-        else push(parseDecimal(text) ?? fail(`INT argument ${quote(text)} is not a decimal integer`));
-        break;
-      }
-      case 0x4a:
-        push(i32());
-        break;
-      case 0x4b:
-        push(u8());
-        break;
-      case 0x4d:
-        push(u16());
-        break;
-      case 0x4c: {
-        const text = latin1(line());
-        const digits = text.endsWith("L") ? text.slice(0, -1) : text;
-        push(parseDecimal(digits) ?? fail(`LONG argument ${quote(text)} is not a decimal integer`));
-        break;
-      }
-      case 0x8a:
-        push(decodeLongLE(take(u8(), "integer")));
-        break;
-      case 0x8b: {
-        const len = i32();
-        if (len > MAX_LONG_BYTES) fail(`LONG4 of ${len} bytes exceeds the limit of ${MAX_LONG_BYTES}`);
-        push(decodeLongLE(take(len, "integer")));
-        break;
-      }
-      case 0x46: {
-        const text = latin1(line());
-        const v = parseFloatLiteral(text);
-        if (v === null) fail(`FLOAT argument ${quote(text)} is not a number`);
-        push(v as number);
-        break;
-      }
-      case 0x47: {
-        need(8, "bytes");
-        push(dv.getFloat64(pos, false));
-        pos += 8;
-        break;
-      }
-
-      // strings and bytes
-      case 0x53: {
-        const raw = line();
-        const q = raw[0];
-        if (raw.length < 2 || (q !== 0x22 && q !== 0x27) || raw[raw.length - 1] !== q) {
-          fail("the STRING argument must be quoted");
-        }
-        const dec = escapeDecode(raw.subarray(1, raw.length - 1));
-        if (typeof dec === "string") fail(dec);
-        push(latin1(dec as Uint8Array));
-        break;
-      }
-      case 0x54:
-        push(latin1(take(i32(), "string")));
-        break;
-      case 0x55:
-        push(latin1(take(u8(), "string")));
-        break;
-      case 0x56: {
-        const s = rawUnicodeEscapeDecode(line());
-        if (typeof s !== "string") fail(s.error);
-        push(s as string);
-        break;
-      }
-      case 0x58:
-        push(utf8(take(u32(), "string"), "string"));
-        break;
-      case 0x8c:
-        push(utf8(take(u8(), "string"), "string"));
-        break;
-      case 0x8d:
-        push(utf8(take(len64("string"), "string"), "string"));
-        break;
-      case 0x42:
-        push(take(u32(), "bytes").slice());
-        break;
-      case 0x43:
-        push(take(u8(), "bytes").slice());
-        break;
-      case 0x8e:
-      case 0x96:
-        push(take(len64("bytes"), "bytes").slice());
-        break;
-
-      // lists
-      case 0x5d:
-        push([]);
-        break;
-      case 0x6c:
-        push(popMark());
-        break;
-      case 0x61: {
-        const v = pop();
-        appendItems(top(), [v]);
-        break;
-      }
-      case 0x65: {
-        const items = popMark();
-        appendItems(top(), items);
-        break;
-      }
-
-      // tuples
-      case 0x29:
-        push(tuple([]));
-        break;
-      case 0x74:
-        push(tuple(popMark()));
-        break;
-      case 0x85: {
-        const a = pop();
-        push(tuple([a]));
-        break;
-      }
-      case 0x86: {
-        const b = pop();
-        const a = pop();
-        push(tuple([a, b]));
-        break;
-      }
-      case 0x87: {
-        const c = pop();
-        const b = pop();
-        const a = pop();
-        push(tuple([a, b, c]));
-        break;
-      }
-
-      // dicts
-      case 0x7d:
-        push({ kind: "dict", map: new Map() });
-        break;
-      case 0x64: {
-        const kv = popMark();
-        const d: PickleDict = { kind: "dict", map: new Map() };
-        setItems(d, kv);
-        push(d);
-        break;
-      }
-      case 0x73: {
-        const v = pop();
-        const k = pop();
-        setItems(top(), [k, v]);
-        break;
-      }
-      case 0x75: {
-        const kv = popMark();
-        setItems(top(), kv);
-        break;
-      }
-
-      // sets
-      case 0x8f:
-        push({ kind: "set", items: [], frozen: false });
-        break;
-      case 0x90: {
-        const items = popMark();
-        const s = top();
-        if (!isSet(s) || s.frozen) fail(`ADDITEMS on a ${pickleTypeName(s)}, not a set`);
-        for (const it of items) (s as PickleSet).items.push(it);
-        break;
-      }
-      case 0x91:
-        push({ kind: "set", items: popMark(), frozen: true });
-        break;
-
-      // memo
-      case 0x67:
-        memoGet(memoIndex(parseDecimal(latin1(line()))));
-        break;
-      case 0x68:
-        memoGet(u8());
-        break;
-      case 0x6a:
-        memoGet(u32());
-        break;
-      case 0x70:
-        memoPut(memoIndex(parseDecimal(latin1(line()))));
-        break;
-      case 0x71:
-        memoPut(u8());
-        break;
-      case 0x72:
-        memoPut(u32());
-        break;
-      case 0x94:
-        memoPut(memo.size);
-        break;
-
-      // globals and calls
-      case 0x63: {
-        const module = utf8(line(), "module name");
-        const name = utf8(line(), "global name");
-        push(resolveGlobal(module, name));
-        break;
-      }
-      case 0x93: {
-        const name = pop();
-        const module = pop();
-        if (typeof module !== "string" || typeof name !== "string") {
-          fail(`STACK_GLOBAL needs two strings, got ${pickleTypeName(module)} and ${pickleTypeName(name)}`);
-        }
-        push(resolveGlobal(module as string, name as string));
-        break;
-      }
-      case 0x52: {
-        const args = pop();
-        const callee = pop();
-        callGlobal(callee, args);
-        break;
-      }
-      case 0x81: {
-        const args = pop();
-        const cls = pop();
-        callGlobal(cls, args);
-        break;
-      }
-      case 0x92: {
-        const kwargs = pop();
-        const args = pop();
-        const cls = pop();
-        callGlobal(cls, args, kwargs);
-        break;
-      }
-      case 0x62: {
-        const state = pop();
-        const obj = top();
-        const q = typeof obj === "object" && obj !== null ? producer.get(obj) : undefined;
-        const build = q !== undefined && Object.hasOwn(globals, q) ? globals[q].build : undefined;
-        if (q === undefined || !build) {
-          fail(`BUILD on a ${pickleTypeName(obj)}${q ? ` made by ${quote(q)}` : ""}, which does not allow BUILD`);
-        }
-        stack[stack.length - 1] = invoke("BUILD of", q as string, q as string, () => (build as NonNullable<typeof build>)(obj, state));
-        break;
-      }
-      case 0x50: {
-        const raw = line();
-        if (raw.some((b) => b > 0x7f)) fail("PERSID argument is not ASCII");
-        persistent(latin1(raw));
-        break;
-      }
-      case 0x51:
-        persistent(pop());
-        break;
-
-      default:
-        if (REFUSED[op]) fail(`pickle opcode ${REFUSED[op]}`);
-        fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, "0")}`);
-    }
-  }
+  do {
+    m.at = m.pos;
+    if (m.pos >= bytes.length) fail(m, bytes.length === 0 ? "empty pickle" : "truncated pickle: ended without STOP");
+    m.op = bytes[m.pos++];
+    const opcode = OPCODES[m.op] ?? fail(m, `unknown pickle opcode ${hexByte(m.op)}`);
+    opcode[1](m);
+  } while (!m.stopped);
+  return m.stack[0];
 }
