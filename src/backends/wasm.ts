@@ -1,18 +1,18 @@
 // Owns the `wasm` backend: the reference graphs (src/engine: same SPEC §3 I/O, caches, attention, RoPE, taps)
-// with every weight product computed by the project's WebAssembly SIMD kernel (src/wasm/kernels.ts) over
-// weights packed into row panels at load time, in shared memories (wasm/layout.ts) that a pool of worker
-// threads (wasm/pool.ts) reads together with the main thread. Results are deterministic and the same for any
-// thread count; they differ from the reference by fp32 rounding only (docs/wasm.md).
+// with every weight product computed by the project's WebAssembly SIMD kernel (src/compute/kernels.ts) over
+// weights packed into row panels at load time, in shared memories (wasm/layout.ts) that the worker pool
+// (src/compute/pool.ts, as panel matmul jobs: src/compute/panel-matmul.ts) reads together with the main
+// thread. Results are deterministic and the same for any thread count; they differ from the reference by fp32
+// rounding only (docs/wasm.md).
 import { cpus } from "node:os";
 import type { MatMulFn } from "../engine/decoder.js";
 import { createKvGraph } from "../engine/kv-graph.js";
 import { createPrefillGraph } from "../engine/prefill-graph.js";
-import { buildKernelModule, DEFAULT_MATMUL, matmulName, packActivations } from "../wasm/kernels.js";
+import { buildKernelModule, DEFAULT_MATMUL, matmulName, packActivations } from "../compute/kernels.js";
+import { createPanelPool, type PanelPool } from "../compute/panel-matmul.js";
 import { UserError } from "../util/errors.js";
-import { MAX_THREADS } from "./wasm/control.js";
 import { wasmKvForward, wasmPrefillForward } from "./wasm/graphs.js";
 import { allocateShards, modelMatrices, planShards, type PlacedMatrix, type ShardPlan } from "./wasm/layout.js";
-import { createPool, type Pool } from "./wasm/pool.js";
 import type { Backend, BackendInit } from "../engine/backend.js";
 
 export interface WasmBackendOptions {
@@ -27,19 +27,21 @@ export interface WasmBackendOptions {
    * cost more than it saves; default 65536. Which thread computes a row never changes its value.
    */
   minParallelWork?: number;
-  /** Microseconds a waiting thread polls before it sleeps (see pool.ts PoolOptions.spinMicros). */
+  /** Microseconds a waiting thread polls before it sleeps (see src/compute/pool.ts PoolOptions.spinMicros). */
   spinMicros?: number;
 }
 
 export interface WasmBackend extends Backend {
   readonly threads: number;
-  /** Thread pool counters (see wasm/pool.ts Pool.stats). */
-  readonly poolStats: Readonly<Pool["stats"]>;
+  /** Thread pool counters (see src/compute/pool.ts PoolStats). */
+  readonly poolStats: Readonly<PanelPool["stats"]>;
   /** The shard plan (for tests and diagnostics). */
   readonly shards: readonly ShardPlan[];
 }
 
 export const DEFAULT_SHARD_BYTES = 3 * 2 ** 30;
+/** Most threads of the backend (--threads), the main thread included. */
+export const MAX_THREADS = 64;
 const DEFAULT_MIN_PARALLEL_WORK = 65536;
 const MAX_TOKEN_CAP = 32;
 
@@ -70,7 +72,7 @@ export async function createWasmBackend(init: BackendInit, opts: WasmBackendOpti
   for (const s of plan) for (const p of s.matrices) placed.set(byName.get(p.name)!, p);
 
   const module = await WebAssembly.compile(buildKernelModule([variant]));
-  const pool = await createPool(module, memories, { threads, kernel: matmulName(variant), spinMicros: opts.spinMicros });
+  const pool = await createPanelPool(module, memories, { threads, kernel: matmulName(variant), spinMicros: opts.spinMicros });
 
   let disposed = false;
   const matMul: MatMulFn = (y, w, x, T, m, n) => {

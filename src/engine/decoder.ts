@@ -36,9 +36,9 @@ export type TapFn = (layer: number, name: TapName, data: Float32Array) => void;
 /**
  * A weight product Y[t, m] = X[t, n]·Wᵀ for W [m, n] row-major. The golden graphs need matMulRows' exact
  * contract (src/engine/kernels.ts): every element equal to fround(dotLanes4(W[r, :], x_t)), as the oracle and
- * the parallel pool (src/engine/parallel) give. The wasm backend passes an fp32 SIMD product instead, which is
- * not bit-exact and feeds only its own graphs (docs/wasm.md). `w` is always one of the model's own weight
- * arrays (never a copy or subarray), so an implementation may key per-weight state on its identity.
+ * the exact pool (src/compute/exact-matmul.ts) give. The wasm backend passes an fp32 SIMD product instead,
+ * which is not bit-exact and feeds only its own graphs (docs/wasm.md). `w` is always one of the model's own
+ * weight arrays (never a copy or subarray), so an implementation may key per-weight state on its identity.
  */
 export type MatMulFn = (y: Float32Array, w: Float32Array, x: Float32Array, t: number, m: number, n: number) => void;
 

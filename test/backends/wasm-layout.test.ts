@@ -3,7 +3,7 @@
 // area, without overlaps; packed contents equal packPanels of the model's own array; too-large weights refused.
 import { describe, expect, it } from "vitest";
 import { allocateShards, modelMatrices, planShards } from "../../src/backends/wasm/layout.js";
-import { packedBytes, packPanels } from "../../src/wasm/kernels.js";
+import { packedBytes, packPanels } from "../../src/compute/kernels.js";
 import { UserError } from "../../src/util/errors.js";
 import { loadStories260K } from "../helpers/fixtures.js";
 

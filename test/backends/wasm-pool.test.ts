@@ -1,4 +1,4 @@
-// The wasm backend's thread pool: the fixed panel split covers every panel once, jobs over 1..4 threads give
+// The worker pool (src/compute/pool.ts) running the wasm backend's panel matmul jobs (src/compute/panel-matmul.ts): the fixed panel split covers every panel once, jobs over 1..4 threads give
 // the single-thread bits, a worker's trap comes back as an Error naming the worker (and the pool keeps
 // working), dispose() stops it, and the worker source as the TypeScript build emits it (dist/) runs too.
 import { readFileSync } from "node:fs";
@@ -22,9 +22,9 @@ import {
   starvedShare,
   WINDOW_JOBS,
   type Polling,
-} from "../../src/backends/wasm/control.js";
-import { createPool, type MatMulJob, type Pool } from "../../src/backends/wasm/pool.js";
-import { buildKernelModule, DEFAULT_MATMUL, matmulName, packActivations, packedBytes, packPanels } from "../../src/wasm/kernels.js";
+} from "../../src/compute/protocol.js";
+import { createPanelPool as createPool, type MatMulJob, type PanelPool as Pool } from "../../src/compute/panel-matmul.js";
+import { buildKernelModule, DEFAULT_MATMUL, matmulName, packActivations, packedBytes, packPanels } from "../../src/compute/kernels.js";
 import { ROOT } from "../helpers/fixtures.js";
 
 const pools: Pool[] = [];
@@ -216,9 +216,9 @@ describe("pool", () => {
   });
 
   it("runs the worker source as tsc emits it for dist/ (plain Node, no vitest transform)", async () => {
-    const src = readFileSync(join(ROOT, "src", "backends", "wasm", "worker.ts"), "utf8");
+    const src = readFileSync(join(ROOT, "src", "compute", "worker.ts"), "utf8");
     const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
-    const mod = (await import(`data:text/javascript,${encodeURIComponent(js)}`)) as typeof import("../../src/backends/wasm/worker.js");
+    const mod = (await import(`data:text/javascript,${encodeURIComponent(js)}`)) as typeof import("../../src/compute/worker.js");
     expect(mod.WORKER_SOURCE).toContain("workerMain");
     const { mem, f, job, yLen } = setup(101, 33, 3);
     const ref = await createPool(module, [mem], { threads: 1, kernel });

@@ -1,11 +1,11 @@
 // The fast exact matmul kernels against the oracle (src/engine/kernels.ts matMulRows), bit for bit: the two-row
-// JS kernel (src/engine/kernels-fast.ts) and the f64x2 WebAssembly kernel (src/wasm/kernels-exact.ts), on
+// JS kernel (src/compute/kernels-fast.ts) and the f64x2 WebAssembly kernel (src/compute/kernels-exact.ts), on
 // small random matrices with n not a multiple of 4, odd m, row ranges and token counts, and on values that
 // make the summation order visible (so a kernel that summed in another order would fail: checked below).
 import { describe, expect, it } from "vitest";
 import { dotLanes4, matMulRows } from "../../src/engine/kernels.js";
-import { matMulRange, matMulRowsFast } from "../../src/engine/kernels-fast.js";
-import { buildExactMatMulModule, instantiateExactMatMul, MAX_TOKEN_BLOCK } from "../../src/wasm/kernels-exact.js";
+import { matMulRange, matMulRowsFast } from "../../src/compute/kernels-fast.js";
+import { buildExactMatMulModule, instantiateExactMatMul, MAX_TOKEN_BLOCK } from "../../src/compute/kernels-exact.js";
 
 /** Deterministic values, each in ±2^-6 .. ±2^6. */
 function rand(len: number, seed: number): Float32Array {

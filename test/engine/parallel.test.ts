@@ -1,4 +1,4 @@
-// The fast exact matmul pool (src/engine/parallel) against the oracle graphs, bit for bit: kv_forward and
+// The fast exact matmul pool (src/compute/exact-matmul.ts on the worker pool src/compute/pool.ts) against the oracle graphs, bit for bit: kv_forward and
 // prefill_forward outputs (logits, K, V) with 1, 2 and 3 threads and both kernels (exact wasm, two-row JS), on
 // stories260K, the tiny Llama 3.2 (GQA) and a random model with odd shapes (n not a multiple of 4, m not a
 // multiple of the row chunk); a whole greedy hybrid run; and the pool's own edge cases.
@@ -13,8 +13,8 @@ import { causalMask, MASK_ATTEND, MASK_BLOCKED, type KvGraphInputs } from "../..
 import { matMulRows } from "../../src/engine/kernels.js";
 import { validateConfig, type ModelConfig } from "../../src/engine/config.js";
 import type { Model } from "../../src/engine/weights.js";
-import { createMatMulPool, weightMatrices, type KernelChoice, type MatMulPool } from "../../src/engine/parallel/pool.js";
-import { chunkRows } from "../../src/engine/parallel/protocol.js";
+import { createMatMulPool, weightMatrices, type KernelChoice, type MatMulPool } from "../../src/compute/exact-matmul.js";
+import { chunkRows } from "../../src/compute/protocol.js";
 import { createParallelReferenceBackend } from "../../src/backends/reference.js";
 
 function lcg(seed: number): () => number {

@@ -2,7 +2,7 @@
 // and that compute what plain JS computes (control flow, i32, f32/f64, SIMD loads/stores/lanes/shuffles),
 // the shared-memory import, and bad arguments refused.
 import { describe, expect, it } from "vitest";
-import { code, encodeModule, F32, F64, I32, op, sleb128, uleb128, V128, VOID, type FunctionDef } from "../../src/wasm/encoder.js";
+import { code, encodeModule, F32, F64, I32, op, sleb128, uleb128, V128, VOID, type FunctionDef } from "../../src/compute/encoder.js";
 
 const run = (fns: FunctionDef[], pages = 1) => {
   const bytes = encodeModule({ memory: { module: "env", name: "mem", minPages: 1, maxPages: 16, shared: true }, functions: fns });

@@ -17,7 +17,7 @@ import {
   pvF32,
   scoreF32,
   type MatMulVariant,
-} from "../../src/wasm/kernels.js";
+} from "../../src/compute/kernels.js";
 import { dotLanes4 } from "../../src/engine/kernels.js";
 
 /** xorshift32 fill in [-amp, amp). */

@@ -1,6 +1,6 @@
 // Owns the wasm backend's two graph calls: the reference's kv_forward and prefill_forward (src/engine/kv-graph.ts,
 // prefill-graph.ts: same SPEC §3 I/O, checks, K/V staging and output order, the same runDecoder body, RoPE, taps)
-// with the weight products on the wasm matmul and attention on the wasm attention kernels (src/wasm/kernels.ts:
+// with the weight products on the wasm matmul and attention on the wasm attention kernels (src/compute/kernels.ts:
 // scores, then the reference's softmax in JavaScript, then ·V). Attention data is copied into a small shared
 // memory of its own (keys, values, queries, mask, scores), used by the main thread only.
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
@@ -10,8 +10,8 @@ import { softmaxInPlace } from "../../engine/kernels.js";
 import { checkKvGraphLengths, type KvGraph } from "../../engine/kv-graph.js";
 import { stagePrefillKv, type PrefillGraph } from "../../engine/prefill-graph.js";
 import { allocKvOutputs, allocPrefillOutputs, numel, type KvGraphInputs, type KvGraphOutputs, type PrefillGraphInputs, type PrefillGraphOutputs } from "../../engine/graph-io.js";
-import { PAGE_BYTES } from "../../wasm/encoder.js";
-import { ATTN_PV, ATTN_SCORES } from "../../wasm/kernels.js";
+import { PAGE_BYTES } from "../../compute/encoder.js";
+import { ATTN_PV, ATTN_SCORES } from "../../compute/kernels.js";
 
 type Kernel = (...args: number[]) => void;
 

@@ -1,12 +1,12 @@
 // Owns where the wasm backend keeps its weights: every distinct weight matrix of the model packed into row
-// panels (src/wasm/kernels.ts) inside one of several shared WebAssembly memories ("shards", each at most
+// panels (src/compute/kernels.ts) inside one of several shared WebAssembly memories ("shards", each at most
 // `shardBytes`, wasm32 memories being limited to 4 GiB), plus per shard an activation area for the input rows
 // (X, group-major) and output rows (Y) of up to `tokenCap` tokens.
 //
 // Shard s: [0, xBytes) X · [yOff, yOff + yBytes) Y · matrices at 64-byte aligned offsets, in model order.
 import type { Model } from "../../engine/weights.js";
-import { PAGE_BYTES, MAX_PAGES } from "../../wasm/encoder.js";
-import { packedBytes, packPanels } from "../../wasm/kernels.js";
+import { PAGE_BYTES, MAX_PAGES } from "../../compute/encoder.js";
+import { packedBytes, packPanels } from "../../compute/kernels.js";
 import { UserError } from "../../util/errors.js";
 
 /** A weight matrix to place: the model's own array (identity is the key), [m, n] row-major. */

@@ -4,8 +4,9 @@
 // j ≡ k (mod 4) in ascending j, (l0 + l1) + (l2 + l3), one Math.fround — only the interleaving across rows
 // changes, so each element is bit-identical to matMulRows whatever rows it is grouped with.
 //
-// matMulRange is self-contained (no free variables but Math): the worker pool (src/engine/parallel) runs its
-// source text in worker threads, so the threads execute literally the same code as the main thread.
+// matMulRange is self-contained (no free variables but Math): the worker pool (pool.ts, a JS kernel of
+// exact-matmul.ts) runs its source text in worker threads, so the threads execute literally the same code as
+// the main thread.
 
 /**
  * Rows [r0, r1) of Y [t, m] = X [t, n]·Wᵀ (W [m, n] row-major): for every token row i < t and r0 <= r < r1,

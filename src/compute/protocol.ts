@@ -1,45 +1,52 @@
-// Owns the shared control block of the wasm backend's thread pool: the Int32Array slots through which the
-// main thread hands a matmul job to the workers and learns that it is done (Atomics, no message per job), the
-// fixed cut of a job's row panels into chunks, the claim word through which threads take chunks, and the
-// policy for polling between jobs.
+// Owns the worker pool's shared protocol (src/compute/pool.ts, worker.ts): the control block's layout (an
+// Int32Array over a SharedArrayBuffer, driven with Atomics), the claim word through which every thread takes
+// chunks, the fixed cut of a job's work units into chunks, and the policy for polling between jobs.
+//
+// One job = one kernel call split over threads: a kernel of the pool's table (KERNEL), the memory it runs on
+// (SHARD), its int32 arguments (ARGS…), and UNITS work units (row panels, output rows) cut into CHUNKS chunks.
+// Main thread, per job: write the descriptor, DONE = 0, NEXT = claimWord(seq, CHUNKS), SEQ = seq, notify SEQ;
+// take chunks like a worker until none is left; wait until DONE = CHUNKS.
+// Worker: poll SEQ for SPIN µs, then Atomics.wait(SEQ); on a new sequence number take chunks until none is
+// left (a compareExchange on NEXT per chunk; read the descriptor after the claim), DONE += 1 each.
+// Which thread computes a chunk varies from run to run; its values cannot: every unit is computed by exactly
+// one chunk with the same kernel code on the same inputs. Atomics are sequentially consistent, so the plain
+// writes before them (descriptor, inputs, outputs) are visible to the thread that observes them.
 
-/** Slot indices in the control block (an Int32Array over a SharedArrayBuffer). */
+/** Slot indices in the control block. */
 export const CTRL = {
   /** Job sequence number: bumped (then notified) once per job; workers wait for it to change. */
   SEQ: 0,
   /** Chunks of the current job computed so far. */
   DONE: 1,
-  /** What to do: OP_MATMUL or OP_QUIT. */
+  /** What to do: OP_RUN or OP_QUIT. */
   OP: 2,
   /** Non-zero when a worker failed the current job (its message is in the error text area). */
   ERROR: 3,
-  /** Shard index (which memory / instance). */
+  /** Memory (shard) whose kernel instance runs the job. */
   SHARD: 4,
-  /** Kernel arguments, in MATMUL_PARAMS order except p0/p1 (from the chunk). */
-  W: 5,
-  X: 6,
-  Y: 7,
-  N_GROUPS: 8,
-  PANELS: 9,
-  T: 10,
-  X_GROUP_STRIDE: 11,
-  Y_STRIDE: 12,
-  /** Length of the error text (UTF-16 code units, at most ERROR_TEXT_SLOTS). */
-  ERROR_LENGTH: 13,
-  /** Microseconds a worker polls for the next job before sleeping; set by the main thread (see nextPolling). */
-  SPIN: 14,
-  /** Chunks K of the current job. */
-  CHUNKS: 15,
+  /** Index of the job's kernel in the pool's kernel table. */
+  KERNEL: 5,
+  /** Work units of the job, and the chunks K they are cut into (shareOf). */
+  UNITS: 6,
+  CHUNKS: 7,
   /** The claim word: (job tag << CLAIM_INDEX_BITS) | chunks not yet taken (see claimWord). */
-  NEXT: 16,
+  NEXT: 8,
+  /** Microseconds a worker polls for the next job before sleeping; set by the main thread (see nextPolling). */
+  SPIN: 9,
+  /** Length of the error text (UTF-16 code units, at most ERROR_TEXT_SLOTS). */
+  ERROR_LENGTH: 10,
+  /** First of MAX_ARGS slots: the kernel's arguments other than the chunk's unit range. */
+  ARGS: 16,
   /** First of ERROR_TEXT_SLOTS slots holding a failing worker's message, one UTF-16 code unit each. */
   ERROR_TEXT: 32,
 } as const;
+export const MAX_ARGS = 8;
 export const ERROR_TEXT_SLOTS = 240;
-export const MAX_THREADS = 64;
 export const CTRL_SLOTS = CTRL.ERROR_TEXT + ERROR_TEXT_SLOTS;
-export const OP_MATMUL = 1;
+export const OP_RUN = 1;
 export const OP_QUIT = 2;
+/** Most threads of one pool, the main thread included. */
+export const MAX_THREADS = 256;
 
 /** Chunks per thread: enough that a thread which starts late (descheduled) leaves its work to the others. */
 export const CHUNKS_PER_THREAD = 4;
@@ -47,6 +54,17 @@ export const CLAIM_INDEX_BITS = 11;
 export const CLAIM_INDEX_MASK = (1 << CLAIM_INDEX_BITS) - 1;
 /** Job tags are the low 20 bits of the sequence number, so a claim word stays a positive int32. */
 export const CLAIM_TAG_MASK = (1 << 20) - 1;
+
+/** Everything the thread-side code (worker.ts) needs of this file, passed to it because it cannot import. */
+export const PROTOCOL = {
+  ...CTRL,
+  opQuit: OP_QUIT,
+  errorTextSlots: ERROR_TEXT_SLOTS,
+  indexBits: CLAIM_INDEX_BITS,
+  indexMask: CLAIM_INDEX_MASK,
+  tagMask: CLAIM_TAG_MASK,
+} as const;
+export type Protocol = typeof PROTOCOL;
 
 /**
  * The claim word of job `seq` with `remaining` chunks not yet taken. A thread takes a chunk by a
@@ -59,18 +77,26 @@ export function claimWord(seq: number, remaining: number): number {
   return ((seq & CLAIM_TAG_MASK) << CLAIM_INDEX_BITS) | remaining;
 }
 
-/** Chunks of a job of `panels` row panels on `threads` threads (at most CLAIM_INDEX_MASK). */
-export function chunksFor(panels: number, threads: number): number {
-  return Math.min(panels, threads * CHUNKS_PER_THREAD, CLAIM_INDEX_MASK);
+/** Chunks of a job of `units` work units on `threads` threads: about 4 per thread (at most CLAIM_INDEX_MASK). */
+export function chunksFor(units: number, threads: number): number {
+  return Math.min(units, threads * CHUNKS_PER_THREAD, CLAIM_INDEX_MASK);
 }
 
 /**
- * Panels [p0, p1) of chunk `i` of `chunks`: contiguous, sizes differing by at most one, a fixed function of
- * (panels, chunks, i). Which thread takes a chunk varies from run to run; the values cannot, since every panel
+ * Rows per chunk of the exact matmul (src/compute/exact-matmul.ts) for m output rows on `threads` threads:
+ * about 8 chunks per thread, even (the two-row JS kernel's step).
+ */
+export function chunkRows(m: number, threads: number): number {
+  return Math.max(2, Math.ceil(m / (threads * 8) / 2) * 2);
+}
+
+/**
+ * Units [u0, u1) of chunk `i` of `chunks`: contiguous, sizes differing by at most one, a fixed function of
+ * (units, chunks, i). Which thread takes a chunk varies from run to run; the values cannot, since every unit
  * is computed by exactly one chunk with the same kernel code and no output's sum is split.
  */
-export function shareOf(panels: number, chunks: number, i: number): [number, number] {
-  return [Math.floor((panels * i) / chunks), Math.floor((panels * (i + 1)) / chunks)];
+export function shareOf(units: number, chunks: number, i: number): [number, number] {
+  return [Math.floor((units * i) / chunks), Math.floor((units * (i + 1)) / chunks)];
 }
 
 /**

@@ -1,4 +1,4 @@
-// Owns the exact WebAssembly matmul of the fast reference path (src/engine/parallel): a SIMD kernel whose every
+// Owns the exact WebAssembly matmul of the fast reference path (exact-matmul.ts): a SIMD kernel whose every
 // output is bit-identical to the oracle (src/engine/kernels.ts: fround(dotLanes4(W[r, :], x_t))).
 //
 // Why it is exact: dotLanes4 keeps four float64 lanes, lane k summing w[j]·x[j] for j ≡ k (mod 4) in ascending
@@ -17,8 +17,11 @@
 // up to three tokens at a time (each promoted w pair shared by their dot products).
 import { code, encodeModule, F64, I32, op, V128, type Code, type ValType } from "./encoder.js";
 
-/** The memory the kernel imports: env.mem, shared (the worker pool's threads all use the same one). */
+/** The memory the kernel imports: env.mem, shared (the worker pool's threads all use the same one; pool.ts binds env.mem). */
 export const EXACT_KERNEL_MEMORY = { module: "env", name: "mem", minPages: 1, maxPages: 65536, shared: true } as const;
+
+/** The kernel's export name. */
+export const EXACT_MATMUL = "mm";
 
 /** mm(w, x, y, t, m, n, r0, r1), byte addresses; see the file header. */
 export type ExactMatMul = (w: number, x: number, y: number, t: number, m: number, n: number, r0: number, r1: number) => void;
@@ -152,12 +155,12 @@ export function buildExactMatMulModule(tokenBlocks: readonly number[] = DEFAULT_
     throw new RangeError(`token blocks must decrease from at most ${MAX_TOKEN_BLOCK} to 1, got [${tokenBlocks.join(", ")}]`);
   return encodeModule({
     memory: { ...EXACT_KERNEL_MEMORY },
-    functions: [{ name: "mm", params: [I32, I32, I32, I32, I32, I32, I32, I32], results: [], locals: LOCALS, body: mmBody(tokenBlocks) }],
+    functions: [{ name: EXACT_MATMUL, params: [I32, I32, I32, I32, I32, I32, I32, I32], results: [], locals: LOCALS, body: mmBody(tokenBlocks) }],
   });
 }
 
 /** Instantiates a compiled kernel module over a shared memory; returns its `mm`. */
 export function instantiateExactMatMul(module: WebAssembly.Module, memory: WebAssembly.Memory): ExactMatMul {
   const inst = new WebAssembly.Instance(module, { [EXACT_KERNEL_MEMORY.module]: { [EXACT_KERNEL_MEMORY.name]: memory } });
-  return inst.exports.mm as ExactMatMul;
+  return inst.exports[EXACT_MATMUL] as ExactMatMul;
 }

@@ -1,6 +1,6 @@
 // Type declarations for the part of the global `WebAssembly` API the project uses (Node provides the API;
 // @types/node 20 does not declare it and the project does not load lib.dom). Shapes follow the WebAssembly
-// JavaScript interface specification; only what src/wasm and the wasm backend call is declared.
+// JavaScript interface specification; only what src/compute and the wasm backend call is declared.
 declare namespace WebAssembly {
   interface MemoryDescriptor {
     /** Initial size in 64 KiB pages. */
