@@ -4,12 +4,11 @@
 // every step is within tolerance, 1 when one is not, 2 on bad input (a UserError, via main).
 import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
-import { encodeText } from "../tokenizer/encode.js";
-import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
 import { createReferenceBackend } from "../backends/reference.js";
 import { BACKEND_NAMES, createBackend, isBackendName } from "../backends/registry.js";
 import type { Backend, BackendInit } from "../engine/backend.js";
-import { FAMILIES, inferFamily } from "../runner/model-family.js";
+import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
+import { assemblePrompt } from "../runner/prompt.js";
 import { runParity } from "../parity/run-parity.js";
 import { reportHtml, reportJson, reportMarkdown } from "../parity/report.js";
 import { openAtomicFile } from "./atomic-file.js";
@@ -141,19 +140,13 @@ export interface ParityHooks {
 }
 
 
-async function promptTokens(a: RunArgs, vocabSize: number, family: (typeof FAMILIES)[keyof typeof FAMILIES]): Promise<number[]> {
-  let ids: number[];
-  if (a.tokenizedPrompt !== undefined) ids = readTokenIds(a.tokenizedPrompt);
-  else {
-    const path = a.tokenizerBin ?? a.tokenizerModel;
-    if (path === undefined) throw new UserError("no tokenizer: give --tokenizer_bin / --tokenizer_model, or the prompt as ids with --tokenized_prompt");
-    const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : vocabSize });
-    if (family.name === "llama3_2") {
-      if (tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
-      ids = encodeText(tok, llama3ChatPrompt(a.prompt, a.systemPrompt), { bos: true, allowSpecial: true });
-    } else ids = [family.bos, ...tok.encode(a.prompt)];
-  }
-  return a.foldVocab ? ids.map((t) => t % vocabSize) : ids;
+/** The prompt ids (src/runner/prompt.ts); the tokenizer is loaded only when the prompt is text. */
+async function promptTokens(a: RunArgs, vocabSize: number, family: ModelFamily): Promise<number[]> {
+  const tokenizedIds = a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined;
+  const path = a.tokenizerBin ?? a.tokenizerModel;
+  const tokenizer =
+    tokenizedIds === undefined && path !== undefined ? await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : vocabSize }) : undefined;
+  return assemblePrompt({ family, tokenizer, prompt: a.prompt, systemPrompt: a.systemPrompt, tokenizedIds, foldVocab: a.foldVocab, vocabSize }).ids;
 }
 
 export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHooks = {}): Promise<number> {

@@ -6,9 +6,8 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
-import { encodeText } from "../tokenizer/encode.js";
-import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
 import { FAMILIES, inferFamily } from "../runner/model-family.js";
+import { assemblePrompt, plainTextIds, requireLlama3Tokenizer } from "../runner/prompt.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { quantReport, reportHtml, reportJson, reportMarkdown } from "../quant/report.js";
 import { UserError } from "../util/errors.js";
@@ -96,15 +95,11 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   const path = a.tokenizerBin ?? a.tokenizerModel;
   if (path === undefined) throw new UserError("quant-report: no tokenizer: give --tokenizer_bin / --tokenizer_model (needed for the evaluation text)");
   const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });
-  if (family.name === "llama3_2" && tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
-  const fold = (ids: number[]) => (a.foldVocab ? ids.map((t) => t % V) : ids);
+  if (family.name === "llama3_2") requireLlama3Tokenizer(tok);
   /** Plain text (no chat template) with one BOS. */
-  const plain = (text: string) => fold(family.name === "llama3_2" ? encodeText(tok, text, { bos: true }) : [family.bos, ...tok.encode(text)]);
-
-  let prompt: number[];
-  if (a.tokenizedPrompt !== undefined) prompt = fold(readTokenIds(a.tokenizedPrompt));
-  else if (family.name === "llama3_2") prompt = fold(encodeText(tok, llama3ChatPrompt(a.prompt, a.systemPrompt), { bos: true, allowSpecial: true }));
-  else prompt = plain(a.prompt);
+  const plain = (text: string) => plainTextIds(family, tok, text, V, a.foldVocab);
+  const tokenizedIds = a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined;
+  const prompt = assemblePrompt({ family, tokenizer: tok, prompt: a.prompt, systemPrompt: a.systemPrompt, tokenizedIds, foldVocab: a.foldVocab, vocabSize: V }).ids;
   if (prompt.length > a.kvSeqLen - 1) throw new UserError(`quant-report: the prompt has ${prompt.length} tokens; kv_seq_len ${a.kvSeqLen} holds ${a.kvSeqLen - 1}`);
   const evalTokens = plain(evalText);
   if (evalTokens.length < 2) throw new UserError(`--eval_text ${p.evalText}: fewer than 2 tokens`);

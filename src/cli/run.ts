@@ -2,12 +2,13 @@
 // backend, stream the text to stdout, the statistics to stderr, and write the machine-readable outputs.
 import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
-import { encodeText } from "../tokenizer/encode.js";
-import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
 import { createStreamDecoder } from "../tokenizer/stream-decoder.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { createParallelReferenceBackend } from "../backends/reference.js";
 import { checkRunShape, generate } from "../runner/generate.js";
+import { assemblePrompt, foldIds } from "../runner/prompt.js";
+import type { GraphBackend, LogitsArray } from "../engine/backend.js";
+import type { CacheArray, MaskArray } from "../kvcache/types.js";
 import { createSampler } from "../runner/sampler.js";
 import { buildStats, deriveStats, reportLines } from "../runner/stats.js";
 import { UserError } from "../util/errors.js";
@@ -22,7 +23,7 @@ import { calibrate, type QuantEncodings } from "../quant/calibrate.js";
 import { readEncodingsFile, serializeEncodings } from "../quant/encodings-file.js";
 import { applyEncodingsFile, encodingsExpectations, encodingsToFile } from "../quant/encodings-io.js";
 import { applyRecipe, readRecipe } from "../quant/recipe.js";
-import { generateQuantized } from "../quant/run-quantized.js";
+import { createQuantizedBackend } from "../quant/quantized-backend.js";
 import { oneLine } from "../util/errors.js";
 
 export interface RunIO {
@@ -37,27 +38,6 @@ async function tokenizerFor(a: RunArgs, vocabSize: number): Promise<Tokenizer | 
   if (path === undefined) return undefined;
   // With --fold_vocab a larger tokenizer is accepted (its ids are folded into the model's range below).
   return loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : vocabSize });
-}
-
-/**
- * The prompt ids as the runner feeds them (SPEC §6). Llama 2 / stories: the prompt verbatim with one BOS.
- * Llama 3: the chat template (system block only with a system prompt), special tokens recognised, one BOS.
- */
-function promptIds(a: RunArgs, tok: Tokenizer | undefined, fam: ModelFamily, io: RunIO): { ids: number[]; text: string } {
-  if (a.tokenizedPrompt !== undefined) return { ids: readTokenIds(a.tokenizedPrompt), text: "" };
-  if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin / --tokenizer_model, or the prompt as ids with --tokenized_prompt");
-  if (fam.name === "llama3_2") {
-    if (tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
-    const text = llama3ChatPrompt(a.prompt, a.systemPrompt);
-    return { ids: encodeText(tok, text, { bos: true, allowSpecial: true }), text: "<|begin_of_text|>" + text };
-  }
-  if (a.systemPrompt !== undefined) io.stderr("note: --system_prompt is ignored for Llama 2 / stories models (the prompt is used verbatim)\n");
-  return { ids: [fam.bos, ...tok.encode(a.prompt)], text: a.prompt };
-}
-
-/** --fold_vocab: ids at or above the model's vocabulary are folded to id mod V (for small test models). */
-function foldIds(ids: number[], vocabSize: number, fold: boolean): number[] {
-  return fold ? ids.map((t) => t % vocabSize) : ids;
 }
 
 /**
@@ -120,8 +100,17 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   const { model } = loaded;
   const fam = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const tok = await tokenizerFor(a, model.config.vocabSize);
-  const promptIn = promptIds(a, tok, fam, io);
-  const prompt = foldIds(promptIn.ids, model.config.vocabSize, a.foldVocab);
+  const promptIn = assemblePrompt({
+    family: fam,
+    tokenizer: tok,
+    prompt: a.prompt,
+    systemPrompt: a.systemPrompt,
+    tokenizedIds: a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined,
+    foldVocab: a.foldVocab,
+    vocabSize: model.config.vocabSize,
+  });
+  for (const note of promptIn.notes) io.stderr(note + "\n");
+  const prompt = promptIn.ids;
   checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
   // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3); without a tokenizer, the
   // family's stop set.
@@ -149,16 +138,12 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const qenc = quant ? quantSetup(a, model, tok, fam, prompt, stops[0]) : undefined;
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
-    const backend = quant
-      ? undefined
-      : await createParallelReferenceBackend(
-          {
-            model,
-            kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
-            prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
-          },
-          { threads: a.threads },
-        );
+    const init = {
+      model,
+      kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+      prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+    };
+    const backend = qenc ? createQuantizedBackend({ ...init, qenc }) : await createParallelReferenceBackend(init, { threads: a.threads });
     const loadEnd = Date.now();
 
     let text = "";
@@ -172,34 +157,22 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     if (a.tokenizedPrompt === undefined) out(promptIn.text);
     else if (dec) prompt.forEach((id, i) => (i > 0 || id !== fam.bos) && out(dec.push(i > 0 ? prompt[i - 1] : -1, id)));
 
-    const common = {
+    const result = await generate<CacheArray, MaskArray, LogitsArray>({
+      backend: backend as GraphBackend<CacheArray, MaskArray, LogitsArray>,
+      config: model.config,
+      mode: a.modelMode,
       kvSeqLen: a.kvSeqLen,
       prefillSeqLen: a.prefillSeqLen,
       kvUpdater: a.kvUpdater,
       promptTokens: prompt,
       stopTokens: stops,
       sampler,
-      onToken: (prev: number, t: number) => dec && out(dec.push(prev, t)),
-      onSampleLogits: dumpLogits ? (row: Float32Array) => dumpLogits.write(f32Bytes(row)) : undefined,
-    };
-    const result = qenc
-      ? await generateQuantized({ ...common, model, qenc, mode: a.modelMode as "kv" | "hybrid" })
-      : await generate({
-        backend: backend!,
-        config: model.config,
-        mode: a.modelMode,
-        kvSeqLen: a.kvSeqLen,
-        prefillSeqLen: a.prefillSeqLen,
-        kvUpdater: a.kvUpdater,
-        promptTokens: prompt,
-        stopTokens: stops,
-        sampler,
-        onToken: (prev, t) => dec && out(dec.push(prev, t)),
-        onSampleLogits: dumpLogits ? (row) => dumpLogits.write(f32Bytes(row)) : undefined,
-        onPromptLogits: dumpPrompt ? (_pos, row) => dumpPrompt.write(f32Bytes(row)) : undefined,
-      });
+      onToken: (prev, t) => dec && out(dec.push(prev, t)),
+      onSampleLogits: dumpLogits ? (row) => dumpLogits.write(f32Bytes(row)) : undefined,
+      onPromptLogits: dumpPrompt ? (_pos, row) => dumpPrompt.write(f32Bytes(row)) : undefined,
+    });
     if (dec) out(dec.flush());
-    backend?.dispose();
+    backend.dispose();
 
     const stats = buildStats(result, loadStart, loadEnd);
     for (const f of dumps) f.commit();

@@ -13,9 +13,8 @@
 import type { Backend } from "../engine/backend.js";
 import type { Model } from "../engine/weights.js";
 import { LAYER_TAPS, type TapFn, type TapName } from "../engine/decoder.js";
-import { allocKvOutputs, allocPrefillOutputs, causalMask } from "../engine/graph-io.js";
-import type { EvalMode, KvCacheManager } from "../kvcache/types.js";
-import { checkRunShape, createCacheManager, type KvUpdater } from "../runner/generate.js";
+import type { EvalMode } from "../kvcache/types.js";
+import { checkRunShape, createSession, type CallResult, type KvUpdater, type RunnerSession } from "../runner/session.js";
 import { UserError } from "../util/errors.js";
 import { checkTolerance, compareTensors, klDivergence, top1, type TensorDiff } from "./metrics.js";
 import type { ParityTolerance } from "./tolerances.js";
@@ -125,128 +124,16 @@ export interface ParityReport {
   };
 }
 
-interface CallOut {
-  graph: GraphKind;
-  position: number;
-  token?: number;
-  /** All logits rows of the call ([1, V] for KV, [P, V] for prefill). */
-  logits: Float32Array;
-  /** The rows that carry fed tokens: prefill 0..position, KV just the one. */
-  rowCount: number;
-  kOut: Float32Array[];
-  vOut: Float32Array[];
+type CallOut = CallResult<Float32Array, Float32Array>;
+type Session = RunnerSession<Float32Array, Float32Array, Float32Array>;
+
+/** One backend driven through the runner's flow for a mode (src/runner/session.ts), greedy, without stop tokens. */
+function newSession(backend: Backend, o: RunParityOptions): Session {
+  const { model, mode, kvUpdater, kvSeqLen, prefillSeqLen, promptTokens } = o;
+  return createSession({ backend, config: model.config, mode, kvUpdater, kvSeqLen, prefillSeqLen, promptTokens });
 }
 
-type Cache = KvCacheManager<Float32Array, Float32Array>;
-
-/** One backend driven through the runner's flow for a mode, one graph call at a time (see generate.ts). */
-class Session {
-  readonly cache: Cache;
-  readonly generated: number[] = [];
-  phase: GraphKind | "done";
-  pos: number;
-  cur: number;
-  private readonly n: number;
-  private readonly V: number;
-  private readonly P: number;
-  private readonly L: number;
-  private readonly row?: Int32Array;
-  private readonly prefillMask?: Float32Array;
-  private readonly prefillOut?: { logits: Float32Array; kOut: Float32Array[]; vOut: Float32Array[] };
-  private readonly kvLogits: Float32Array;
-
-  constructor(
-    readonly backend: Backend,
-    private readonly o: RunParityOptions,
-  ) {
-    const { model, mode, kvSeqLen, prefillSeqLen } = o;
-    this.n = o.promptTokens.length;
-    this.V = model.config.vocabSize;
-    this.cache = createCacheManager(o.kvUpdater, model.config, mode, kvSeqLen, prefillSeqLen);
-    this.P = this.cache.prefillLen;
-    this.L = this.cache.cacheLen;
-    this.kvLogits = new Float32Array(this.V);
-    if (mode === "kv") {
-      this.cache.startKv();
-      this.phase = "kv";
-      this.pos = 0;
-      this.cur = o.promptTokens[0];
-    } else {
-      this.row = new Int32Array(this.P);
-      o.promptTokens.forEach((t, i) => (this.row![i] = t));
-      this.prefillMask = causalMask(this.P);
-      this.prefillOut = { logits: new Float32Array(this.P * this.V), ...this.cache.prefillOutputs() };
-      this.phase = "prefill";
-      this.pos = this.n - 1;
-      this.cur = o.promptTokens[this.pos];
-    }
-  }
-
-  get done(): boolean {
-    return this.phase === "done";
-  }
-
-  /** Runs the current graph call. `fresh`: into new output buffers (a rerun that must not touch the caches). */
-  async call(opts: { tap?: TapFn; fresh?: boolean } = {}): Promise<CallOut> {
-    const c = this.o.model.config;
-    const execOpts = opts.tap ? { tap: opts.tap } : undefined;
-    if (this.phase === "prefill") {
-      const out = opts.fresh ? allocPrefillOutputs(c, this.P + 1) : this.prefillOut!;
-      await this.backend.executePrefill({ tokens: this.row!, attnMask: this.prefillMask! }, out, execOpts);
-      return { graph: "prefill", position: this.pos, logits: out.logits, rowCount: this.pos + 1, kOut: out.kOut, vOut: out.vOut };
-    }
-    if (this.phase === "kv") {
-      const inp = this.cache.kvInputs();
-      const outs = opts.fresh ? allocKvOutputs(c) : { logits: this.kvLogits, ...this.cache.kvOutputs() };
-      await this.backend.executeKv(
-        { tokens: Int32Array.of(this.cur), attnMask: inp.attnMask, inputPos: Int32Array.of(this.pos), kCaches: inp.kCaches, vCaches: inp.vCaches },
-        outs,
-        execOpts,
-      );
-      return { graph: "kv", position: this.pos, token: this.cur, logits: outs.logits, rowCount: 1, kOut: outs.kOut, vOut: outs.vOut };
-    }
-    throw new Error("parity: session already finished");
-  }
-
-  /** Overwrites this session's KV-graph cache inputs with another session's (lock-step). */
-  copyCacheInputsFrom(other: Session): void {
-    const src = other.cache.kvInputs();
-    const dst = this.cache.kvInputs();
-    dst.attnMask.set(src.attnMask);
-    src.kCaches.forEach((k, i) => dst.kCaches[i].set(k));
-    src.vCaches.forEach((v, i) => dst.vCaches[i].set(v));
-  }
-
-  /** Moves to the next call after the current one, given the token sampled from it. */
-  advance(sampled: number): void {
-    const { mode, promptTokens } = this.o;
-    if (this.phase === "prefill") {
-      this.generated.push(sampled);
-      if (mode === "hybrid") {
-        this.cache.handOverFromPrefill(this.n);
-        this.pos = this.n;
-        this.cur = sampled;
-        this.phase = this.pos < this.L ? "kv" : "done";
-      } else {
-        this.pos += 1;
-        if (this.pos < this.P) this.row![this.pos] = sampled;
-        this.cur = sampled;
-        if (this.pos >= this.P) this.phase = "done";
-      }
-      return;
-    }
-    if (this.phase === "kv") {
-      const p = this.pos;
-      this.cache.updateAfterKvStep(p);
-      if (p >= this.n - 1) this.generated.push(sampled);
-      this.cur = p < this.n - 1 ? promptTokens[p + 1] : sampled;
-      this.pos = p + 1;
-      if (this.pos >= this.L) this.phase = "done";
-      return;
-    }
-    throw new Error("parity: session already finished");
-  }
-}
+const done = (s: Session) => s.phase === "done";
 
 const rowOf = (x: Float32Array, r: number, V: number) => x.subarray(r * V, (r + 1) * V);
 
@@ -376,13 +263,9 @@ function checkSteps(steps: number): void {
 }
 
 async function freeRun(o: RunParityOptions, backend: Backend): Promise<number[]> {
-  const s = new Session(backend, o);
-  const V = o.model.config.vocabSize;
-  while (!s.done && s.generated.length < o.steps) {
-    const out = await s.call();
-    s.advance(top1(out.graph === "prefill" ? rowOf(out.logits, out.position, V) : out.logits));
-  }
-  return s.generated;
+  const s = newSession(backend, o);
+  while (!done(s) && s.generated.length < o.steps) s.advance(top1((await s.call()).row));
+  return s.generated.slice();
 }
 
 export async function runParity(o: RunParityOptions): Promise<ParityReport> {
@@ -393,15 +276,15 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
   const t = o.tolerance;
 
   // Lock-step.
-  const ref = new Session(o.reference, o);
-  const cand = new Session(o.candidate, o);
+  const ref = newSession(o.reference, o);
+  const cand = newSession(o.candidate, o);
   const steps: StepReport[] = [];
   let firstDivergentStep: number | null = null;
   let bisect: BisectResult | undefined;
   let bisectNote: string | undefined;
-  for (let index = 0; !ref.done && ref.generated.length < o.steps; index++) {
+  for (let index = 0; !done(ref) && ref.generated.length < o.steps; index++) {
     const r = await ref.call();
-    if (cand.phase === "kv") cand.copyCacheInputsFrom(ref);
+    if (cand.phase === "kv") cand.adoptCacheInputs(ref);
     const k = await cand.call();
     const step: StepReport = { index, ...compareCall(r, k, V, t, c.nKvHeads) };
     steps.push(step);
@@ -414,7 +297,7 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
         bisectNote = `no bisection: ${without.join(", ")} cannot report intermediate tensors`;
       }
     }
-    const tok = top1(r.graph === "prefill" ? rowOf(r.logits, r.position, V) : r.logits);
+    const tok = top1(r.row);
     ref.advance(tok);
     cand.advance(tok);
   }

@@ -1,5 +1,5 @@
-// Owns the `--ptq` calibration of SPEC §7: one greedy fp32 run through the instrumented reference graphs
-// (the KV graph first, then the prefill graph), MinMax observers on every activation tap, and the encodings
+// Owns the `--ptq` calibration of SPEC §7: one greedy fp32 run of runner sessions on the instrumented reference
+// graphs (the KV graph first, then the prefill graph), MinMax observers on every activation tap, and the encodings
 // the quantized graphs (src/quant/qgraph.ts) run with.
 //
 // What is observed and which encoding each tensor gets:
@@ -16,9 +16,8 @@
 //   to the KV graph's encodings so prefill K/V bytes can be copied into the KV caches as they are.
 // Deterministic: a pure function of (model, scheme, options).
 import type { Model } from "../engine/weights.js";
-import { createKvGraph, kvForward } from "../engine/kv-graph.js";
-import { createPrefillGraph, prefillForward } from "../engine/prefill-graph.js";
-import { causalMask, MASK_ATTEND, MASK_BLOCKED } from "../engine/graph-io.js";
+import { createEngineBackend } from "../engine/engine-backend.js";
+import { createKvSession, createSession } from "../runner/session.js";
 import type { TapName } from "../engine/decoder.js";
 import { activationEncoding, symmetricEncoding, type QuantEncoding } from "./affine.js";
 import { quantizeModelWeights, SCHEMES, type QuantizeModelOptions, type SchemeName } from "./schemes.js";
@@ -156,49 +155,37 @@ const argmax = (row: Float32Array): number => {
 export function calibrate(model: Model, scheme: SchemeName, o: CalibrateOptions): QuantEncodings {
   if (!SCHEMES[scheme]) throw new RangeError(`unknown quantization scheme ${scheme}`);
   const c = model.config;
-  const { headDim: hd, nKvHeads: H, nLayers: NL, vocabSize: V } = c;
+  const { headDim: hd, nKvHeads: H, nLayers: NL } = c;
   const prompt = o.promptTokens;
   const n = prompt.length;
   const eos = o.eos ?? 2;
-  const g = createKvGraph(model, o.kvSeqLen);
-  const L = g.cacheLen;
+  if (!Number.isInteger(o.kvSeqLen) || o.kvSeqLen < 2) throw new RangeError(`kv_seq_len must be an integer >= 2, got ${o.kvSeqLen}`);
+  const L = o.kvSeqLen - 1;
   if (n < 1 || n > L) throw new RangeError(`calibrate: ${n} prompt tokens do not fit kv_seq_len ${o.kvSeqLen}`);
   const weights = quantizeModelWeights(model, scheme, o.weightOptions);
 
-  // --- KV graph: greedy fp32 run with plain caches (slot p holds position p, mask opened as it fills). ---
+  // --- KV graph: a greedy kv-mode session of the fp32 graphs on a Smart Mask cache (slot p holds position p,
+  // the mask opens as it fills); the generated tokens are fed until EOS or maxTokens (neither is fed). ---
   const obs = newObservers(NL * H);
   const tap = observerTap(obs, H, hd);
-  const kCaches = Array.from({ length: NL * H }, () => new Float32Array(hd * L));
-  const vCaches = Array.from({ length: NL * H }, () => new Float32Array(L * hd));
-  const mask = new Float32Array(L + 1).fill(MASK_BLOCKED);
-  mask[L] = MASK_ATTEND;
-  const out = {
-    logits: new Float32Array(V),
-    kOut: Array.from({ length: NL * H }, () => new Float32Array(hd)),
-    vOut: Array.from({ length: NL * H }, () => new Float32Array(hd)),
-  };
-  const tokens = new Int32Array(1);
-  const inputPos = new Int32Array(1);
+  const s = createKvSession(createEngineBackend({ model, kvSeqLen: o.kvSeqLen }), c, o.kvSeqLen, prompt);
   const seq = prompt.slice();
   const maxGen = o.maxTokens ?? Infinity;
   let generated = 0;
   let fed = 0;
-  for (let pos = 0; pos < L; pos++) {
-    tokens[0] = seq[pos];
-    inputPos[0] = pos;
-    kvForward(g, { tokens, attnMask: mask, inputPos, kCaches, vCaches }, out, tap);
+  while (s.phase !== "done") {
+    const call = s.callSync({ tap });
     fed++;
-    obs.logits.update(out.logits);
-    for (let i = 0; i < NL * H; i++) {
-      for (let d = 0; d < hd; d++) kCaches[i][d * L + pos] = out.kOut[i][d];
-      vCaches[i].set(out.vOut[i], pos * hd);
+    obs.logits.update(call.logits);
+    if (call.position < n - 1) {
+      s.advance(prompt[call.position + 1]);
+      continue;
     }
-    mask[pos] = MASK_ATTEND;
-    if (pos < n - 1) continue;
-    const next = argmax(out.logits);
+    const next = argmax(call.row);
     if (next === eos || generated >= maxGen) break;
     seq.push(next);
     generated++;
+    s.advance(next);
   }
   const embeddingEnc = weights.tokEmbeddings.encoding;
   const kvPart = finish(obs, scheme, embeddingEnc);
@@ -206,14 +193,14 @@ export function calibrate(model: Model, scheme: SchemeName, o: CalibrateOptions)
   // --- Prefill graph over the padded prompt; outputs forced onto the KV graph's encodings. ---
   let prefill: PrefillEncodings | undefined;
   if (o.prefillSeqLen !== undefined) {
-    const pg = createPrefillGraph(model, o.prefillSeqLen);
-    const P = pg.rows;
+    if (!Number.isInteger(o.prefillSeqLen) || o.prefillSeqLen < 2) throw new RangeError(`prefill_seq_len must be an integer >= 2, got ${o.prefillSeqLen}`);
+    const P = o.prefillSeqLen - 1;
     if (n > P) throw new RangeError(`calibrate: ${n} prompt tokens do not fit prefill_seq_len ${o.prefillSeqLen}`);
     const pobs = newObservers(NL * H);
-    const ptokens = new Int32Array(P);
-    prompt.forEach((t, i) => (ptokens[i] = t));
-    const pout = prefillForward(pg, { tokens: ptokens, attnMask: causalMask(P) }, undefined, observerTap(pobs, H, hd));
-    pobs.logits.update(pout.logits);
+    // One call of the prefill graph over the prompt right-padded with id 0 (a prefill-mode session's first call).
+    const backend = createEngineBackend({ model, prefillSeqLen: o.prefillSeqLen });
+    const ps = createSession({ backend, config: c, mode: "prefill", kvSeqLen: 0, prefillSeqLen: o.prefillSeqLen, kvUpdater: "smart_mask", promptTokens: prompt });
+    pobs.logits.update(ps.callSync({ tap: observerTap(pobs, H, hd) }).logits);
     const own = finish(pobs, scheme, embeddingEnc);
     prefill = {
       activations: own.activations,

@@ -20,7 +20,10 @@ import { renderHtmlReport } from "../parity/html-report.js";
 import { calibrate, tapKey, type QuantEncodings } from "./calibrate.js";
 import { fakeQuantize } from "./qgraph.js";
 import type { SchemeName, QuantizeModelOptions } from "./schemes.js";
-import { fp32Perplexity, fp32Stepper, quantPerplexity, quantStepper, type CacheKind, type Perplexity } from "./perplexity.js";
+import { fp32Perplexity, quantPerplexity, type CacheKind, type Perplexity } from "./perplexity.js";
+import { createQuantizedBackend } from "./quantized-backend.js";
+import { createEngineBackend } from "../engine/engine-backend.js";
+import { createKvSession } from "../runner/session.js";
 
 export interface QuantReportOptions {
   /** The prompt (BOS included) the greedy comparison run starts from (and calibration, unless calibTokens). */
@@ -105,8 +108,11 @@ export function quantReport(model: Model, scheme: SchemeName, o: QuantReportOpti
   });
 
   // --- Greedy comparison run. ---
-  const q = quantStepper(model, qenc, o.kvSeqLen, kind);
-  const f = fp32Stepper(model, o.kvSeqLen);
+  // Two kv-mode sessions in lock-step: the quantized graph on device bytes (caches start as zero bytes, as the
+  // managers allocate them) and the fp32 graph on a Smart Mask cache, both advanced with the quantized graph's
+  // greedy token.
+  const q = createKvSession(createQuantizedBackend({ model, qenc, kvSeqLen: o.kvSeqLen, fillZeroPoint: false }), c, o.kvSeqLen, prompt, kind);
+  const f = createKvSession(createEngineBackend({ model, kvSeqLen: o.kvSeqLen }), c, o.kvSeqLen, prompt);
   const accs = new Map<string, Acc>();
   const H = c.nKvHeads;
   const hd = c.headDim;
@@ -132,20 +138,20 @@ export function quantReport(model: Model, scheme: SchemeName, o: QuantReportOpti
   const maxGen = Math.max(0, o.steps ?? Infinity);
   const steps: QuantStep[] = [];
   const generatedTokens: number[] = [];
-  let cur = prompt[0];
-  for (let pos = 0; pos < L; pos++) {
+  while (q.phase !== "done") {
+    const pos = q.pos;
+    const cur = q.cur;
     const generated = pos >= n - 1;
     if (generated && generatedTokens.length >= maxGen) break;
-    const ql = q.step(cur, pos);
-    const fl = f.step(cur, pos, generated ? tap : undefined);
+    const ql = q.callSync().row;
+    const fl = f.callSync(generated ? { tap } : {}).row;
     steps.push({ index: pos, position: pos, token: cur, generated, logitsSqnrDb: compareTensors(ql, fl).sqnrDb, kl: klDivergence(fl, ql), top1Agree: top1Agrees(fl, ql) });
-    if (!generated) {
-      cur = prompt[pos + 1];
-      continue;
-    }
-    cur = top1(ql);
-    generatedTokens.push(cur);
-    if (cur === eos) break;
+    const next = top1(ql);
+    q.advance(next);
+    f.advance(next);
+    if (!generated) continue;
+    generatedTokens.push(next);
+    if (next === eos) break;
   }
   const gen = steps.filter((s) => s.generated);
   const perLayer = [...accs.values()].map((a) => ({ layer: a.layer, tensor: a.tensor, sqnrDb: a.noise === 0 ? Infinity : a.sig === 0 ? -Infinity : 10 * Math.log10(a.sig / a.noise) }));

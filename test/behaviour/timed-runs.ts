@@ -7,7 +7,7 @@ import { createReferenceBackend } from "../../src/backends/reference.js";
 import { generate } from "../../src/runner/generate.js";
 import { createSampler } from "../../src/runner/sampler.js";
 import { calibrate } from "../../src/quant/calibrate.js";
-import { generateQuantized } from "../../src/quant/run-quantized.js";
+import { createQuantizedBackend } from "../../src/quant/quantized-backend.js";
 import type { Model } from "../../src/engine/weights.js";
 import type { EvalMode } from "../../src/kvcache/types.js";
 
@@ -72,9 +72,9 @@ export async function timedRuns(models: { name: string; model: Model; prompt: nu
       for (const stops of m.stops)
         for (const kvUpdater of UPDATERS)
           for (const temperature of [0, 0.9]) {
-            const r = await generateQuantized({
-              model: m.model,
-              qenc,
+            const r = await generate({
+              backend: createQuantizedBackend({ model: m.model, qenc, kvSeqLen: 40, prefillSeqLen: mode === "hybrid" ? 24 : undefined }),
+              config: m.model.config,
               mode,
               kvSeqLen: 40,
               prefillSeqLen: 24,

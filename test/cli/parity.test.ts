@@ -112,7 +112,7 @@ describe("parity command", () => {
     expect(p.run.modelMode).toBe("hybrid");
   });
 
-  const replayAvailable = existsSync(join(ROOT, "src", "backends", "replay.ts")) && existsSync(join(ROOT, "src", "parity", "golden-vectors.ts"));
+  const replayAvailable = existsSync(join(ROOT, "src", "backends", "replay.ts")) && existsSync(join(ROOT, "src", "golden", "golden-vectors.ts"));
   it.runIf(replayAvailable)("--dump records the candidate; --backend replay plays it back and passes", async () => {
     const dir = join(tmp, "golden");
     const rec = await cli("parity", "--backend", "reference", "--dump", dir, "--json", ...SMALL);

@@ -2,7 +2,9 @@
 // bytes whichever cache manager moves them, and the kv mode agreeing with the test helper's greedy loop.
 import { describe, expect, it } from "vitest";
 import { calibrate } from "../../src/quant/calibrate.js";
-import { generateQuantized, type GenerateQuantizedResult } from "../../src/quant/run-quantized.js";
+import { createQuantizedBackend } from "../../src/quant/quantized-backend.js";
+import type { CacheCodes } from "../../src/quant/qgraph.js";
+import { generate, type GenerateResultWithCache } from "../../src/runner/generate.js";
 import { createSampler } from "../../src/runner/sampler.js";
 import { UserError } from "../../src/util/errors.js";
 import { loadStories260K } from "../helpers/fixtures.js";
@@ -14,7 +16,7 @@ const PROMPT = [1, 403, 407, 261, 378];
 const kvSeqLen = 40;
 const prefillSeqLen = 16;
 
-function snapshot(r: GenerateQuantizedResult): number[] {
+function snapshot(r: GenerateResultWithCache<CacheCodes, Uint16Array>): number[] {
   const out: number[] = [];
   for (let l = 0; l < c.nLayers; l++)
     for (let h = 0; h < c.nKvHeads; h++)
@@ -23,9 +25,9 @@ function snapshot(r: GenerateQuantizedResult): number[] {
 }
 
 const run = (qenc: ReturnType<typeof calibrate>, mode: "kv" | "hybrid", kvUpdater: "smart_mask" | "shift_pointer") =>
-  generateQuantized({
-    model,
-    qenc,
+  generate({
+    backend: createQuantizedBackend({ model, qenc, kvSeqLen, prefillSeqLen: mode === "hybrid" ? prefillSeqLen : undefined }),
+    config: c,
     mode,
     kvUpdater,
     kvSeqLen,
@@ -35,7 +37,7 @@ const run = (qenc: ReturnType<typeof calibrate>, mode: "kv" | "hybrid", kvUpdate
     sampler: createSampler({ vocabSize: c.vocabSize, temperature: 0, seed: 1n }),
   });
 
-describe("generateQuantized", () => {
+describe("generate on the quantized backend", () => {
   for (const scheme of ["16a4w", "16a8w"] as const) {
     const qenc = calibrate(model, scheme, { kvSeqLen, prefillSeqLen, promptTokens: PROMPT });
     for (const mode of ["kv", "hybrid"] as const) {
@@ -77,10 +79,10 @@ describe("generateQuantized", () => {
   it("refuses prefill mode", async () => {
     const qenc = calibrate(model, "16a4w", { kvSeqLen, promptTokens: PROMPT });
     await expect(
-      generateQuantized({
-        model,
-        qenc,
-        mode: "prefill" as never,
+      generate({
+        backend: createQuantizedBackend({ model, qenc, kvSeqLen }),
+        config: c,
+        mode: "prefill",
         kvUpdater: "smart_mask",
         kvSeqLen,
         prefillSeqLen,

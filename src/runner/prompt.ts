@@ -1,0 +1,63 @@
+// Owns prompt assembly (SPEC §6): the ids the runner feeds, for every command that runs the flow (run, parity,
+// quant-report). Llama 2 / stories: the prompt verbatim with one BOS in front. Llama 3: the chat template (a
+// system block only with a system prompt), special tokens recognised, one BOS. A tokenized prompt is used
+// verbatim (no BOS added). `--fold_vocab` folds ids at or above the model's vocabulary to id mod V.
+import { encodeText } from "../tokenizer/encode.js";
+import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
+import type { Tokenizer } from "../tokenizer/types.js";
+import { UserError } from "../util/errors.js";
+import type { ModelFamily } from "./model-family.js";
+
+export interface PromptInput {
+  family: ModelFamily;
+  /** Needed unless `tokenizedIds` is given. */
+  tokenizer?: Tokenizer;
+  prompt: string;
+  systemPrompt?: string;
+  /** `--tokenized_prompt`: ids used verbatim. */
+  tokenizedIds?: number[];
+  foldVocab: boolean;
+  vocabSize: number;
+}
+
+export interface AssembledPrompt {
+  /** The ids as fed. */
+  ids: number[];
+  /** The text the runner prints before the generated text ("" for a tokenized prompt). */
+  text: string;
+  /** Things the user should be told (e.g. an ignored flag), one line each. */
+  notes: string[];
+}
+
+/** --fold_vocab: ids at or above the model's vocabulary are folded to id mod V (for small test models). */
+export function foldIds(ids: number[], vocabSize: number, fold: boolean): number[] {
+  return fold ? ids.map((t) => t % vocabSize) : ids;
+}
+
+/** Llama 3 prompts need the tiktoken tokenizer (its chat template's special tokens). */
+export function requireLlama3Tokenizer(tok: Tokenizer): void {
+  if (tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
+}
+
+export function assemblePrompt(p: PromptInput): AssembledPrompt {
+  const fold = (ids: number[]) => foldIds(ids, p.vocabSize, p.foldVocab);
+  if (p.tokenizedIds !== undefined) return { ids: fold(p.tokenizedIds), text: "", notes: [] };
+  const tok = p.tokenizer;
+  if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin / --tokenizer_model, or the prompt as ids with --tokenized_prompt");
+  if (p.family.name === "llama3_2") {
+    requireLlama3Tokenizer(tok);
+    const text = llama3ChatPrompt(p.prompt, p.systemPrompt);
+    return { ids: fold(encodeText(tok, text, { bos: true, allowSpecial: true })), text: "<|begin_of_text|>" + text, notes: [] };
+  }
+  const notes = p.systemPrompt !== undefined ? ["note: --system_prompt is ignored for Llama 2 / stories models (the prompt is used verbatim)"] : [];
+  return { ids: fold([p.family.bos, ...tok.encode(p.prompt)]), text: p.prompt, notes };
+}
+
+/**
+ * Plain text (no chat template, special-token text not recognised) with one BOS — the tokenizer's own for
+ * Llama 3, the family's otherwise: quant-report's evaluation and calibration texts.
+ */
+export function plainTextIds(family: ModelFamily, tok: Tokenizer, text: string, vocabSize: number, foldVocab: boolean): number[] {
+  const ids = family.name === "llama3_2" ? encodeText(tok, text, { bos: true }) : [family.bos, ...tok.encode(text)];
+  return foldIds(ids, vocabSize, foldVocab);
+}
