@@ -1,6 +1,6 @@
 /*
  * lg_qnn_api.h - llama-golden's own declarations of the part of the Qualcomm QNN C API that the
- * native addon (native/src/qnn_addon.cc) and the test stand-in libraries (test/native/stand-in/)
+ * native addon (native/src/addon.cc) and the test stand-in libraries (test/native/stand-in/)
  * use. Written from the public descriptions of the QNN SDK headers; no SDK text is reproduced.
  *
  * Every name carries an `lg_` / `LG_` prefix so this header and the SDK's headers can be included

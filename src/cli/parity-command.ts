@@ -72,7 +72,6 @@ const PARITY_FLAGS = [
   "dump",
   "html",
 ] as const;
-type ParityFlag = (typeof PARITY_FLAGS)[number];
 /** Run-command flags that mean nothing here (parity is greedy and writes its own report). */
 const REJECTED = ["temperature", "seed", "dump_logits", "dump_prompt_logits"];
 

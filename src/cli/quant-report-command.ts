@@ -40,7 +40,6 @@ for each window. Markdown report on stdout by default. Exit code 0: report writt
 `;
 
 const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html"] as const;
-type OwnFlag = (typeof OWN_FLAGS)[number];
 /** Run-command flags that mean nothing here (greedy, kv mode, report on stdout). */
 const REJECTED = ["temperature", "seed", "dump_logits", "dump_prompt_logits", "model_mode", "prefill_seq_len"];
 

@@ -30,7 +30,7 @@ export function createShiftPointer<T extends CacheArray = Float32Array, M extend
 ): KvCacheManager<T, M> {
   const lengths = deriveLengths(dims);
   const { L, P, M: Msz, usesKv, usesPrefill } = lengths;
-  const { nLayers: NL, nKvHeads: H, headDim: hd, mode } = dims;
+  const { nLayers: NL, nKvHeads: H, headDim: hd } = dims;
   const E = enc.cache.BYTES_PER_ELEMENT;
   const alloc = (n: number): T => new enc.cache(new ArrayBuffer(n * E), 0, n);
   const view = (base: T, off: number, n: number): T => new enc.cache(base.buffer as ArrayBuffer, base.byteOffset + off * E, n);

@@ -1,7 +1,7 @@
 // Owns the KV-cache manager interface shared by Shift Pointer and Smart Mask (SPEC §4–5): where the graphs
 // read and write their cache tensors at each step, and how the state moves after a step or a prefill.
-// The managers only move elements; they are generic over the element type so the same code drives fp32
-// caches here and the device's uint8 caches (quantized I/O) later.
+// The managers only move elements; they are generic over the element type, so the same code drives the fp32
+// caches and the device's uint8 / uint16 caches with the uint16 mask (the quantized simulation, the qnn backend).
 
 export type CacheArray = Float32Array | Uint8Array | Uint16Array;
 export type MaskArray = Float32Array | Uint16Array;

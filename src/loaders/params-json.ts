@@ -1,7 +1,6 @@
 // Owns reading params.json (Meta / llama2.c hyper-parameters) into the ParamsJson shape, with clear errors.
 import type { ParamsJson } from "../engine/config.js";
 import { oneLine, UserError } from "../util/errors.js";
-import { readUserFile } from "../util/files.js";
 
 const NUMERIC = ["dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of", "ffn_dim_multiplier",
   "hidden_dim", "norm_eps", "rope_theta", "max_seq_len"] as const;
@@ -27,9 +26,4 @@ export function parseParamsJson(text: string, path: string): ParamsJson {
   if (o.use_scaled_rope !== undefined && typeof o.use_scaled_rope !== "boolean")
     throw new UserError(`params ${path}: "use_scaled_rope" must be true or false`);
   return o as unknown as ParamsJson;
-}
-
-export function readParamsJson(path: string): ParamsJson {
-  const bytes = readUserFile(path, "params");
-  return parseParamsJson(new TextDecoder().decode(bytes), path);
 }

@@ -103,9 +103,6 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 // ---------------------------------------------------------------------------------------------------------
 // Consumer helpers.
 
-export function isList(v: PickleValue | undefined): v is PickleValue[] {
-  return Array.isArray(v);
-}
 export function isTuple(v: PickleValue | undefined): v is PickleTuple {
   return isKind(v, "tuple") && Array.isArray((v as PickleTuple).items);
 }

@@ -8,7 +8,7 @@ import { oneLine, UserError } from "../util/errors.js";
 import { LITTLE_ENDIAN } from "../util/binary.js";
 import type { ByteSource } from "./byte-source.js";
 import { DTYPE_BYTES, firstNonFinite, toFloat32, type StoredDType } from "./dtype.js";
-import { numelOf, sharedFloat32, type LoadedTensor, type NamedTensor, type TensorSet } from "./tensors.js";
+import { numelOf, sharedFloat32, type LoadedTensor, type TensorSet } from "./tensors.js";
 
 /** Largest JSON header accepted (the format's own limit is 100 MB). */
 const MAX_HEADER = 100 * 1024 * 1024;

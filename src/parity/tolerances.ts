@@ -2,7 +2,7 @@
 // engine's, by backend and I/O dtype, and the command-line overrides (--tol_sqnr_db, --tol_kl, --tol_max_abs).
 import { UserError } from "../util/errors.js";
 
-/** The dtype a candidate computes in; only fp32 is calibrated, the quantized entries are placeholders. */
+/** The dtype a candidate computes in (the --dtype tolerance set; see BY_DTYPE for where each number comes from). */
 export type ParityDType = "fp32" | "fp16" | "16a16w" | "16a8w" | "16a4w" | "8a8w";
 export const PARITY_DTYPES: readonly ParityDType[] = ["fp32", "fp16", "16a16w", "16a8w", "16a4w", "8a8w"];
 
@@ -26,9 +26,22 @@ export interface ParityTolerance {
 const FP32: Omit<ParityTolerance, "source"> = { logitsSqnrDb: 60, maxKl: 1e-6, requireTop1: true, kvSqnrDb: 60, tapSqnrDb: 60 };
 
 /**
- * Placeholders for the reduced-precision and quantized graphs, to be calibrated against real device runs:
- * fp16 keeps about 11 bits (~60 dB per op, less after a few layers); 16-bit activations lose little more;
- * 8-bit activations or 4-bit weights cost tens of dB.
+ * Where the numbers come from. A candidate is judged against the fp32 reference, so its limits are the noise its
+ * own arithmetic adds, bounded from the number format, not tuned on any run:
+ * - fp32: the reference is exact and a correct fp32 backend differs only in summation order: 60 dB is ~14 bits
+ *   below fp32's 24-bit mantissa (≈144 dB), room for reordered sums of a few thousand terms; KL 1e-6 and an
+ *   agreeing argmax follow (measured: ONNX Runtime ≥ 108 dB, tfjs ~129 dB, wasm ≥ 125 dB; README).
+ * - fp16: an 11-bit mantissa rounds each op at ≈ 6.02·11 ≈ 66 dB; over a decoder's sequential ops the errors add
+ *   in power, so 30 dB leaves ~36 dB (a factor ~4000 in noise power) for accumulation.
+ * - quantized schemes (16a16w, 16a8w, 16a4w, 8a8w): loose screening limits, not derived from a model or a
+ *   device. A b-bit uniform quantizer reaches at most ≈ 6.02·b + 1.76 dB at full scale (4-bit weights ≈ 26 dB
+ *   per product, 8-bit ≈ 50 dB, before the 10–20 dB that real tensors sit below full scale and before the
+ *   noise of every later layer adds up), so a correct quantized graph can land anywhere below those caps. The
+ *   limits (25 / 20 / 12 / 10 dB) only fail gross faults — a wrong layout, a missing requantization, a wrong
+ *   encoding — which put a call near 0 dB; top-1 is not required, since quantization noise may move the argmax.
+ * For a given model and export, measure what the scheme costs with `llama-golden quant-report --ptq SCHEME`
+ * (per-layer and logits SQNR of the simulation) and pass tighter limits with --tol_sqnr_db / --tol_kl
+ * (docs/qnn.md, "Reading a parity report of a device run").
  */
 const BY_DTYPE: Record<ParityDType, Omit<ParityTolerance, "source">> = {
   fp32: FP32,

@@ -74,17 +74,12 @@ export const QNN_DATA_TYPES: readonly DataTypeInfo[] = [
 ];
 
 const BY_NAME = new Map(QNN_DATA_TYPES.map((d) => [d.name, d]));
-const BY_CODE = new Map(QNN_DATA_TYPES.map((d) => [d.code, d]));
 
 /** Accepts "UFIXED_POINT_16" and "QNN_DATATYPE_UFIXED_POINT_16". */
 export function dataTypeInfo(name: QnnDataTypeName, where = "qnn"): DataTypeInfo {
   const d = BY_NAME.get(name.replace(/^QNN_DATATYPE_/, ""));
   if (!d) throw new UserError(`${where}: data type ${JSON.stringify(name)} is not supported (expected one of ${QNN_DATA_TYPES.map((x) => x.name).join(", ")})`);
   return d;
-}
-
-export function dataTypeByCode(code: number): DataTypeInfo | undefined {
-  return BY_CODE.get(code);
 }
 
 export const isFixedPoint = (d: DataTypeInfo): boolean => d.kind === "sfixed" || d.kind === "ufixed";

@@ -63,14 +63,6 @@ const u16 = (buf: FbBuffer, pos: number, what: string): number => (need(buf, pos
 const u32 = (buf: FbBuffer, pos: number, what: string): number => (need(buf, pos, 4, what), buf.dv.getUint32(pos, true));
 const i32 = (buf: FbBuffer, pos: number, what: string): number => (need(buf, pos, 4, what), buf.dv.getInt32(pos, true));
 
-/** The 4-character file identifier at bytes 4..8 (latin1, so any bytes survive into an error message). */
-export function fbIdentifier(buf: FbBuffer): string {
-  need(buf, 4, 4, "file identifier");
-  let s = "";
-  for (let i = 4; i < 8; i++) s += String.fromCharCode(buf.bytes[i]);
-  return s;
-}
-
 /** Follows the uoffset_t stored at `at` (relative to `at`) and returns the absolute target. */
 function follow(buf: FbBuffer, at: number, what: string): number {
   const target = at + u32(buf, at, `reference to ${what}`);
@@ -119,11 +111,6 @@ export function fbU32(t: FbTable, index: number, name: string, def = 0): number 
   return p === undefined ? def : u32(t.buf, p, `${t.what}.${name}`);
 }
 
-export function fbI32(t: FbTable, index: number, name: string, def = 0): number {
-  const p = fbField(t, index, 4, name);
-  return p === undefined ? def : i32(t.buf, p, `${t.what}.${name}`);
-}
-
 export function fbU64(t: FbTable, index: number, name: string, def = 0n): bigint {
   const p = fbField(t, index, 8, name);
   if (p === undefined) return def;
@@ -131,14 +118,6 @@ export function fbU64(t: FbTable, index: number, name: string, def = 0n): bigint
   return t.buf.dv.getBigUint64(p, true);
 }
 
-export function fbI64(t: FbTable, index: number, name: string, def = 0n): bigint {
-  const p = fbField(t, index, 8, name);
-  if (p === undefined) return def;
-  need(t.buf, p, 8, `${t.what}.${name}`);
-  return t.buf.dv.getBigInt64(p, true);
-}
-
-/** A sub-table field, or undefined when absent. */
 export function fbTableField(t: FbTable, index: number, name: string): FbTable | undefined {
   const p = fbField(t, index, 4, name);
   return p === undefined ? undefined : fbTableAt(t.buf, follow(t.buf, p, `${t.what}.${name}`), `${t.what}.${name}`);
@@ -190,17 +169,3 @@ export function fbTables(t: FbTable, index: number, name: string): FbTable[] {
   return out;
 }
 
-/** Positions of the inline structs of a [Struct] field (`size` bytes each; [] when absent). */
-export function fbStructs(t: FbTable, index: number, size: number, name: string): number[] {
-  const v = fbVectorField(t, index, size, name);
-  if (v === undefined) return [];
-  return Array.from({ length: v.length }, (_, i) => v.start + size * i);
-}
-
-/** The u32 values of a [uint] / [int] field (signed when `signed`), [] when absent. */
-export function fbU32s(t: FbTable, index: number, name: string, signed = false): number[] {
-  const v = fbVectorField(t, index, 4, name);
-  if (v === undefined) return [];
-  const dv = t.buf.dv;
-  return Array.from({ length: v.length }, (_, i) => (signed ? dv.getInt32(v.start + 4 * i, true) : dv.getUint32(v.start + 4 * i, true)));
-}

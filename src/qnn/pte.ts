@@ -30,7 +30,7 @@
 // - backends/qualcomm/runtime/QnnExecuTorchBackend.cpp registers the backend as "QnnBackend".
 import { constants as bufferConstants } from "node:buffer";
 import { UserError } from "../util/errors.js";
-import { fbBuffer, fbBytes, fbIdentifier, fbRoot, fbString, fbTableField, fbTables, fbU32, fbU64, fbU8, type FbTable } from "./flatbuffer.js";
+import { fbBuffer, fbBytes, fbRoot, fbString, fbTableField, fbTables, fbU32, fbU64, fbU8, type FbTable } from "./flatbuffer.js";
 import { unwrapQnnContext, type QnnContextHeader } from "./context-header.js";
 
 export const PTE_IDENTIFIER = "ET12";

@@ -92,11 +92,6 @@ interface Prepared {
 }
 const prepared = new WeakMap<QuantEncodings, Prepared>();
 
-/** The model with every weight replaced by its dequantized codes under qenc's scheme (cached per qenc). */
-export function dequantizedModel(model: Model, qenc: QuantEncodings): Model {
-  return prepare(model, qenc).model;
-}
-
 function prepare(model: Model, qenc: QuantEncodings): Prepared {
   let p = prepared.get(qenc);
   if (p) return p;

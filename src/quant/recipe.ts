@@ -24,7 +24,7 @@ import {
   SCHEME_NAMES,
   SCHEMES,
   weightSpecFor,
-  type LinearKind,
+  linearShapes,
   type QuantizedModelWeights,
   type QuantizedTable,
   type QuantizeModelOptions,
@@ -135,18 +135,7 @@ export function quantizeWeightsWithRecipe(model: Model, r: Recipe, opts: Quantiz
   const c = model.config;
   const eps = opts.eps ?? DEFAULT_EPS;
   const w = quantizeModelWeights(model, r.default, opts);
-  const qDim = c.nHeads * c.headDim;
-  const kvDim = c.nKvHeads * c.headDim;
-  const shapes: Record<LinearKind, [number, number]> = {
-    wq: [qDim, c.dim],
-    wk: [kvDim, c.dim],
-    wv: [kvDim, c.dim],
-    wo: [c.dim, qDim],
-    w1: [c.hiddenDim, c.dim],
-    w2: [c.dim, c.hiddenDim],
-    w3: [c.hiddenDim, c.dim],
-    output: [c.vocabSize, c.dim],
-  };
+  const shapes = linearShapes(c);
   for (const [name, ref] of paramTensors(c.nLayers) as Map<string, ParamRef>) {
     const s = schemeForTensor(r, name);
     if (s === r.default) continue;

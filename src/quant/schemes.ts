@@ -1,6 +1,7 @@
 // Owns the `--ptq` scheme table of SPEC §7 (which bitwidth and granularity every tensor kind gets under
 // 8a8w / 16a4w / 16a8w / 16a16w / 16a4w_block, with the seed's exceptions) and the quantization of a
 // model's weights under a scheme.
+import type { ModelConfig } from "../engine/config.js";
 import type { LayerWeights, Model } from "../engine/weights.js";
 import { activationEncoding, DEFAULT_EPS, minMax, quantizeArray, type QuantEncoding } from "./affine.js";
 import {
@@ -191,13 +192,11 @@ function quantizeTable(w: Float32Array, spec: WeightSpec, eps: number): Quantize
   return { granularity: "per-tensor-affine", codes: quantizeArray(w, encoding), encoding };
 }
 
-/** Codes and scales of every weight of a model under a scheme (SPEC §7). */
-export function quantizeModelWeights(model: Model, scheme: SchemeName, opts: QuantizeModelOptions = {}): QuantizedModelWeights {
-  const c = model.config;
-  const eps = opts.eps ?? DEFAULT_EPS;
+/** [rows, cols] of every linear weight of a model (row-major, out × in). */
+export function linearShapes(c: ModelConfig): Record<LinearKind, [number, number]> {
   const qDim = c.nHeads * c.headDim;
   const kvDim = c.nKvHeads * c.headDim;
-  const shapes: Record<Exclude<LinearKind, "output">, [number, number]> = {
+  return {
     wq: [qDim, c.dim],
     wk: [kvDim, c.dim],
     wv: [kvDim, c.dim],
@@ -205,7 +204,15 @@ export function quantizeModelWeights(model: Model, scheme: SchemeName, opts: Qua
     w1: [c.hiddenDim, c.dim],
     w2: [c.dim, c.hiddenDim],
     w3: [c.hiddenDim, c.dim],
+    output: [c.vocabSize, c.dim],
   };
+}
+
+/** Codes and scales of every weight of a model under a scheme (SPEC §7). */
+export function quantizeModelWeights(model: Model, scheme: SchemeName, opts: QuantizeModelOptions = {}): QuantizedModelWeights {
+  const c = model.config;
+  const eps = opts.eps ?? DEFAULT_EPS;
+  const shapes = linearShapes(c);
   const table = weightSpecFor(scheme, "norm", opts);
   const layers = model.weights.layers.map((l: LayerWeights): QuantizedLayer => {
     const linears = {} as Record<Exclude<LinearKind, "output">, QuantizedLinear>;

@@ -1,23 +1,16 @@
 // Owns generate(): the device runner's generation (SPEC §6) as a driver of the runner session
 // (src/runner/session.ts) — the session steps the graphs and the caches; this adds the sampler, the token and
 // logits callbacks, and the runner's clock readings, each taken exactly where the device runner takes it.
-import type { GraphBackend, LogitsArray } from "../engine/backend.js";
-import type { ModelConfig } from "../engine/config.js";
-import type { CacheArray, EvalMode, KvCacheManager, MaskArray } from "../kvcache/types.js";
+import type { LogitsArray } from "../engine/backend.js";
+import type { CacheArray, KvCacheManager, MaskArray } from "../kvcache/types.js";
 import type { Sampler } from "./sampler.js";
-import { checkRunShape, createSession, type KvUpdater } from "./session.js";
+import { checkRunShape, createSession, type SessionOptions } from "./session.js";
 
 export { checkRunShape, createCacheManager, type KvUpdater } from "./session.js";
 
-export interface GenerateOptions<C extends CacheArray = Float32Array, M extends MaskArray = Float32Array, G extends LogitsArray = Float32Array> {
-  backend: GraphBackend<C, M, G>;
-  config: ModelConfig;
-  mode: EvalMode;
-  kvSeqLen: number;
-  prefillSeqLen: number;
-  kvUpdater: KvUpdater;
-  /** Prompt ids as fed (BOS included when the tokenizer added it). */
-  promptTokens: number[];
+export interface GenerateOptions<C extends CacheArray = Float32Array, M extends MaskArray = Float32Array, G extends LogitsArray = Float32Array>
+  extends SessionOptions<C, M, G> {
+  /** The runner's stop set (the tokenizer's EOS, plus <|eot_id|> for Llama 3). */
   stopTokens: readonly number[];
   sampler: Sampler;
   /** Each generated token as soon as it is sampled (the runner's token callback). */
@@ -65,7 +58,7 @@ export async function generate<C extends CacheArray = Float32Array, M extends Ma
   const { mode, sampler } = o;
   const n = o.promptTokens.length;
   const V = o.config.vocabSize;
-  const s = createSession({ ...o, stopTokens: o.stopTokens });
+  const s = createSession(o);
   const t: GenerateTimings = { inferenceStartMs: now(), promptEvalEndMs: 0, firstTokenMs: 0, inferenceEndMs: 0, samplingMs: 0 };
   let firstPrefill = true;
 
