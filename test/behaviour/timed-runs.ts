@@ -9,7 +9,9 @@ import { createSampler } from "../../src/runner/sampler.js";
 import { calibrate } from "../../src/quant/calibrate.js";
 import { createQuantizedBackend } from "../../src/quant/quantized-backend.js";
 import type { Model } from "../../src/engine/weights.js";
-import type { EvalMode } from "../../src/kvcache/types.js";
+import type { CacheArray, EvalMode, MaskArray } from "../../src/kvcache/types.js";
+import type { GraphBackend, LogitsArray } from "../../src/engine/backend.js";
+import type { KvUpdater } from "../../src/runner/session.js";
 
 export interface TimedRun {
   id: string;
@@ -33,57 +35,35 @@ const UPDATERS = ["smart_mask", "shift_pointer"] as const;
  */
 export async function timedRuns(models: { name: string; model: Model; prompt: number[] }[]): Promise<TimedRun[]> {
   const out: TimedRun[] = [];
-  for (const m0 of models) {
-    const V = m0.model.config.vocabSize;
-    const probe = await generate({
-      backend: createReferenceBackend({ model: m0.model, kvSeqLen: 40 }),
-      config: m0.model.config,
-      mode: "kv",
-      kvSeqLen: 40,
-      prefillSeqLen: 24,
-      kvUpdater: "smart_mask",
-      promptTokens: m0.prompt,
-      stopTokens: [],
-      sampler: createSampler({ vocabSize: V, temperature: 0, seed: 0n }),
-    });
-    const g = probe.generatedTokens;
-    const m = { ...m0, stops: [[], [g[0]], [g[3]]] };
-    for (const stops of m.stops)
+  for (const m of models) {
+    const V = m.model.config.vocabSize;
+    /** One generate() with the counting clock (or the wall clock for the probe). */
+    const run = <C extends CacheArray, M extends MaskArray, G extends LogitsArray>(
+      backend: GraphBackend<C, M, G>,
+      mode: EvalMode,
+      kvUpdater: KvUpdater,
+      stops: number[],
+      temperature: number,
+      seed: bigint,
+      now?: () => number,
+    ) =>
+      generate({ backend, config: m.model.config, mode, kvSeqLen: 40, prefillSeqLen: 24, kvUpdater, promptTokens: m.prompt, stopTokens: stops, sampler: createSampler({ vocabSize: V, temperature, seed }), now });
+    const g = (await run(createReferenceBackend({ model: m.model, kvSeqLen: 40 }), "kv", "smart_mask", [], 0, 0n)).generatedTokens;
+    const stopSets = [[], [g[0]], [g[3]]];
+    for (const stops of stopSets)
       for (const mode of MODES)
         for (const kvUpdater of UPDATERS)
           for (const temperature of [0, 0.9]) {
-            const backend = createReferenceBackend({ model: m.model, kvSeqLen: 40, prefillSeqLen: 24 });
-            const r = await generate({
-              backend,
-              config: m.model.config,
-              mode,
-              kvSeqLen: 40,
-              prefillSeqLen: 24,
-              kvUpdater,
-              promptTokens: m.prompt,
-              stopTokens: stops,
-              sampler: createSampler({ vocabSize: V, temperature, seed: 11n }),
-              now: counter(),
-            });
+            const r = await run(createReferenceBackend({ model: m.model, kvSeqLen: 40, prefillSeqLen: 24 }), mode, kvUpdater, stops, temperature, 11n, counter());
             out.push({ id: `fp32/${m.name}/${mode}/${kvUpdater}/t${temperature}/stops=${stops.join(",")}`, ...pick(r) });
           }
     for (const mode of ["kv", "hybrid"] as const) {
-      const qenc = calibrate(m.model, "16a4w", { kvSeqLen: 40, prefillSeqLen: mode === "hybrid" ? 24 : undefined, promptTokens: m.prompt, eos: g[3] });
-      for (const stops of m.stops)
+      const prefillSeqLen = mode === "hybrid" ? 24 : undefined;
+      const qenc = calibrate(m.model, "16a4w", { kvSeqLen: 40, prefillSeqLen, promptTokens: m.prompt, eos: g[3] });
+      for (const stops of stopSets)
         for (const kvUpdater of UPDATERS)
           for (const temperature of [0, 0.9]) {
-            const r = await generate({
-              backend: createQuantizedBackend({ model: m.model, qenc, kvSeqLen: 40, prefillSeqLen: mode === "hybrid" ? 24 : undefined }),
-              config: m.model.config,
-              mode,
-              kvSeqLen: 40,
-              prefillSeqLen: 24,
-              kvUpdater,
-              promptTokens: m.prompt,
-              stopTokens: stops,
-              sampler: createSampler({ vocabSize: V, temperature, seed: 11n }),
-              now: counter(),
-            });
+            const r = await run(createQuantizedBackend({ model: m.model, qenc, kvSeqLen: 40, prefillSeqLen }), mode, kvUpdater, stops, temperature, 11n, counter());
             out.push({ id: `16a4w/${m.name}/${mode}/${kvUpdater}/t${temperature}/stops=${stops.join(",")}`, ...pick(r) });
           }
     }
