@@ -11,14 +11,15 @@ import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.
 import { assemblePrompt } from "../runner/prompt.js";
 import { runParity } from "../parity/run-parity.js";
 import { reportHtml, reportJson, reportMarkdown } from "../parity/report.js";
-import { openAtomicFile } from "./atomic-file.js";
+import { checkOutputs, openAtomicFile } from "./atomic-file.js";
+import { resolve } from "node:path";
 import { createRecordingBackend } from "../backends/recording.js";
 import { applyOverrides, defaultTolerance, parseToleranceFlag, PARITY_DTYPES, type ParityDType } from "../parity/tolerances.js";
 import { UserError } from "../util/errors.js";
 import type { RunArgs } from "./args.js";
 import { parseSubcommandArgs } from "./subcommand-args.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import type { RunIO } from "./run.js";
+import { runInputs, type RunIO } from "./run.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
@@ -162,6 +163,10 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
     if (v !== undefined && p.backend !== "qnn") throw new UserError(`parity: --${flag} is for --backend qnn`);
   if (p.backend === "qnn" && p.pte === undefined) throw new UserError("parity: --backend qnn needs --pte FILE (the ExecuTorch program holding the QNN context binary)");
   const a = p.run;
+  const inputs = [...runInputs(a), p.replayDir, p.pte];
+  if (p.html !== undefined) checkOutputs([{ flag: "--html", path: p.html }], inputs);
+  if (p.dump !== undefined && inputs.some((i) => i !== undefined && resolve(i) === resolve(p.dump!)))
+    throw new UserError(`--dump ${p.dump}: is an input of this run; choose an empty directory`);
 
   const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor });
   const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];

@@ -13,9 +13,9 @@ import { quantReport, reportHtml, reportJson, reportMarkdown } from "../quant/re
 import { UserError } from "../util/errors.js";
 import { PACKAGE_ROOT, type RunArgs } from "./args.js";
 import { parseSubcommandArgs } from "./subcommand-args.js";
-import { openAtomicFile } from "./atomic-file.js";
+import { checkOutputs, openAtomicFile } from "./atomic-file.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import type { RunIO } from "./run.js";
+import { runInputs, type RunIO } from "./run.js";
 
 /** The evaluation text shipped with the package (an original children's story, for TinyStories models). */
 export const DEFAULT_EVAL_TEXT = join(PACKAGE_ROOT, "data", "eval.txt");
@@ -85,6 +85,7 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   }
   if (p.ptq === undefined) throw new UserError(`quant-report: --ptq is required (${SCHEME_NAMES.join(", ")})`);
   const a = p.run;
+  if (p.html !== undefined) checkOutputs([{ flag: "--html", path: p.html }], [...runInputs(a), p.evalText, p.calibText]);
   const evalText = readText(p.evalText, "--eval_text");
   const calibText = p.calibText !== undefined ? readText(p.calibText, "--calib_text") : undefined;
 

@@ -12,7 +12,7 @@ import type { CacheArray, MaskArray } from "../kvcache/types.js";
 import { createSampler } from "../runner/sampler.js";
 import { buildStats, deriveStats, reportLines } from "../runner/stats.js";
 import { UserError } from "../util/errors.js";
-import { openAtomicFile, f32Bytes, type AtomicFile } from "./atomic-file.js";
+import { checkOutputs, openAtomicFile, f32Bytes, type AtomicFile, type OutputPath } from "./atomic-file.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import type { RunArgs } from "./args.js";
 import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
@@ -88,7 +88,25 @@ function quantSetup(a: RunArgs, model: Model, tok: Tokenizer | undefined, fam: M
   return qenc;
 }
 
+/** The files a run reads (an output must never be one of them). */
+export const runInputs = (a: RunArgs): (string | undefined)[] => [
+  a.checkpoint,
+  a.params,
+  a.tokenizerBin,
+  a.tokenizerModel,
+  a.tokenizedPrompt,
+  a.encodings,
+  a.recipe,
+  a.calibText,
+];
+
 export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
+  const outputs = [
+    { flag: "--dump_logits", path: a.dumpLogits },
+    { flag: "--dump_prompt_logits", path: a.dumpPromptLogits },
+    { flag: "--dump_encodings", path: a.dumpEncodings },
+  ].filter((o): o is OutputPath => o.path !== undefined);
+  checkOutputs(outputs, runInputs(a));
   const loadStart = Date.now();
   const progress = io.stderrIsTTY && !a.json ? createProgress(io.stderr, "loading") : NO_PROGRESS;
   let loaded;
