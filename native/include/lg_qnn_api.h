@@ -7,7 +7,11 @@
  * in the same translation unit: native/src/sdk-check.cc does exactly that when QNN_SDK_ROOT is set
  * at build time and static_asserts that sizes, field offsets and enum values agree.
  *
- * Where the facts come from (QNN SDK include/QNN, API 2.7 .. 2.32 as vendored in public repos):
+ * Where the facts come from: the QNN SDK's include/QNN headers as vendored in public repositories,
+ * read for QNN SDK 2.13 (core API 2.7, system API 1.1), an SDK with core API 2.10 (system API 1.1),
+ * SDK 2.30 (core 2.23, system 1.2), SDK 2.40 (core 2.29 / system 1.5 and core 2.30 / system 1.6) and
+ * SDK 2.43 (core 2.32, system 1.7); sdk-check.cc compiles cleanly against the last four (docs/qnn.md,
+ * "QNN versions"):
  *   QnnCommon.h      error handle type, 16-bit error code extraction, error ranges, handle types,
  *                    QNN_API_VERSION_MAJOR = 2, common error codes (1000 + n)
  *   QnnTypes.h       Qnn_Version_t, Qnn_ApiVersion_t, Qnn_DataType_t, Qnn_TensorType_t,
@@ -17,11 +21,21 @@
  *                    Qnn_TensorV1_t, Qnn_SparseParams_t, Qnn_TensorV2_t, Qnn_Tensor_t
  *   QnnLog.h         QnnLog_Level_t, QnnLog_Callback_t
  *   QnnBackend.h, QnnDevice.h, QnnContext.h, QnnGraph.h   signatures and error codes
- *   QnnInterface.h   QnnInterface_t and the order of the function table (new entries are only
- *                    ever appended after signalFree, so we declare the prefix we need)
+ *   QnnInterface.h   QnnInterface_t and the order of the function table (since core API 2.10 at the
+ *                    latest, new entries are only appended after signalFree, so we declare the prefix
+ *                    we need)
  *   System/QnnSystemCommon.h     QNN_SYSTEM_API_VERSION_MAJOR = 1, system error codes (30000 + n)
  *   System/QnnSystemContext.h    graph/binary info structures, versions 1..3
  *   System/QnnSystemInterface.h  QnnSystemInterface_t and its function table order
+ *
+ * Which libraries fit (checked at run time where the provider is chosen, native/src/qnn_session.cc):
+ *   - core API >= 2.14 (LG_QNN_API_VERSION_MIN_MINOR). Core API 2.7 (SDK 2.13) lacks backendSetConfig,
+ *     graphCreateSubgraph, profileSetConfig and profileGetExtendedEventData, so every slot we call after
+ *     backendCreate sits elsewhere, and neither 2.7 nor 2.10 has Qnn_TensorV2_t: their Qnn_Tensor_t is
+ *     120 bytes, ours 144, and arrays of it are what QnnGraph_execute and the graph infos carry.
+ *   - system API >= 1.2 (LG_QNN_SYSTEM_API_VERSION_MIN_MINOR). The graph-info array the system library
+ *     returns is indexed with sizeof(lg_QnnSystemContext_GraphInfo_t), 88 bytes with graph info
+ *     version 3 in the union; system API 1.1 has only version 1 there (48 bytes).
  *
  * Layout notes (LP64 and LLP64 alike; all enums are 32-bit):
  *   - every "union UNNAMED" of the SDK is an anonymous union here too, with the members we read;
@@ -44,6 +58,9 @@ extern "C" {
 
 #define LG_QNN_API_VERSION_MAJOR 2u        /* the core API major this code is written against */
 #define LG_QNN_SYSTEM_API_VERSION_MAJOR 1u /* System/QnnSystemCommon.h */
+/* The oldest minors whose layouts are these declarations' (see the top of this file). */
+#define LG_QNN_API_VERSION_MIN_MINOR 14u
+#define LG_QNN_SYSTEM_API_VERSION_MIN_MINOR 2u
 
 typedef uint64_t lg_Qnn_ErrorHandle_t; /* only the low 16 bits carry the error code */
 #define LG_QNN_SUCCESS 0u
@@ -200,6 +217,16 @@ typedef enum {
   LG_QNN_QUANTIZATION_ENCODING_AXIS_SCALE_OFFSET = 1,
   LG_QNN_QUANTIZATION_ENCODING_BW_SCALE_OFFSET = 2,
   LG_QNN_QUANTIZATION_ENCODING_BW_AXIS_SCALE_OFFSET = 3,
+  /* Later encodings: the addon reports their code and name only (their parameters are values of at
+   * most the union's size, or pointers). BLOCKWISE_EXPANSION is the LPBQ weights' encoding. */
+  LG_QNN_QUANTIZATION_ENCODING_BLOCK = 4,
+  LG_QNN_QUANTIZATION_ENCODING_BLOCKWISE_EXPANSION = 5,
+  LG_QNN_QUANTIZATION_ENCODING_VECTOR = 6,
+  LG_QNN_QUANTIZATION_ENCODING_FLOAT_BLOCK = 7,
+  LG_QNN_QUANTIZATION_ENCODING_BW_AXIS_SCALE_OFFSET_MAPPED = 8,
+  LG_QNN_QUANTIZATION_ENCODING_BW_BLOCK_MAPPED = 9,
+  LG_QNN_QUANTIZATION_ENCODING_BW_BLOCKWISE_EXPANSION_MAPPED = 10,
+  LG_QNN_QUANTIZATION_ENCODING_BW_FLOAT_BLOCK = 11,
   LG_QNN_QUANTIZATION_ENCODING_UNDEFINED = 0x7FFFFFFF
 } lg_Qnn_QuantizationEncoding_t;
 
@@ -378,8 +405,8 @@ typedef void (*lg_QnnUnusedFn_t)(void);
 
 /* ---------------------------------------------------------------- QnnInterface.h */
 
-/* QNN_INTERFACE_VER_TYPE, in the SDK's order. Later API minors append entries after signalFree;
- * the prefix below never changes within major version 2. */
+/* QNN_INTERFACE_VER_TYPE, in the SDK's order. Later API minors append entries after signalFree; the
+ * prefix below is that of core API 2.10 and later (2.7 lacks four of these slots, see the top). */
 typedef struct {
   lg_QnnUnusedFn_t propertyHasCapability;
 

@@ -10,8 +10,11 @@
 //                      execute(index, inputs: Uint8Array[], outputs: Uint8Array[]), close(),
 //                      closed() }
 //   apiVersionMajor, systemApiVersionMajor: the majors this addon was written against
+//   minimumCoreApi, minimumSystemApi: the oldest API versions it accepts ("2.14", "1.2"); older
+//     libraries are refused with errors of qnnKind "api"
 #include <napi.h>
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -268,6 +271,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openContext", Napi::Function::New(env, OpenContext, "openContext"));
   exports.Set("apiVersionMajor", Napi::Number::New(env, LG_QNN_API_VERSION_MAJOR));
   exports.Set("systemApiVersionMajor", Napi::Number::New(env, LG_QNN_SYSTEM_API_VERSION_MAJOR));
+  exports.Set("minimumCoreApi", Napi::String::New(env, std::to_string(LG_QNN_API_VERSION_MAJOR) + "." +
+                                                           std::to_string(LG_QNN_API_VERSION_MIN_MINOR)));
+  exports.Set("minimumSystemApi",
+              Napi::String::New(env, std::to_string(LG_QNN_SYSTEM_API_VERSION_MAJOR) + "." +
+                                         std::to_string(LG_QNN_SYSTEM_API_VERSION_MIN_MINOR)));
   return exports;
 }
 

@@ -20,6 +20,12 @@
 namespace lgqnn {
 namespace {
 
+// The layouts the minimum versions guarantee (lg_qnn_api.h), on 64-bit targets: tensors are passed
+// and read in arrays, graph infos are read in an array.
+static_assert(sizeof(void*) != 8 || sizeof(lg_Qnn_Tensor_t) == 144, "Qnn_Tensor_t of core API >= 2.14");
+static_assert(sizeof(void*) != 8 || sizeof(lg_QnnSystemContext_GraphInfo_t) == 88,
+              "QnnSystemContext_GraphInfo_t with graph info version 3 (system API >= 1.2)");
+
 // Plausibility limits for counts handed back by a library (real binaries are far below them).
 constexpr uint32_t kMaxProviders = 1024;
 constexpr uint32_t kMaxGraphs = 1u << 16;
@@ -153,9 +159,29 @@ std::string ProviderList(const std::vector<ProviderDesc>& list) {
   return s;
 }
 
+std::string MinimumText(uint32_t major, uint32_t minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+// Whether a core API version is one whose function table and Qnn_Tensor_t are ours (lg_qnn_api.h).
+bool CoreApiFits(const lg_Qnn_Version_t& v) {
+  return v.major == LG_QNN_API_VERSION_MAJOR && v.minor >= LG_QNN_API_VERSION_MIN_MINOR;
+}
+
+[[noreturn]] void FailCoreApiTooOld(const ProviderDesc& p, const std::string& lib) {
+  Fail("api", "", 0,
+       lib + ": QNN core API " + VersionString(p.apiVersion.coreApiVersion) +
+           (p.name.empty() ? std::string() : " (provider " + p.name + ")") + " is older than the minimum " +
+           MinimumText(LG_QNN_API_VERSION_MAJOR, LG_QNN_API_VERSION_MIN_MINOR) +
+           " this addon is built for");
+}
+
+// The provider to use: `wanted` by name, else the first whose core API fits. A provider of our major
+// but an older minor is refused by name and version (its table and tensors have another layout).
 const ProviderDesc& SelectProvider(const std::vector<ProviderDesc>& list, const std::string& wanted,
                                    const std::string& lib) {
-  const std::string need = std::to_string(LG_QNN_API_VERSION_MAJOR) + ".x";
+  const std::string need = MinimumText(LG_QNN_API_VERSION_MAJOR, LG_QNN_API_VERSION_MIN_MINOR) +
+                           " or newer (" + std::to_string(LG_QNN_API_VERSION_MAJOR) + ".x)";
   if (!wanted.empty()) {
     for (const ProviderDesc& p : list) {
       if (p.name != wanted) continue;
@@ -163,13 +189,16 @@ const ProviderDesc& SelectProvider(const std::vector<ProviderDesc>& list, const 
         Fail("provider", "", 0,
              "QNN provider " + wanted + " in " + lib + " has core API " +
                  VersionString(p.apiVersion.coreApiVersion) + ", this addon needs " + need);
+      if (!CoreApiFits(p.apiVersion.coreApiVersion)) FailCoreApiTooOld(p, lib);
       return p;
     }
     Fail("provider", "", 0,
          "QNN provider " + wanted + " not found in " + lib + "; available: " + ProviderList(list));
   }
   for (const ProviderDesc& p : list)
-    if (p.apiVersion.coreApiVersion.major == LG_QNN_API_VERSION_MAJOR) return p;
+    if (CoreApiFits(p.apiVersion.coreApiVersion)) return p;
+  for (const ProviderDesc& p : list)
+    if (p.apiVersion.coreApiVersion.major == LG_QNN_API_VERSION_MAJOR) FailCoreApiTooOld(p, lib);
   Fail("provider", "", 0,
        "no QNN interface provider in " + lib + " speaks core API " + need +
            "; available: " + ProviderList(list));
@@ -190,20 +219,30 @@ const lg_QnnSystemInterface_t* SelectSystemProvider(const std::string& lib) {
   if (count > kMaxProviders) Fail("library", "", 0, lib + " reports " + std::to_string(count) + " system providers");
   if (count > 0 && list == nullptr) Fail("library", "", 0, lib + " returned a NULL system provider list");
   std::string seen;
+  const lg_QnnSystemInterface_t* old = nullptr;  // the first of our major but too old a minor
   for (uint32_t i = 0; i < count; ++i) {
     const lg_QnnSystemInterface_t* p = list[i];
     if (p == nullptr) continue;
     const lg_QnnSystemInterface_FunctionTable_t& f = p->functions;
     seen += (seen.empty() ? "" : ", ") + SafeString(p->providerName, "system provider name", true) +
             " (system API " + VersionString(p->systemApiVersion) + ")";
-    if (p->systemApiVersion.major == LG_QNN_SYSTEM_API_VERSION_MAJOR && f.systemContextCreate &&
-        f.systemContextGetBinaryInfo && f.systemContextFree)
-      return p;
+    if (p->systemApiVersion.major != LG_QNN_SYSTEM_API_VERSION_MAJOR) continue;
+    // Older minors index their graph-info array with another stride (lg_qnn_api.h): never read them.
+    if (p->systemApiVersion.minor < LG_QNN_SYSTEM_API_VERSION_MIN_MINOR) {
+      if (old == nullptr) old = p;
+      continue;
+    }
+    if (f.systemContextCreate && f.systemContextGetBinaryInfo && f.systemContextFree) return p;
   }
+  if (old != nullptr)
+    Fail("api", "", 0,
+         lib + ": QNN system API " + VersionString(old->systemApiVersion) + " is older than the minimum " +
+             MinimumText(LG_QNN_SYSTEM_API_VERSION_MAJOR, LG_QNN_SYSTEM_API_VERSION_MIN_MINOR) +
+             " this addon is built for");
   Fail("provider", "", 0,
        "no QNN system provider in " + lib + " speaks system API " +
-           std::to_string(LG_QNN_SYSTEM_API_VERSION_MAJOR) +
-           ".x with the context functions; available: " + (seen.empty() ? "none" : seen));
+           MinimumText(LG_QNN_SYSTEM_API_VERSION_MAJOR, LG_QNN_SYSTEM_API_VERSION_MIN_MINOR) +
+           " or newer with the context functions; available: " + (seen.empty() ? "none" : seen));
 }
 
 // ------------------------------------------------------------------ binary info

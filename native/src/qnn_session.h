@@ -18,7 +18,9 @@ namespace lgqnn {
 
 // What went wrong, for the JavaScript side to sort user mistakes from bugs:
 //   "load"     a library could not be loaded or lacks an entry point
-//   "provider" no interface provider fits (name, API version)
+//   "provider" no interface provider fits (name, API major, missing functions)
+//   "api"      the library's core or system API is older than the minimum this code's layouts need
+//              (lg_qnn_api.h: core API 2.14, system API 1.2); refused before any structure is read
 //   "version"  a structure version this code does not understand (binary info, graph info, tensor)
 //   "library"  a library handed back something unusable (NULL where data was promised, huge counts)
 //   "qnn"      a QNN call returned an error code (call and code are set)
@@ -102,7 +104,7 @@ BinaryDesc ReadBinaryInfo(const std::string& systemLib, const uint8_t* data, siz
 struct OpenOptions {
   std::string backendLib;
   std::string systemLib;
-  std::string provider;  // "" = first provider whose core API major matches
+  std::string provider;  // "" = first provider whose core API is 2.x with x >= the minimum minor
   int logLevel = 0;      // 0 = no log handle; 1..5 = QnnLog_Level_t
 };
 

@@ -28,7 +28,8 @@ extract   writes the raw QNN context binary of every QnnBackend delegate (ExecuT
           after the first plan that uses it. DIR must not exist or be empty; it appears complete or not at all.
 inspect   lists the plans and their delegates (storage, size, QNN header fields) and, when the native addon
           is built and QNN's system library is found, the graphs of each context and their tensors (name,
-          type, dtype, dims, quantization encoding). Without them it says in one line why not.
+          type, dtype, dims, quantization encoding). Without them it says in one line why not; a system
+          library it cannot use (e.g. older than system API 1.2) is an error.
 
   --pte FILE              the ExecuTorch program (e.g. from llama.py --compile_only)
   --out DIR               extract: the directory to create
@@ -258,6 +259,7 @@ async function graphListing(flagLib: string | undefined, deps: QnnCommandDeps): 
   }
 }
 
+/** Codes 0..3 with their parameters; later ones (4..11, e.g. BLOCKWISE_EXPANSION of LPBQ weights) by name and code. */
 function encodingText(e: QnnTensorInfoLike["encoding"]): string {
   switch (e.kind) {
     case "none":
@@ -266,8 +268,14 @@ function encodingText(e: QnnTensorInfoLike["encoding"]): string {
       return `scale_offset(scale=${e.scale}, offset=${e.offset})`;
     case "axis_scale_offset":
       return `axis_scale_offset(axis=${e.axis}, ${e.scales.length} channels)`;
-    default:
-      return `encoding ${(e as { code?: number }).code ?? "?"}`;
+    case "bw_scale_offset":
+      return `bw_scale_offset(bitwidth=${e.bitwidth}, scale=${e.scale}, offset=${e.offset})`;
+    case "bw_axis_scale_offset":
+      return `bw_axis_scale_offset(bitwidth=${e.bitwidth}, axis=${e.axis}, ${e.scales.length} channels${e.offsets.every((o) => o === 0) ? ", symmetric" : ""})`;
+    default: {
+      const o = e as { code?: number; name?: string };
+      return o.name !== undefined ? `${o.name} (encoding ${o.code ?? "?"}; parameters not read)` : `encoding ${o.code ?? "?"}`;
+    }
   }
 }
 
@@ -294,6 +302,9 @@ async function inspect(ptePath: string, flagLib: string | undefined, json: boole
       try {
         infos.set(c, { info: listing.api.readBinaryInfo(listing.systemLib, c.binary) });
       } catch (e) {
+        // A system library that cannot be used at all (not loadable, no fitting provider, older than the
+        // addon's minimum API) is the user's setup, not this binary: one line, exit 2.
+        if (isUserError(e) && (e as { libraryUnusable?: boolean }).libraryUnusable === true) throw e;
         infos.set(c, { error: oneLine((e as Error).message) });
       }
     }
@@ -389,13 +400,41 @@ async function inspect(ptePath: string, flagLib: string | undefined, json: boole
 
 // ---- the command ----
 
+/** "qnn extract" / "qnn inspect" when the command line names one (for messages), else "qnn". */
+function commandLabel(argv: string[]): string {
+  let positionals: string[] = [];
+  try {
+    ({ positionals } = parseArgs({ args: argv, options: OPTIONS, strict: false, allowPositionals: true }));
+  } catch {
+    // the strict parse's message is what matters
+  }
+  const action = positionals[0];
+  return action === "extract" || action === "inspect" ? `qnn ${action}` : "qnn";
+}
+
+/** node:util parseArgs's complaint, as one short clause naming the flag. */
+function argumentProblem(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const message = String(err.message ?? e);
+  const quoted = /'([^']+)'/.exec(message)?.[1];
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && quoted) return `unknown flag ${quoted}`;
+  if (err.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && quoted) {
+    // quoted: "--pte <value>", "--json" or "-h, --help"
+    const names = quoted.replace(/ <value>$/, "").split(", ");
+    const flag = names.find((n) => n.startsWith("--")) ?? names[0];
+    if (/argument missing/.test(message)) return `${flag} needs a value`;
+    if (/does not take an argument/.test(message)) return `${flag} takes no value`;
+  }
+  return oneLine(message.split("\n")[0]);
+}
+
 export async function qnnCommand(argv: string[], io: RunIO, deps: QnnCommandDeps = {}): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
   } catch (e) {
-    throw new UserError(`qnn: ${(e as Error).message.split("\n")[0]} (see qnn --help)`);
+    throw new UserError(`${commandLabel(argv)}: ${argumentProblem(e)} (see qnn --help)`);
   }
   if (values.help) {
     io.stdout(QNN_HELP);

@@ -16,12 +16,60 @@ import { UserError } from "../util/errors.js";
 /** A QNN data type by its QnnTypes.h name without the QNN_DATATYPE_ prefix ("UFIXED_POINT_16"). */
 export type QnnDataTypeName = string;
 
-/** Quantization encoding of a tensor as the addon reports it (src/qnn/native.ts, QnnEncoding). */
+/**
+ * Quantization encoding of a tensor as the addon reports it (src/qnn/native.ts, QnnEncoding): the four
+ * encodings whose parameters the addon reads (Qnn_QuantizationEncoding_t 0..3), else the code and its
+ * QnnTypes.h name (QNN_ENCODING_NAMES). Only the first two can convert values here.
+ */
 export type TensorEncoding =
   | { kind: "none" }
   | { kind: "scale_offset"; scale: number; offset: number }
   | { kind: "axis_scale_offset"; axis: number; scales: number[]; offsets: number[] }
-  | { kind: "other"; code: number };
+  | { kind: "bw_scale_offset"; bitwidth: number; scale: number; offset: number }
+  | { kind: "bw_axis_scale_offset"; bitwidth: number; axis: number; scales: number[]; offsets: number[] }
+  | { kind: "other"; code: number; name?: string };
+
+/**
+ * Qnn_QuantizationEncoding_t names without the QNN_QUANTIZATION_ENCODING_ prefix, by value (QnnTypes.h of
+ * core API 2.32; BLOCKWISE_EXPANSION is the encoding of LPBQ weights).
+ */
+export const QNN_ENCODING_NAMES: readonly string[] = [
+  "SCALE_OFFSET",
+  "AXIS_SCALE_OFFSET",
+  "BW_SCALE_OFFSET",
+  "BW_AXIS_SCALE_OFFSET",
+  "BLOCK",
+  "BLOCKWISE_EXPANSION",
+  "VECTOR",
+  "FLOAT_BLOCK",
+  "BW_AXIS_SCALE_OFFSET_MAPPED",
+  "BW_BLOCK_MAPPED",
+  "BW_BLOCKWISE_EXPANSION_MAPPED",
+  "BW_FLOAT_BLOCK",
+];
+
+/** The QnnTypes.h name of a Qnn_QuantizationEncoding_t value; unknown values as "UNKNOWN_<code>". */
+export function encodingName(code: number): string {
+  return QNN_ENCODING_NAMES[code] ?? `UNKNOWN_${code}`;
+}
+
+/** The Qnn_QuantizationEncoding_t value and name of an encoding (undefined for "none"). */
+export function encodingCode(e: TensorEncoding): { code: number; name: string } | undefined {
+  switch (e.kind) {
+    case "none":
+      return undefined;
+    case "scale_offset":
+      return { code: 0, name: QNN_ENCODING_NAMES[0] };
+    case "axis_scale_offset":
+      return { code: 1, name: QNN_ENCODING_NAMES[1] };
+    case "bw_scale_offset":
+      return { code: 2, name: QNN_ENCODING_NAMES[2] };
+    case "bw_axis_scale_offset":
+      return { code: 3, name: QNN_ENCODING_NAMES[3] };
+    default:
+      return { code: e.code, name: e.name ?? encodingName(e.code) };
+  }
+}
 
 /** What this module needs of a device tensor (structurally a QnnTensorInfo). */
 export interface DeviceTensor {
@@ -170,7 +218,8 @@ export function checkEncoding(t: DeviceTensor, where: string): ScaleOffsetFn | u
     return { scaleAt: (i) => e.scales[ch(i)], offsetAt: (i) => e.offsets[ch(i)] };
   }
   if (e.kind === "none") throw bad("a fixed-point tensor without a quantization encoding cannot be converted");
-  throw bad(`quantization encoding type ${e.code} is not supported (only scale/offset and per-axis scale/offset)`);
+  const c = encodingCode(e)!;
+  throw bad(`quantization encoding ${c.name} (type ${c.code}) is not supported (only scale/offset and per-axis scale/offset)`);
 }
 
 /** q = clamp(round_half_even(x / scale) - offset, min, max); ±Infinity saturates; NaN is an error. */

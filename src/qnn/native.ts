@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { oneLine, UserError } from "../util/errors.js";
+import { encodingName, type TensorEncoding } from "./encoding.js";
 
 export type QnnDataType =
   | "INT_8"
@@ -34,11 +35,13 @@ export type QnnDataType =
   | "BOOL_8"
   | string;
 
-export type QnnEncoding =
-  | { kind: "none" }
-  | { kind: "scale_offset"; scale: number; offset: number } // real = scale * (q + offset)  (QNN convention, offset = -zero_point)
-  | { kind: "axis_scale_offset"; axis: number; scales: number[]; offsets: number[] }
-  | { kind: "other"; code: number };
+/**
+ * A tensor's quantization encoding (src/qnn/encoding.ts, TensorEncoding): real = scale * (q + offset), the QNN
+ * convention (offset = -zero_point). Codes 0..3 with their parameters (bw_axis_scale_offset's offsets are 0
+ * when the library gives none: symmetric); later codes (4..11: BLOCK, BLOCKWISE_EXPANSION of LPBQ weights,
+ * VECTOR, ...) as { kind: "other", code, name } with the QnnTypes.h name.
+ */
+export type QnnEncoding = TensorEncoding;
 
 export interface QnnTensorInfo {
   id: number;
@@ -155,6 +158,9 @@ interface RawAddon {
   openContext(backendLib: string, systemLib: string, binary: Uint8Array, provider: string, logLevel: number): RawContext;
   apiVersionMajor: number;
   systemApiVersionMajor: number;
+  /** The oldest core and system API versions the addon accepts, "2.14" and "1.2" (native/include/lg_qnn_api.h). */
+  minimumCoreApi?: string;
+  minimumSystemApi?: string;
 }
 
 // ---------------------------------------------------------------------------------------------- loading
@@ -223,14 +229,40 @@ function addon(): RawAddon {
   return l.addon;
 }
 
-/** Error kinds of the addon that come from what the user gave us (libraries, binaries) or their setup. */
-const USER_KINDS = new Set(["load", "provider", "version", "library", "qnn"]);
+/**
+ * Error kinds of the addon that come from what the user gave us (libraries, binaries) or their setup. "api":
+ * a library older than the addon's minimum core / system API (refused before any of its structures is read).
+ */
+const USER_KINDS = new Set(["load", "provider", "api", "version", "library", "qnn"]);
+/** The kinds that are about a library itself, whatever the binary: it cannot be used at all. */
+const LIBRARY_KINDS = new Set(["load", "provider", "api"]);
+
+/**
+ * A UserError from the addon; `qnnKind` says what failed (see native/src/qnn_session.h), `libraryUnusable`
+ * that the library itself was refused (not loadable, no fitting provider, too old an API), whatever the binary.
+ */
+export class QnnUserError extends UserError {
+  readonly qnnKind: string;
+  readonly libraryUnusable: boolean;
+  constructor(message: string, qnnKind: string) {
+    super(message);
+    this.qnnKind = qnnKind;
+    this.libraryUnusable = LIBRARY_KINDS.has(qnnKind);
+  }
+}
 
 /** Rethrows an addon error: the user-facing kinds become one-line UserErrors, others stay as they are. */
 function rethrow(e: unknown): never {
   const err = e as QnnCallError;
-  if (err && typeof err === "object" && typeof err.qnnKind === "string" && USER_KINDS.has(err.qnnKind)) throw new UserError(oneLine(err.message));
+  if (err && typeof err === "object" && typeof err.qnnKind === "string" && USER_KINDS.has(err.qnnKind)) throw new QnnUserError(oneLine(err.message), err.qnnKind);
   throw e;
+}
+
+/** The oldest core and system API versions the built addon accepts (undefined when it is not available). */
+export function qnnMinimumApiVersions(): { core: string; system: string } | undefined {
+  const l = loadAddon();
+  if (!l.ok || l.addon.minimumCoreApi === undefined || l.addon.minimumSystemApi === undefined) return undefined;
+  return { core: l.addon.minimumCoreApi, system: l.addon.minimumSystemApi };
 }
 
 /** A library given as a path must exist; a bare file name is left to the loader's search path. */
@@ -312,9 +344,18 @@ const QNN_UNDEFINED = 0x7fffffff;
 
 function encodingOf(e: RawEncoding): QnnEncoding {
   if (e.definition === QNN_UNDEFINED || e.code === QNN_UNDEFINED) return { kind: "none" };
-  if (e.code === 0) return { kind: "scale_offset", scale: e.scale, offset: e.offset };
-  if (e.code === 1) return { kind: "axis_scale_offset", axis: e.axis, scales: e.scales, offsets: e.offsets };
-  return { kind: "other", code: e.code };
+  switch (e.code) {
+    case 0:
+      return { kind: "scale_offset", scale: e.scale, offset: e.offset };
+    case 1:
+      return { kind: "axis_scale_offset", axis: e.axis, scales: e.scales, offsets: e.offsets };
+    case 2:
+      return { kind: "bw_scale_offset", bitwidth: e.bitwidth, scale: e.scale, offset: e.offset };
+    case 3:
+      return { kind: "bw_axis_scale_offset", bitwidth: e.bitwidth, axis: e.axis, scales: e.scales, offsets: e.offsets };
+    default:
+      return { kind: "other", code: e.code, name: encodingName(e.code) };
+  }
 }
 
 function tensorOf(t: RawTensor): QnnTensorInfo {
@@ -389,9 +430,10 @@ function checkBuffers(graph: string, what: "input" | "output", tensors: QnnTenso
 }
 
 /**
- * Opens a QNN context from a context binary: provider (by name, else the first speaking our core API
- * major), optional log, backend, device (if supported) and context. Every failure is a UserError naming
- * the library or QNN call; nothing stays allocated after a failure.
+ * Opens a QNN context from a context binary: provider (by name, else the first whose core API is 2.x at or
+ * above the addon's minimum minor, see qnnMinimumApiVersions), optional log, backend, device (if supported)
+ * and context. Every failure is a UserError naming the library or QNN call; a library older than the minimum
+ * is refused in one line naming its version and the minimum. Nothing stays allocated after a failure.
  */
 export function openQnnContext(o: QnnLibraries & { binary: Uint8Array; provider?: string; logLevel?: QnnLogLevel }): QnnContext {
   checkLibrary(o.backendLib, "QNN backend library");

@@ -6,7 +6,9 @@
 // must report exactly that step as the first departure.
 //
 // Tensor encodings in the format: 0 none, 1 scale_offset, 2 axis_scale_offset (then u32 axis | u32 n |
-// (f32 scale, i32 offset)[n] after the unused per-tensor pair).
+// (f32 scale, i32 offset)[n] after the unused per-tensor pair), 3 bw_scale_offset (then u32 bitwidth),
+// 4 bw_axis_scale_offset (u32 bitwidth, then as 2), 5 any other encoding by its QNN code (u32 code; the
+// stand-in reports the code with no parameters).
 //
 // Recording (deterministic):
 //   1. a parity run of the reference against itself observes every output's range (logits, and K and V per
@@ -85,28 +87,45 @@ function str(s: string, what: string): Uint8Array[] {
 function tensorChunks(t: StandInTensor): Uint8Array[] {
   const d = dataTypeInfo(t.dataType, `stand-in tensor ${t.name}`);
   const e = t.encoding;
-  if (e.kind === "other") throw new RangeError(`stand-in binary: tensor ${t.name}: encoding type ${e.code} cannot be written`);
-  const pairs: [number, number][] = e.kind === "scale_offset" ? [[e.scale, e.offset]] : e.kind === "axis_scale_offset" ? e.scales.map((s, i) => [s, e.offsets[i]]) : [];
+  if (e.kind === "other" && !(Number.isInteger(e.code) && e.code >= 0 && e.code <= 0xffffffff))
+    throw new RangeError(`stand-in binary: tensor ${t.name}: encoding code ${e.code} is not a u32`);
+  const pairs: [number, number][] =
+    e.kind === "scale_offset" || e.kind === "bw_scale_offset"
+      ? [[e.scale, e.offset]]
+      : e.kind === "axis_scale_offset" || e.kind === "bw_axis_scale_offset"
+        ? e.scales.map((s, i) => [s, e.offsets[i]])
+        : [];
   for (const [scale, offset] of pairs) {
     if (Math.fround(scale) !== scale) throw new RangeError(`stand-in binary: tensor ${t.name}: scale ${scale} is not an fp32 value`);
     if (!Number.isInteger(offset) || offset < -(2 ** 31) || offset >= 2 ** 31) throw new RangeError(`stand-in binary: tensor ${t.name}: offset ${offset} is not an i32`);
   }
-  // encodingKind (0 none, 1 scale_offset, 2 axis_scale_offset) | f32 scale | i32 offset [| u32 axis | u32 n | (f32, i32)[n]]
-  const axis = e.kind === "axis_scale_offset";
-  const enc = new Uint8Array(12 + (axis ? 8 + 8 * pairs.length : 0));
+  // encodingKind | f32 scale | i32 offset, then per kind (test/native/stand-in/standin_common.h):
+  //   2 axis_scale_offset     u32 axis | u32 n | (f32, i32)[n]
+  //   3 bw_scale_offset       u32 bitwidth
+  //   4 bw_axis_scale_offset  u32 bitwidth | u32 axis | u32 n | (f32, i32)[n]
+  //   5 other                 u32 Qnn_QuantizationEncoding_t (the stand-in reports just the code)
+  const kind = { none: 0, scale_offset: 1, axis_scale_offset: 2, bw_scale_offset: 3, bw_axis_scale_offset: 4, other: 5 }[e.kind];
+  const head: number[] = [];
+  if (e.kind === "bw_scale_offset" || e.kind === "bw_axis_scale_offset") head.push(e.bitwidth);
+  if (e.kind === "axis_scale_offset" || e.kind === "bw_axis_scale_offset") head.push(e.axis, pairs.length);
+  if (e.kind === "other") head.push(e.code);
+  const perAxis = e.kind === "axis_scale_offset" || e.kind === "bw_axis_scale_offset";
+  const enc = new Uint8Array(12 + 4 * head.length + (perAxis ? 8 * pairs.length : 0));
   const dv = new DataView(enc.buffer);
-  dv.setUint32(0, e.kind === "none" ? 0 : axis ? 2 : 1, true);
-  if (e.kind === "scale_offset") {
+  dv.setUint32(0, kind, true);
+  if (e.kind === "scale_offset" || e.kind === "bw_scale_offset") {
     dv.setFloat32(4, e.scale, true);
     dv.setInt32(8, e.offset, true);
-  } else if (axis) {
-    dv.setUint32(12, e.axis, true);
-    dv.setUint32(16, pairs.length, true);
-    pairs.forEach(([s, o], i) => {
-      dv.setFloat32(20 + 8 * i, s, true);
-      dv.setInt32(24 + 8 * i, o, true);
-    });
   }
+  head.forEach((v, i) => {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`stand-in binary: tensor ${t.name}: encoding field ${v} is not a u32`);
+    dv.setUint32(12 + 4 * i, v, true);
+  });
+  if (perAxis)
+    pairs.forEach(([s, o], i) => {
+      dv.setFloat32(12 + 4 * head.length + 8 * i, s, true);
+      dv.setInt32(16 + 4 * head.length + 8 * i, o, true);
+    });
   return [
     u32(t.id, "tensor id"),
     ...str(t.name, "tensor name"),

@@ -189,7 +189,9 @@ describe("fixed-point encodings (real = scale * (q + offset))", () => {
   it("a fixed-point tensor without a usable encoding is a UserError", () => {
     expectUserError(() => q([0], t("UFIXED_POINT_8", [1])), /without a quantization encoding/);
     expectUserError(() => q([0], t("UFIXED_POINT_8", [1], { kind: "scale_offset", scale: 0, offset: 0 })), /scale 0 is not a positive finite number/);
-    expectUserError(() => q([0], t("UFIXED_POINT_8", [1], { kind: "other", code: 7 })), /encoding type 7 is not supported/);
+    expectUserError(() => q([0], t("UFIXED_POINT_8", [1], { kind: "other", code: 7 })), /encoding FLOAT_BLOCK \(type 7\) is not supported/);
+    expectUserError(() => q([0], t("UFIXED_POINT_8", [1], { kind: "other", code: 5, name: "BLOCKWISE_EXPANSION" })), /encoding BLOCKWISE_EXPANSION \(type 5\) is not supported/);
+    expectUserError(() => q([0], t("SFIXED_POINT_8", [1], { kind: "bw_scale_offset", bitwidth: 4, scale: 1, offset: 0 })), /encoding BW_SCALE_OFFSET \(type 2\) is not supported/);
   });
 
   it("size mismatches are caught", () => {
@@ -544,6 +546,9 @@ describe("recorded stand-in binaries (read back in TypeScript)", () => {
 const standIn = buildStandIn();
 const addonStatus = nativeAddonStatus();
 const nativeReady = standIn !== undefined && addonStatus.available;
+/** Why the addon tests skip: in their titles, and once in the test output. */
+const NATIVE_SKIP = standIn === undefined ? ` (skipped: needs a C compiler (${process.env.CC || "cc"}; not on Windows) to build the stand-in QNN libraries)` : !addonStatus.available ? ` (skipped: ${addonStatus.reason})` : "";
+if (NATIVE_SKIP) console.info(`qnn backend tests through the addon${NATIVE_SKIP}`);
 
 it("the stand-in libraries and the addon are available (required in CI)", () => {
   if (!process.env.CI && !nativeReady) return; // no C compiler / addon build on this machine: the native tests skip
@@ -551,7 +556,7 @@ it("the stand-in libraries and the addon are available (required in CI)", () => 
   expect(addonStatus.available ? "" : addonStatus.reason).toBe("");
 });
 
-describe.skipIf(!nativeReady)("qnn backend through the addon (stand-in libraries)", () => {
+describe.skipIf(!nativeReady)(`qnn backend through the addon (stand-in libraries)${NATIVE_SKIP}`, () => {
   it("a QUANT_ENCODING Smart Mask manager drives the device's uint8 caches and uint16 mask directly", async () => {
     const PROMPT = [1, 403, 407, 261, 378];
     const kvSeqLen = 16;

@@ -4,7 +4,8 @@
 // is well-formed, names every SDK type, field, constant and macro it checks with the SDK's spelling as our
 // header documents it, and passes when the layouts agree; then each of several single perturbations of the
 // stand-in SDK (a field moved, an enum value changed, a table slot inserted, a field widened, a parameter
-// changed) must fail the compilation with the static_assert that names it.
+// changed) must fail the compilation with the static_assert that names it, and headers older than the
+// minimum API versions the addon accepts (core 2.14, system 1.2) must stop it with the one #error naming them.
 import { afterAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -41,6 +42,7 @@ function sdkText(): string {
     h +
     `
 #define QNN_API_VERSION_MINOR 32
+#define QNN_SYSTEM_API_VERSION_MINOR 5
 #define QNN_INTERFACE_VER_TYPE QnnInterface_ImplementationV2_32_t
 #define QNN_INTERFACE_VER_NAME v2_32
 #define QNN_SYSTEM_INTERFACE_VER_TYPE QnnSystemInterface_ImplementationV1_5_t
@@ -72,7 +74,11 @@ function replaceOnce(text: string, from: string, to: string): string {
   return text.replace(from, to);
 }
 
-describe.skipIf(!compiler && !process.env.CI)("sdk-check.cc against a stand-in SDK", () => {
+/** Why the tests skip: in their title, and once in the test output. */
+const SKIP = compiler || process.env.CI ? "" : ` (skipped: needs a C++ compiler (${process.env.CXX || "c++"}) to compile sdk-check.cc)`;
+if (SKIP) console.info(`sdk-check.cc tests${SKIP}`);
+
+describe.skipIf(!compiler && !process.env.CI)(`sdk-check.cc against a stand-in SDK${SKIP}`, () => {
   it("compiles cleanly when the layouts agree", () => {
     const r = compileAgainst(sdkText());
     expect(r.output).toBe("");
@@ -88,6 +94,7 @@ describe.skipIf(!compiler && !process.env.CI)("sdk-check.cc against a stand-in S
     ["a parameter changed", (t) => replaceOnce(t, "Qnn_SignalHandle_t signal);", "uint32_t signal);"), /lg_QnnGraph_ExecuteFn_t \/ QnnGraph_ExecuteFn_t: signature/],
     ["a binary info field moved", (t) => replaceOnce(t, "  uint32_t contextMetadataSize;\n  void* contextMetadata;\n  uint32_t socModel;", "  uint32_t socModel;\n  uint32_t contextMetadataSize;\n  void* contextMetadata;"), /lg_QnnSystemContext_BinaryInfoV3_t\.socModel: offset/],
     ["the core API major changed", (t) => replaceOnce(t, "#define QNN_API_VERSION_MAJOR 2u", "#define QNN_API_VERSION_MAJOR 3u"), /LG_QNN_API_VERSION_MAJOR \/ QNN_API_VERSION_MAJOR: value/],
+    ["an LPBQ encoding value changed", (t) => replaceOnce(t, "QNN_QUANTIZATION_ENCODING_BLOCKWISE_EXPANSION = 5", "QNN_QUANTIZATION_ENCODING_BLOCKWISE_EXPANSION = 6"), /LG_QNN_QUANTIZATION_ENCODING_BLOCKWISE_EXPANSION \/ QNN_QUANTIZATION_ENCODING_BLOCKWISE_EXPANSION: value/],
   ];
   for (const [what, mutate, message] of perturbations)
     it(`fails when ${what}`, () => {
@@ -95,4 +102,23 @@ describe.skipIf(!compiler && !process.env.CI)("sdk-check.cc against a stand-in S
       expect(r.ok).toBe(false);
       expect(r.output).toMatch(message);
     });
+
+  // Headers older than the addon's minimum: one #error naming the minimum, nothing else (the rest of the file is skipped).
+  const tooOld: [string, (t: string) => string, RegExp][] = [
+    ["core API 2.13", (t) => replaceOnce(t, "#define QNN_API_VERSION_MINOR 32\n", "#define QNN_API_VERSION_MINOR 13\n"), /#error "QNN SDK headers \(QNN_SDK_ROOT\) of core API older than 2\.14/],
+    ["system API 1.1", (t) => replaceOnce(t, "#define QNN_SYSTEM_API_VERSION_MINOR 5\n", "#define QNN_SYSTEM_API_VERSION_MINOR 1\n"), /#error "QNN SDK headers \(QNN_SDK_ROOT\) of system API older than 1\.2/],
+  ];
+  for (const [what, mutate, message] of tooOld)
+    it(`stops with one #error for headers of ${what}`, () => {
+      const r = compileAgainst(mutate(sdkText()));
+      expect(r.ok).toBe(false);
+      expect(r.output).toMatch(message);
+      expect(r.output.match(/error:/g)).toHaveLength(1);
+    });
+  it("accepts headers of exactly the minimum versions (core 2.14, system 1.2)", () => {
+    const t = replaceOnce(replaceOnce(sdkText(), "#define QNN_API_VERSION_MINOR 32\n", "#define QNN_API_VERSION_MINOR 14\n"), "#define QNN_SYSTEM_API_VERSION_MINOR 5\n", "#define QNN_SYSTEM_API_VERSION_MINOR 2\n");
+    const r = compileAgainst(t);
+    expect(r.output).toBe("");
+    expect(r.ok).toBe(true);
+  });
 });

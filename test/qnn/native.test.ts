@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildStandIn } from "../helpers/stand-in.js";
 import { expectUserError } from "../helpers/errors.js";
-import { listQnnProviders, nativeAddonStatus, openQnnContext, readBinaryInfo, type QnnCallError, type QnnContext } from "../../src/qnn/native.js";
+import { listQnnProviders, nativeAddonStatus, openQnnContext, qnnMinimumApiVersions, QnnUserError, readBinaryInfo, type QnnCallError, type QnnContext } from "../../src/qnn/native.js";
 import { writeStandInBinary, type StandInBinary, type StandInGraph, type StandInTensor } from "../helpers/stand-in-binary.js";
 import { UserError } from "../../src/util/errors.js";
 import { concatBytes } from "../../src/util/binary.js";
@@ -18,11 +18,16 @@ import { concatBytes } from "../../src/util/binary.js";
 const libs = buildStandIn();
 const status = nativeAddonStatus();
 const ready = libs !== undefined && status.available;
+/** Why the addon tests skip: in their titles, and once in the test output. */
+const SKIP = libs === undefined ? ` (skipped: needs a C compiler (${process.env.CC || "cc"}; not on Windows) to build the stand-in QNN libraries)` : !status.available ? ` (skipped: ${status.reason})` : "";
+if (SKIP) console.info(`QNN addon tests${SKIP}`);
+const CI_ONLY = process.env.CI ? "" : " (skipped: runs only in CI, where CI is set)";
+if (CI_ONLY) console.info(`CI availability test${CI_ONLY}`);
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-native-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("availability", () => {
-  it.runIf(process.env.CI)("CI builds the addon and the stand-in libraries", () => {
+  it.runIf(process.env.CI)(`CI builds the addon and the stand-in libraries${CI_ONLY}`, () => {
     expect(libs).toBeDefined();
     expect(status).toMatchObject({ available: true });
   });
@@ -44,6 +49,8 @@ const ENV_KEYS = [
   "LG_STANDIN_GRAPH_INFO_VERSION",
   "LG_STANDIN_TENSOR_VERSION",
   "LG_STANDIN_SYSTEM_BAD",
+  "LG_STANDIN_CORE_API",
+  "LG_STANDIN_SYSTEM_API",
 ];
 afterEach(() => {
   for (const k of ENV_KEYS) delete process.env[k];
@@ -126,9 +133,9 @@ function open(bin: Uint8Array, extra: { provider?: string; logLevel?: "error" | 
 
 // ---------------------------------------------------------------------------------------------- tests
 
-describe.skipIf(!ready)("QNN addon with the stand-in libraries", () => {
+describe.skipIf(!ready)(`QNN addon with the stand-in libraries${SKIP}`, () => {
   describe("provider selection", () => {
-    it("takes the first provider speaking core API 2.x by default, and a named one when asked", () => {
+    it("takes the first provider speaking core API 2.14 or newer by default, and a named one when asked", () => {
       const a = open(ADD_BIN());
       expect(a.provider).toEqual({ name: "STANDIN_HTP", coreApiVersion: "2.20.0", backendApiVersion: "5.20.0", backendId: 6 });
       a.close();
@@ -149,17 +156,62 @@ describe.skipIf(!ready)("QNN addon with the stand-in libraries", () => {
 
     it("refuses a named provider of another core API major, an unknown name, and a library with none that fits", () => {
       const lines = traced(() => {
-        expectUserError(() => open(ADD_BIN(), { provider: "STANDIN_OLD" }), /QNN provider STANDIN_OLD in .*libstandin_backend\.so has core API 1\.14\.0, this addon needs 2\.x/);
+        expectUserError(() => open(ADD_BIN(), { provider: "STANDIN_OLD" }), /QNN provider STANDIN_OLD in .*libstandin_backend\.so has core API 1\.14\.0, this addon needs 2\.14 or newer \(2\.x\)/);
         expectUserError(
           () => open(ADD_BIN(), { provider: "HTP" }),
           /QNN provider HTP not found in .*; available: STANDIN_OLD \(core API 1\.14\.0, backend API 4\.0\.0, backend id 6\), STANDIN_HTP \(core API 2\.20\.0/,
         );
         process.env.LG_STANDIN_PROVIDERS = "STANDIN_OLD";
-        expectUserError(() => open(ADD_BIN()), /no QNN interface provider in .* speaks core API 2\.x; available: STANDIN_OLD \(core API 1\.14\.0/);
+        expectUserError(() => open(ADD_BIN()), /no QNN interface provider in .* speaks core API 2\.14 or newer \(2\.x\); available: STANDIN_OLD \(core API 1\.14\.0/);
         process.env.LG_STANDIN_PROVIDERS = "NONE";
-        expectUserError(() => open(ADD_BIN()), /speaks core API 2\.x; available: none/);
+        expectUserError(() => open(ADD_BIN()), /speaks core API 2\.14 or newer \(2\.x\); available: none/);
       }).lines;
       expect(lines).toEqual([]); // chosen before anything is created
+    });
+
+    it("refuses a backend library older than core API 2.14 in one line naming both versions, before creating anything", () => {
+      expect(qnnMinimumApiVersions()).toEqual({ core: "2.14", system: "1.2" });
+      const tooOld = (version: string, provider = "STANDIN_HTP") => `${libs!.backendLib}: QNN core API ${version} (provider ${provider}) is older than the minimum 2.14 this addon is built for`;
+      const { lines } = traced(() => {
+        process.env.LG_STANDIN_CORE_API = "2.13";
+        expect(expectUserError(() => open(ADD_BIN()))).toBe(tooOld("2.13.0"));
+        expect(expectUserError(() => open(ADD_BIN(), { provider: "STANDIN_CPU" }))).toBe(tooOld("2.13.0", "STANDIN_CPU"));
+        process.env.LG_STANDIN_CORE_API = "2.13.99";
+        expect(expectUserError(() => open(ADD_BIN()))).toBe(tooOld("2.13.99"));
+        process.env.LG_STANDIN_CORE_API = "2.7.2"; // QNN SDK 2.13's
+        expect(expectUserError(() => open(ADD_BIN()))).toBe(tooOld("2.7.2"));
+        process.env.LG_STANDIN_CORE_API = "3.0";
+        expectUserError(() => open(ADD_BIN()), /no QNN interface provider in .* speaks core API 2\.14 or newer \(2\.x\); available: .*STANDIN_HTP \(core API 3\.0\.0/);
+      });
+      expect(lines).toEqual([]); // refused before a log, backend or system context exists
+      let err: unknown;
+      try {
+        process.env.LG_STANDIN_CORE_API = "2.13";
+        open(ADD_BIN());
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(QnnUserError);
+      expect(err).toMatchObject({ qnnKind: "api", libraryUnusable: true });
+      // the minimum itself is accepted
+      process.env.LG_STANDIN_CORE_API = "2.14.0";
+      const c = open(ADD_BIN());
+      expect(c.provider.coreApiVersion).toBe("2.14.0");
+      c.close();
+    });
+
+    it("refuses a system library older than system API 1.2 in one line naming both versions, before reading any graph info", () => {
+      const tooOld = (version: string) => `${libs!.systemLib}: QNN system API ${version} is older than the minimum 1.2 this addon is built for`;
+      const { lines } = traced(() => {
+        process.env.LG_STANDIN_SYSTEM_API = "1.1";
+        expect(expectUserError(() => readBinaryInfo(libs!.systemLib, ADD_BIN()))).toBe(tooOld("1.1.0"));
+        expect(expectUserError(() => open(ADD_BIN()))).toBe(tooOld("1.1.0"));
+        process.env.LG_STANDIN_SYSTEM_API = "2.0";
+        expectUserError(() => readBinaryInfo(libs!.systemLib, ADD_BIN()), /no QNN system provider in .* speaks system API 1\.2 or newer with the context functions; available: STANDIN_SYSTEM \(system API 2\.0\.0\)/);
+      });
+      expect(lines).toEqual([]); // no system context, log or backend was created
+      process.env.LG_STANDIN_SYSTEM_API = "1.2";
+      expect(readBinaryInfo(libs!.systemLib, ADD_BIN()).graphs.map((g) => g.name)).toEqual(["add_f32", "add_u8"]);
     });
 
     it("survives a library that misbehaves while listing providers", () => {
@@ -234,6 +286,44 @@ describe.skipIf(!ready)("QNN addon with the stand-in libraries", () => {
             expectBalanced(lines);
             expect(lines).toHaveLength(2);
           }
+    });
+
+    it("reports the bit-width encodings with their parameters and names every later encoding by its code", () => {
+      const later = [4, 5, 6, 7, 8, 9, 10, 11, 12];
+      const bin = binary({
+        graphs: [
+          {
+            name: "weights",
+            kind: "TABLE",
+            keyInputs: [],
+            entries: [],
+            inputs: [
+              tensor(1, "bw", 4, "SFIXED_POINT_8", [2, 2], { kind: "bw_scale_offset", bitwidth: 4, scale: 0.5, offset: -8 }),
+              tensor(2, "bw_axis", 4, "SFIXED_POINT_8", [2, 2], { kind: "bw_axis_scale_offset", bitwidth: 4, axis: 0, scales: [0.25, 0.125], offsets: [-8, 3] }),
+              tensor(3, "bw_axis_sym", 4, "SFIXED_POINT_8", [3, 2], { kind: "bw_axis_scale_offset", bitwidth: 4, axis: 0, scales: [1, 2, 4], offsets: [0, 0, 0] }),
+              ...later.map((code, i) => tensor(10 + i, `enc_${code}`, 4, "UFIXED_POINT_8", [2, 2], { kind: "other", code })),
+            ],
+            outputs: [tensor(30, "out", 1, "FLOAT_32", [2, 2])],
+          },
+        ],
+      });
+      const g = readBinaryInfo(libs!.systemLib, bin).graphs[0];
+      expect(g.inputs.map((t) => t.encoding)).toEqual([
+        { kind: "bw_scale_offset", bitwidth: 4, scale: 0.5, offset: -8 },
+        { kind: "bw_axis_scale_offset", bitwidth: 4, axis: 0, scales: [0.25, 0.125], offsets: [-8, 3] },
+        { kind: "bw_axis_scale_offset", bitwidth: 4, axis: 0, scales: [1, 2, 4], offsets: [0, 0, 0] }, // NULL offsets: symmetric
+        ...[
+          "BLOCK",
+          "BLOCKWISE_EXPANSION",
+          "VECTOR",
+          "FLOAT_BLOCK",
+          "BW_AXIS_SCALE_OFFSET_MAPPED",
+          "BW_BLOCK_MAPPED",
+          "BW_BLOCKWISE_EXPANSION_MAPPED",
+          "BW_FLOAT_BLOCK",
+          "UNKNOWN_12",
+        ].map((name, i) => ({ kind: "other", code: later[i], name })),
+      ]);
     });
 
     it("the opened context carries the same info", () => {

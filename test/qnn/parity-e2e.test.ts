@@ -40,6 +40,9 @@ const FAULT_STEP = 5;
 const libs = buildStandIn();
 const addon = nativeAddonStatus();
 const available = libs !== undefined && addon.available;
+/** Why the end-to-end tests skip: in their titles, and once in the test output. */
+const SKIP = libs === undefined ? ` (skipped: needs a C compiler (${process.env.CC || "cc"}; not on Windows) to build the stand-in QNN libraries)` : !addon.available ? ` (skipped: ${addon.reason})` : "";
+if (SKIP) console.info(`parity --backend qnn end-to-end tests${SKIP}`);
 
 type Mode = "hybrid" | "kv";
 const runOptions = (mode: Mode) => ({
@@ -178,7 +181,7 @@ it("the stand-in libraries and the native addon are available (required in CI)",
   expect(addon.available ? "" : addon.reason).toBe("");
 });
 
-describe.skipIf(!available)("parity --backend qnn end to end (stand-in QNN libraries)", () => {
+describe.skipIf(!available)(`parity --backend qnn end to end (stand-in QNN libraries)${SKIP}`, () => {
   const cases: { mode: Mode; fault: StandInFault; storage: "inline" | "segment"; why: RegExp }[] = [
     { mode: "hybrid", fault: { fromStep: FAULT_STEP, kind: "swap_top2" }, storage: "inline", why: /^logits: .*top1 disagrees/ },
     { mode: "kv", fault: { fromStep: FAULT_STEP, kind: "k_noise" }, storage: "segment", why: /^k: \d+\/20 heads fail, worst layer 0 head 0/ },
@@ -240,6 +243,28 @@ describe.skipIf(!available)("parity --backend qnn end to end (stand-in QNN libra
     expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/--kv_seq_len 24 does not match kv_forward in --pte .*kv-seq\.pte: its atten_mask is \[1, 32\], so it was compiled with kv_seq_len 32/);
   });
+});
+
+describe.skipIf(!available)(`parity --backend qnn with QNN libraries older than the addon is built for: exit 2, one line${SKIP}`, () => {
+  const cases: [string, string, (l: NonNullable<typeof libs>) => string][] = [
+    ["LG_STANDIN_CORE_API", "2.13", (l) => `${l.backendLib}: QNN core API 2.13.0 (provider STANDIN_HTP) is older than the minimum 2.14 this addon is built for`],
+    ["LG_STANDIN_SYSTEM_API", "1.1", (l) => `${l.systemLib}: QNN system API 1.1.0 is older than the minimum 1.2 this addon is built for`],
+  ];
+  for (const [variable, version, message] of cases)
+    it(`a stand-in reporting ${variable === "LG_STANDIN_CORE_API" ? "core" : "system"} API ${version} is refused naming both versions`, async () => {
+      const { path } = await makePte("kv", undefined, "inline", `old-${version}.pte`);
+      const args = ["parity", "--backend", "qnn", "--pte", path, "--qnn_backend_lib", libs!.backendLib, "--qnn_system_lib", libs!.systemLib, "--model_mode", "kv", "--kv_seq_len", String(KV_SEQ_LEN), "--steps", "1"];
+      process.env[variable] = version;
+      let r;
+      try {
+        r = await cli(...args);
+      } finally {
+        delete process.env[variable];
+      }
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(`llama-golden: error: ${message(libs!)}\n`);
+    });
 });
 
 describe("parity --backend qnn: bad input, exit 2 with one line (no addon needed)", () => {

@@ -118,9 +118,31 @@ describe("qnn extract", () => {
     oneErrorLine(await cli("qnn", "extract", "--pte", LLAMA_PTE), /--out DIR is required/);
     oneErrorLine(await cli("qnn", "extract", "--out", full), /--pte FILE is required/);
     oneErrorLine(await cli("qnn", "extract", "--pte", LLAMA_PTE, "--out", full, "--json"), /--json is an inspect flag/);
-    oneErrorLine(await cli("qnn", "extract", "--pte", LLAMA_PTE, "--bogus", "1"), /qnn: Unknown option '--bogus'/);
+    oneErrorLine(await cli("qnn", "extract", "--pte", LLAMA_PTE, "--bogus", "1"), /qnn extract: unknown flag --bogus \(see qnn --help\)\n$/);
     oneErrorLine(await cli("qnn", "frobnicate"), /unknown command "frobnicate"/);
     oneErrorLine(await cli("qnn"), /give a command, extract or inspect/);
+  });
+
+  it("an unknown flag, a flag without its value and a stray argument of every qnn subcommand: one line naming it", async () => {
+    const exact = async (argv: string[], message: string) => {
+      const r = await cli(...argv);
+      oneErrorLine(r, /./);
+      expect(r.stderr).toBe(`llama-golden: error: ${message}\n`);
+      expect(r.stdout).toBe("");
+    };
+    for (const action of ["inspect", "extract"]) {
+      const out = action === "extract" ? ["--out", join(tmp, "never2")] : [];
+      await exact(["qnn", action, "--pte", LLAMA_PTE, ...out, "--foo"], `qnn ${action}: unknown flag --foo (see qnn --help)`);
+      await exact(["qnn", action, "--pte", LLAMA_PTE, ...out, "--foo", "1"], `qnn ${action}: unknown flag --foo (see qnn --help)`);
+      await exact(["qnn", action, "--pte", LLAMA_PTE, ...out, "-z"], `qnn ${action}: unknown flag -z (see qnn --help)`);
+      await exact(["qnn", action, "--pte", LLAMA_PTE, ...out, "stray"], `qnn ${action}: unexpected argument "stray" (see qnn --help)`);
+      await exact(["qnn", action, ...out, "--pte"], `qnn ${action}: --pte needs a value (see qnn --help)`);
+      await exact(["qnn", action, "--pte", LLAMA_PTE, ...out, "--help=yes"], `qnn ${action}: --help takes no value (see qnn --help)`);
+    }
+    await exact(["qnn", "inspect", "--pte", LLAMA_PTE, "--json=1"], "qnn inspect: --json takes no value (see qnn --help)");
+    await exact(["qnn", "--foo", "inspect"], "qnn inspect: unknown flag --foo (see qnn --help)");
+    await exact(["qnn", "--foo"], "qnn: unknown flag --foo (see qnn --help)");
+    expect(existsSync(join(tmp, "never2"))).toBe(false);
   });
 
   it("--help", async () => {
@@ -248,7 +270,11 @@ describe("qnn inspect", () => {
 
 describe("qnn inspect through the native addon and the stand-in QNN libraries", () => {
   const libs = buildStandIn();
-  const ready = libs !== undefined && nativeAddonStatus().available;
+  const status = nativeAddonStatus();
+  const ready = libs !== undefined && status.available;
+  /** Why the test skips: in its title, and once in the test output. */
+  const SKIP = libs === undefined ? ` (skipped: needs a C compiler (${process.env.CC || "cc"}; not on Windows) to build the stand-in QNN libraries)` : !status.available ? ` (skipped: ${status.reason})` : "";
+  if (SKIP) console.info(`qnn inspect test through the addon${SKIP}`);
   const t = (id: number, name: string, tensorType: number, scale: number): StandInTensor => ({
     id,
     name,
@@ -258,7 +284,7 @@ describe("qnn inspect through the native addon and the stand-in QNN libraries", 
     encoding: { kind: "scale_offset", scale, offset: -128 },
   });
 
-  it.runIf(ready)("lists the graphs and tensors QnnSystemContext_getBinaryInfo reports for the program's context", async () => {
+  it.runIf(ready)(`lists the graphs and tensors QnnSystemContext_getBinaryInfo reports for the program's context${SKIP}`, async () => {
     const binary = writeStandInBinary({
       graphs: [{ name: "kv_forward", kind: "ADD", inputs: [t(1, "input_0_x_0", 0, 0.5), t(2, "input_1_y_0", 0, 0.25)], outputs: [t(3, "output_aten_add_tensor", 1, 0.125)] }],
     });
@@ -290,5 +316,56 @@ describe("qnn inspect through the native addon and the stand-in QNN libraries", 
     const j = JSON.parse(out);
     expect(j.graph_listing).toEqual({ available: true, system_lib: libs!.systemLib });
     expect(j.contexts[0].info.graphs.map((g: { name: string }) => g.name)).toEqual(["kv_forward"]);
+  });
+
+  const standInPte = (file: string, tensors: StandInTensor[]): string => {
+    const binary = writeStandInBinary({ graphs: [{ name: "kv_forward", kind: "TABLE", keyInputs: [], entries: [], inputs: tensors, outputs: [t(99, "output_0", 1, 0.5)] }] });
+    const pte = join(tmp, file);
+    writeFileSync(pte, buildPte({ plans: [{ name: "kv_forward", delegates: [{ id: "QnnBackend", data: wrapQnnContext(binary), storage: "inline" }] }] }));
+    return pte;
+  };
+
+  it.runIf(ready)(`reports the bit-width encodings with their parameters and names the later ones (LPBQ's BLOCKWISE_EXPANSION)${SKIP}`, async () => {
+    const w = (id: number, name: string, encoding: StandInTensor["encoding"]): StandInTensor => ({ id, name, tensorType: 4, dataType: "SFIXED_POINT_8", dims: [4, 2], encoding });
+    const pte = standInPte("encodings.pte", [
+      w(1, "w_bw", { kind: "bw_scale_offset", bitwidth: 4, scale: 0.5, offset: -8 }),
+      w(2, "w_bw_axis", { kind: "bw_axis_scale_offset", bitwidth: 4, axis: 0, scales: [1, 2, 4, 8], offsets: [0, 0, 0, 0] }),
+      w(3, "w_bw_axis_asym", { kind: "bw_axis_scale_offset", bitwidth: 4, axis: 1, scales: [1, 2], offsets: [-8, 3] }),
+      w(4, "w_lpbq", { kind: "other", code: 5 }),
+      w(5, "w_block", { kind: "other", code: 4 }),
+      w(6, "w_bw_float_block", { kind: "other", code: 11 }),
+    ]);
+    const r = await cli("qnn", "inspect", "--pte", pte, "--qnn_system_lib", libs!.systemLib);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      "    in  w_bw  STATIC  SFIXED_POINT_8  [4, 2]  bw_scale_offset(bitwidth=4, scale=0.5, offset=-8)\n" +
+        "    in  w_bw_axis  STATIC  SFIXED_POINT_8  [4, 2]  bw_axis_scale_offset(bitwidth=4, axis=0, 4 channels, symmetric)\n" +
+        "    in  w_bw_axis_asym  STATIC  SFIXED_POINT_8  [4, 2]  bw_axis_scale_offset(bitwidth=4, axis=1, 2 channels)\n" +
+        "    in  w_lpbq  STATIC  SFIXED_POINT_8  [4, 2]  BLOCKWISE_EXPANSION (encoding 5; parameters not read)\n" +
+        "    in  w_block  STATIC  SFIXED_POINT_8  [4, 2]  BLOCK (encoding 4; parameters not read)\n" +
+        "    in  w_bw_float_block  STATIC  SFIXED_POINT_8  [4, 2]  BW_FLOAT_BLOCK (encoding 11; parameters not read)\n",
+    );
+    let out = "";
+    await qnnCommand(["inspect", "--pte", pte, "--json", "--qnn_system_lib", libs!.systemLib], { stdout: (x) => (out += x), stderr: () => undefined });
+    const inputs = JSON.parse(out).contexts[0].info.graphs[0].inputs;
+    expect(inputs[0].encoding).toEqual({ kind: "bw_scale_offset", bitwidth: 4, scale: 0.5, offset: -8 });
+    expect(inputs[3].encoding).toEqual({ kind: "other", code: 5, name: "BLOCKWISE_EXPANSION" });
+  });
+
+  it.runIf(ready)(`a system library older than system API 1.2: exit 2, one line naming its version and the minimum${SKIP}`, async () => {
+    const pte = standInPte("old-system.pte", [t(1, "input_0_x_0", 0, 0.5)]);
+    process.env.LG_STANDIN_SYSTEM_API = "1.1";
+    try {
+      for (const json of [[], ["--json"]]) {
+        const r = await cli("qnn", "inspect", "--pte", pte, "--qnn_system_lib", libs!.systemLib, ...json);
+        expect(r.code).toBe(2);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toBe(`llama-golden: error: ${libs!.systemLib}: QNN system API 1.1.0 is older than the minimum 1.2 this addon is built for\n`);
+      }
+    } finally {
+      delete process.env.LG_STANDIN_SYSTEM_API;
+    }
+    expect((await cli("qnn", "inspect", "--pte", pte, "--qnn_system_lib", libs!.systemLib)).code).toBe(0);
   });
 });

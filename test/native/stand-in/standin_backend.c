@@ -14,6 +14,9 @@
  *   LG_STANDIN_BAD         misbehave: "nulllist" | "hugecount" | "nullname"
  *   LG_STANDIN_FAIL        make one call fail: backendCreate | deviceCreate | deviceUnsupported |
  *                          logCreate | contextFree | graphRetrieve
+ *   LG_STANDIN_CORE_API    core API version STANDIN_HTP and STANDIN_CPU report, "major.minor[.patch]"
+ *                          (read by QnnInterface_getProviders; e.g. 2.13 for the addon's refusal of
+ *                          libraries older than it is built for)
  * Live handles are kept in a registry: a free of an unknown handle, or of a parent whose children
  * are still alive (backend before context, device before context, log before backend), fails and
  * is traced as "bad-free".
@@ -169,6 +172,7 @@ static lg_Qnn_ErrorHandle_t backend_free(lg_Qnn_BackendHandle_t h) {
 static lg_Qnn_ErrorHandle_t backend_get_api_version(lg_Qnn_ApiVersion_t* v) {
   if (!v) return LG_QNN_BACKEND_ERROR_INVALID_ARGUMENT;
   lg_Qnn_ApiVersion_t a = {{2, 20, 0}, {5, 20, 0}};
+  sb_env_version("LG_STANDIN_CORE_API", &a.coreApiVersion);
   *v = a;
   return LG_QNN_SUCCESS;
 }
@@ -434,13 +438,13 @@ static const lg_QnnInterface_t g_old = {
     .apiVersion = {{1, 14, 0}, {4, 0, 0}},
     .functions = STANDIN_FUNCTIONS(device_create, device_free),
 };
-static const lg_QnnInterface_t g_htp = {
+static lg_QnnInterface_t g_htp = {
     .backendId = LG_QNN_BACKEND_ID_HTP,
     .providerName = "STANDIN_HTP",
     .apiVersion = {{2, 20, 0}, {5, 20, 0}},
     .functions = STANDIN_FUNCTIONS(device_create, device_free),
 };
-static const lg_QnnInterface_t g_cpu = {
+static lg_QnnInterface_t g_cpu = {
     .backendId = LG_QNN_BACKEND_ID_CPU,
     .providerName = "STANDIN_CPU",
     .apiVersion = {{2, 20, 0}, {1, 1, 0}},
@@ -466,6 +470,11 @@ static int exposed(const char* name) {
 STANDIN_EXPORT lg_Qnn_ErrorHandle_t QnnInterface_getProviders(const lg_QnnInterface_t*** list,
                                                               uint32_t* count) {
   if (!list || !count) return LG_QNN_INTERFACE_ERROR_INVALID_PARAMETER;
+  const lg_Qnn_Version_t standard = {2, 20, 0};
+  g_htp.apiVersion.coreApiVersion = standard;
+  g_cpu.apiVersion.coreApiVersion = standard;
+  sb_env_version("LG_STANDIN_CORE_API", &g_htp.apiVersion.coreApiVersion);
+  sb_env_version("LG_STANDIN_CORE_API", &g_cpu.apiVersion.coreApiVersion);
   const char* bad = getenv("LG_STANDIN_BAD");
   if (bad && strcmp(bad, "nulllist") == 0) {
     *list = NULL;

@@ -21,11 +21,20 @@
 #define SB_KIND_ADD 1u
 #define SB_KIND_TABLE 2u
 
-/* Encoding kinds of the format: 0 none, 1 scale_offset; 2 axis_scale_offset is an extension of
- * the stand-in format (after scale/offset: u32 axis | u32 n | (f32 scale, i32 offset)[n]). */
+/* Encoding kinds of the format: 0 none, 1 scale_offset; the others extend the stand-in format, their
+ * fields following the (f32 scale, i32 offset) pair, which kinds 2, 4 and 5 leave unused:
+ *   2 axis_scale_offset     u32 axis | u32 n | (f32 scale, i32 offset)[n]
+ *   3 bw_scale_offset       u32 bitwidth                      (the pair is the encoding's)
+ *   4 bw_axis_scale_offset  u32 bitwidth | u32 axis | u32 n | (f32 scale, i32 offset)[n]
+ *   5 code only             u32 Qnn_QuantizationEncoding_t    (reported DEFINED with that code and a
+ *                           zeroed parameter union: the later encodings, 4..11, whose parameters the
+ *                           addon does not read) */
 #define SB_ENC_NONE 0u
 #define SB_ENC_SCALE_OFFSET 1u
 #define SB_ENC_AXIS_SCALE_OFFSET 2u
+#define SB_ENC_BW_SCALE_OFFSET 3u
+#define SB_ENC_BW_AXIS_SCALE_OFFSET 4u
+#define SB_ENC_CODE 5u
 
 typedef struct {
   uint32_t id;
@@ -39,7 +48,11 @@ typedef struct {
   int32_t offset;
   int32_t axis;
   uint32_t axisCount;
-  lg_Qnn_ScaleOffset_t* axisEncodings;
+  lg_Qnn_ScaleOffset_t* axisEncodings; /* kinds 2 and 4 */
+  uint32_t bitwidth;                   /* kinds 3 and 4 */
+  float* bwScales;                     /* kind 4: the axis pairs as the two arrays QNN wants */
+  int32_t* bwOffsets;
+  uint32_t qnnCode;                    /* kind 5 */
   uint64_t byteSize; /* SB_UNKNOWN_SIZE when the data type has no known size */
 } sb_tensor;
 
@@ -86,5 +99,9 @@ void sb_trace(const char* op, const char* kind, unsigned id);
 
 /* Unsigned value of an environment variable, or `fallback` when unset or not a number. */
 uint32_t sb_env_u32(const char* name, uint32_t fallback);
+
+/* Overwrites *v with the version "major.minor[.patch]" in an environment variable, when it is set
+ * and well-formed (so tests can make a stand-in report an old API); returns whether it did. */
+int sb_env_version(const char* name, lg_Qnn_Version_t* v);
 
 #endif

@@ -8,7 +8,7 @@
  *   graph:  u32 nameLen | name | u32 kind (1 ADD, 2 TABLE) | u32 nInputs | u32 nOutputs
  *           | tensor[nInputs] | tensor[nOutputs] | program
  *   tensor: u32 id | u32 nameLen | name | u32 tensorType | u32 dataType | u32 rank | u32 dims[rank]
- *           | u32 encodingKind | f32 scale | i32 offset [| kind 2: u32 axis | u32 n | (f32, i32)[n]]
+ *           | u32 encodingKind | f32 scale | i32 offset [| kind-specific fields, standin_common.h]
  *   TABLE:  u32 keyCount | u32 keyInputIndex[keyCount] | u32 entryCount
  *           | entry[entryCount] = key bytes (key inputs in order) | out bytes (all outputs in order)
  */
@@ -99,6 +99,8 @@ static void free_tensor(sb_tensor* t) {
   free(t->name);
   free(t->dims);
   free(t->axisEncodings);
+  free(t->bwScales);
+  free(t->bwOffsets);
 }
 
 #define MIN_TENSOR_BYTES 32u /* id, nameLen, type, dtype, rank, encodingKind, scale, offset */
@@ -132,7 +134,11 @@ static void rd_tensor(reader* r, sb_tensor* t, const char* where) {
   t->scale = rd_f32(r, "encoding scale");
   t->offset = (int32_t)rd_u32(r, "encoding offset");
   if (r->code != SB_OK) return;
-  if (t->encodingKind == SB_ENC_AXIS_SCALE_OFFSET) {
+  if (t->encodingKind == SB_ENC_BW_SCALE_OFFSET || t->encodingKind == SB_ENC_BW_AXIS_SCALE_OFFSET)
+    t->bitwidth = rd_u32(r, "encoding bitwidth");
+  if (t->encodingKind == SB_ENC_CODE) t->qnnCode = rd_u32(r, "encoding code");
+  if (r->code != SB_OK) return;
+  if (t->encodingKind == SB_ENC_AXIS_SCALE_OFFSET || t->encodingKind == SB_ENC_BW_AXIS_SCALE_OFFSET) {
     t->axis = (int32_t)rd_u32(r, "encoding axis");
     t->axisCount = rd_u32(r, "encoding count");
     if (r->code != SB_OK) return;
@@ -140,16 +146,19 @@ static void rd_tensor(reader* r, sb_tensor* t, const char* where) {
       fail(r, SB_ERR_TRUNCATED, "%s %s: %u axis encodings run past the end", where, t->name, t->axisCount);
       return;
     }
-    t->axisEncodings = (lg_Qnn_ScaleOffset_t*)calloc(t->axisCount ? t->axisCount : 1, sizeof(lg_Qnn_ScaleOffset_t));
-    if (!t->axisEncodings) {
+    const size_t n = t->axisCount ? t->axisCount : 1;
+    t->axisEncodings = (lg_Qnn_ScaleOffset_t*)calloc(n, sizeof(lg_Qnn_ScaleOffset_t));
+    t->bwScales = (float*)calloc(n, sizeof(float));
+    t->bwOffsets = (int32_t*)calloc(n, sizeof(int32_t));
+    if (!t->axisEncodings || !t->bwScales || !t->bwOffsets) {
       fail(r, SB_ERR_INVALID, "out of memory");
       return;
     }
     for (uint32_t i = 0; i < t->axisCount; ++i) {
-      t->axisEncodings[i].scale = rd_f32(r, "axis scale");
-      t->axisEncodings[i].offset = (int32_t)rd_u32(r, "axis offset");
+      t->axisEncodings[i].scale = t->bwScales[i] = rd_f32(r, "axis scale");
+      t->axisEncodings[i].offset = t->bwOffsets[i] = (int32_t)rd_u32(r, "axis offset");
     }
-  } else if (t->encodingKind > SB_ENC_AXIS_SCALE_OFFSET) {
+  } else if (t->encodingKind > SB_ENC_CODE) {
     fail(r, SB_ERR_INVALID, "%s %s: unknown encoding kind %u", where, t->name, t->encodingKind);
   }
 }
@@ -326,4 +335,25 @@ uint32_t sb_env_u32(const char* name, uint32_t fallback) {
   unsigned long x = strtoul(v, &end, 0);
   if (!end || *end || x > 0xFFFFFFFFul) return fallback;
   return (uint32_t)x;
+}
+
+int sb_env_version(const char* name, lg_Qnn_Version_t* v) {
+  const char* s = getenv(name);
+  if (!s || !*s) return 0;
+  unsigned long part[3] = {0, 0, 0};
+  int n = 0;
+  for (const char* p = s;;) {
+    char* end = NULL;
+    if (n == 3 || *p < '0' || *p > '9') return 0;
+    part[n++] = strtoul(p, &end, 10);
+    if (part[n - 1] > 0xFFFFFFFFul) return 0;
+    if (*end == 0) break;
+    if (*end != '.') return 0;
+    p = end + 1;
+  }
+  if (n < 2) return 0;
+  v->major = (uint32_t)part[0];
+  v->minor = (uint32_t)part[1];
+  v->patch = (uint32_t)part[2];
+  return 1;
 }

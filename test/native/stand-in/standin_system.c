@@ -1,6 +1,7 @@
 /*
  * standin_system.c - a stand-in QNN system library for the addon's tests. Exports
- * QnnSystemInterface_getProviders (one provider, system API 1.5.0) and answers
+ * QnnSystemInterface_getProviders (one provider, system API 1.5.0 unless LG_STANDIN_SYSTEM_API says
+ * otherwise) and answers
  * QnnSystemContext_create / getBinaryInfo / free from "LGQNNSB1" binaries: graph names, tensor
  * ids, names, types, data types, dims and encodings exactly as written in the binary.
  *
@@ -10,6 +11,9 @@
  *   LG_STANDIN_GRAPH_INFO_VERSION    version of each graph info (default 3)
  *   LG_STANDIN_TENSOR_VERSION        version of each tensor (default 2)
  *   LG_STANDIN_SYSTEM_BAD            misbehave: "nullinfo" | "nullgraphs" | "hugeinputs" | "nullname"
+ *   LG_STANDIN_SYSTEM_API            system API version the provider reports, "major.minor[.patch]"
+ *                                    (read by QnnSystemInterface_getProviders; e.g. 1.1 for the
+ *                                    addon's refusal of libraries older than it is built for)
  * Unknown versions are written as asked (with the version-1 field layout) so that the addon's
  * refusal can be tested.
  */
@@ -88,7 +92,28 @@ static void fill_quant(lg_Qnn_QuantizeParams_t* q, const sb_tensor* t) {
   memset(q, 0, sizeof *q);
   q->encodingDefinition = LG_QNN_DEFINITION_UNDEFINED;
   q->quantizationEncoding = LG_QNN_QUANTIZATION_ENCODING_UNDEFINED;
-  if (t->encodingKind == SB_ENC_SCALE_OFFSET) {
+  if (t->encodingKind == SB_ENC_BW_SCALE_OFFSET) {
+    q->encodingDefinition = LG_QNN_DEFINITION_DEFINED;
+    q->quantizationEncoding = LG_QNN_QUANTIZATION_ENCODING_BW_SCALE_OFFSET;
+    q->bwScaleOffsetEncoding.bitwidth = t->bitwidth;
+    q->bwScaleOffsetEncoding.scale = t->scale;
+    q->bwScaleOffsetEncoding.offset = t->offset;
+  } else if (t->encodingKind == SB_ENC_BW_AXIS_SCALE_OFFSET) {
+    q->encodingDefinition = LG_QNN_DEFINITION_DEFINED;
+    q->quantizationEncoding = LG_QNN_QUANTIZATION_ENCODING_BW_AXIS_SCALE_OFFSET;
+    q->bwAxisScaleOffsetEncoding.bitwidth = t->bitwidth;
+    q->bwAxisScaleOffsetEncoding.axis = t->axis;
+    q->bwAxisScaleOffsetEncoding.numElements = t->axisCount;
+    q->bwAxisScaleOffsetEncoding.scales = t->bwScales;
+    /* all-zero offsets are given as NULL, as QNN does for symmetric encodings */
+    int symmetric = 1;
+    for (uint32_t i = 0; i < t->axisCount; ++i)
+      if (t->bwOffsets[i] != 0) symmetric = 0;
+    q->bwAxisScaleOffsetEncoding.offsets = symmetric ? NULL : t->bwOffsets;
+  } else if (t->encodingKind == SB_ENC_CODE) {
+    q->encodingDefinition = LG_QNN_DEFINITION_DEFINED;
+    q->quantizationEncoding = (lg_Qnn_QuantizationEncoding_t)t->qnnCode;
+  } else if (t->encodingKind == SB_ENC_SCALE_OFFSET) {
     q->encodingDefinition = LG_QNN_DEFINITION_DEFINED;
     q->quantizationEncoding = LG_QNN_QUANTIZATION_ENCODING_SCALE_OFFSET;
     q->scaleOffsetEncoding.scale = t->scale;
@@ -213,7 +238,7 @@ static lg_Qnn_ErrorHandle_t sys_get_binary_info(lg_QnnSystemContext_Handle_t h, 
   return LG_QNN_SUCCESS;
 }
 
-static const lg_QnnSystemInterface_t g_provider = {
+static lg_QnnSystemInterface_t g_provider = {
     .backendId = LG_QNN_BACKEND_ID_NULL,
     .providerName = "STANDIN_SYSTEM",
     .systemApiVersion = {1, 5, 0},
@@ -230,6 +255,9 @@ static const lg_QnnSystemInterface_t* g_list[1] = {&g_provider};
 STANDIN_EXPORT lg_Qnn_ErrorHandle_t QnnSystemInterface_getProviders(
     const lg_QnnSystemInterface_t*** list, uint32_t* count) {
   if (!list || !count) return LG_QNN_INTERFACE_ERROR_INVALID_PARAMETER;
+  const lg_Qnn_Version_t standard = {1, 5, 0};
+  g_provider.systemApiVersion = standard;
+  sb_env_version("LG_STANDIN_SYSTEM_API", &g_provider.systemApiVersion);
   *list = g_list;
   *count = 1;
   return LG_QNN_SUCCESS;
