@@ -121,6 +121,8 @@ export function reportHtml(r: ParityReport): string {
       ["first token mismatch (free-running)", r.freeRunning?.firstTokenMismatch ? `token ${r.freeRunning.firstTokenMismatch.index}` : "none"],
     ],
     tolerance: { ...r.tolerance },
+    // The first failing calls' reasons (the Markdown report lists them all).
+    failures: r.steps.flatMap((s) => s.failures.map((f) => `step ${s.index}: ${f}`)).slice(0, 8),
     steps: r.steps.map((s: StepReport) => ({ index: s.index, graph: s.graph, position: s.position, sqnrDb: s.logits.sqnrDb, kl: s.kl, top1: s.top1, passed: s.passed })),
     firstDivergentStep: r.firstDivergentStep,
     bisect: r.bisect && { step: r.bisect.step, layer: r.bisect.layer, tensor: r.bisect.tensor, perLayer: r.bisect.perLayer.map((p) => ({ layer: p.layer, tensor: p.tensor, sqnrDb: p.sqnrDb })) },

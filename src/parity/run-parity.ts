@@ -36,6 +36,11 @@ export interface RunParityOptions {
   tolerance: ParityTolerance;
   /** Also run the free-running regime (default true). */
   freeRunning?: boolean;
+  /**
+   * Progress in graph calls per regime (a progress bar; never changes the report): (0, total) when a regime
+   * starts, then after every call. Free-running counts both backends' calls; a bisection rerun is not counted.
+   */
+  onProgress?: (done: number, total: number, phase: "lock-step" | "free-running") => void;
 }
 
 /** A K or V comparison of one (layer, head). */
@@ -262,10 +267,18 @@ function checkSteps(steps: number): void {
   if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps must be an integer >= 1, got ${steps}`);
 }
 
-async function freeRun(o: RunParityOptions, backend: Backend): Promise<number[]> {
+async function freeRun(o: RunParityOptions, backend: Backend, onCall: () => void = () => {}): Promise<number[]> {
   const s = newSession(backend, o);
-  while (!done(s) && s.generated.length < o.steps) s.advance(top1((await s.call()).row));
+  while (!done(s) && s.generated.length < o.steps) {
+    s.advance(top1((await s.call()).row));
+    onCall();
+  }
   return s.generated.slice();
+}
+
+/** Graph calls a greedy session makes for `steps` tokens: up to position n - 1 + steps (or the end of the caches). */
+function callsOf(s: Session, promptLength: number, steps: number): number {
+  return Math.max(1, Math.min(promptLength - 1 + steps, s.cache.sizedLen) - s.pos);
 }
 
 export async function runParity(o: RunParityOptions): Promise<ParityReport> {
@@ -282,6 +295,8 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
   let firstDivergentStep: number | null = null;
   let bisect: BisectResult | undefined;
   let bisectNote: string | undefined;
+  const calls = callsOf(ref, o.promptTokens.length, o.steps);
+  o.onProgress?.(0, calls, "lock-step");
   for (let index = 0; !done(ref) && ref.generated.length < o.steps; index++) {
     const r = await ref.call();
     if (cand.phase === "kv") cand.adoptCacheInputs(ref);
@@ -300,6 +315,7 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
     const tok = top1(r.row);
     ref.advance(tok);
     cand.advance(tok);
+    o.onProgress?.(index + 1, calls, "lock-step");
   }
 
   const report: ParityReport = {
@@ -317,8 +333,11 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
   if (bisectNote) report.bisectNote = bisectNote;
 
   if (o.freeRunning !== false) {
-    const tokensReference = await freeRun(o, o.reference);
-    const tokensCandidate = await freeRun(o, o.candidate);
+    let freeCalls = 0;
+    const onCall = () => o.onProgress?.(++freeCalls, 2 * calls, "free-running");
+    o.onProgress?.(0, 2 * calls, "free-running");
+    const tokensReference = await freeRun(o, o.reference, onCall);
+    const tokensCandidate = await freeRun(o, o.candidate, onCall);
     let firstTokenMismatch: TokenMismatch | null = null;
     const n = o.promptTokens.length;
     const len = Math.max(tokensReference.length, tokensCandidate.length);

@@ -76,6 +76,12 @@ export interface CalibrateOptions {
   eos?: number;
   /** Passed to quantizeModelWeights (e.g. blockSize 32 for 16a4w_block, stories false for non-llama2.c heads). */
   weightOptions?: QuantizeModelOptions;
+  /**
+   * Progress in graph calls (a progress bar; never changes the result): called with (0, total) before the
+   * weights are quantized, then after every call. `total` is the most calls the run can make (EOS may end it
+   * sooner), the prefill graph's one call included.
+   */
+  onProgress?: (done: number, total: number) => void;
 }
 
 class MinMax {
@@ -162,6 +168,9 @@ export function calibrate(model: Model, scheme: SchemeName, o: CalibrateOptions)
   if (!Number.isInteger(o.kvSeqLen) || o.kvSeqLen < 2) throw new RangeError(`kv_seq_len must be an integer >= 2, got ${o.kvSeqLen}`);
   const L = o.kvSeqLen - 1;
   if (n < 1 || n > L) throw new RangeError(`calibrate: ${n} prompt tokens do not fit kv_seq_len ${o.kvSeqLen}`);
+  // KV calls: the prompt's n, then one per generated token (at most maxTokens), within the cache's L positions.
+  const totalCalls = Math.min(L, n + (o.maxTokens ?? Infinity)) + (o.prefillSeqLen !== undefined ? 1 : 0);
+  o.onProgress?.(0, totalCalls);
   const weights = quantizeModelWeights(model, scheme, o.weightOptions);
 
   // --- KV graph: a greedy kv-mode session of the fp32 graphs on a Smart Mask cache (slot p holds position p,
@@ -176,6 +185,7 @@ export function calibrate(model: Model, scheme: SchemeName, o: CalibrateOptions)
   while (s.phase !== "done") {
     const call = s.callSync({ tap });
     fed++;
+    o.onProgress?.(fed, totalCalls);
     obs.logits.update(call.logits);
     if (call.position < n - 1) {
       s.advance(prompt[call.position + 1]);
@@ -201,6 +211,7 @@ export function calibrate(model: Model, scheme: SchemeName, o: CalibrateOptions)
     const backend = createEngineBackend({ model, prefillSeqLen: o.prefillSeqLen });
     const ps = createSession({ backend, config: c, mode: "prefill", kvSeqLen: 0, prefillSeqLen: o.prefillSeqLen, kvUpdater: "smart_mask", promptTokens: prompt });
     pobs.logits.update(ps.callSync({ tap: observerTap(pobs, H, hd) }).logits);
+    o.onProgress?.(totalCalls, totalCalls);
     const own = finish(pobs, scheme, embeddingEnc);
     prefill = {
       activations: own.activations,

@@ -20,7 +20,9 @@ import { renderHtmlReport } from "../parity/html-report.js";
 import { calibrate, tapKey, type QuantEncodings } from "./calibrate.js";
 import { fakeQuantize } from "./qgraph.js";
 import type { SchemeName, QuantizeModelOptions } from "./schemes.js";
-import { fp32Perplexity, quantPerplexity, type CacheKind, type Perplexity } from "./perplexity.js";
+import { fp32Perplexity, perplexityOn, quantPerplexity, type CacheKind, type Perplexity } from "./perplexity.js";
+import type { LogitsArray, SyncGraphBackend } from "../engine/backend.js";
+import type { CacheArray, MaskArray } from "../kvcache/types.js";
 import { createQuantizedBackend } from "./quantized-backend.js";
 import { createEngineBackend } from "../engine/engine-backend.js";
 import { createKvSession } from "../runner/session.js";
@@ -43,7 +45,15 @@ export interface QuantReportOptions {
   /** Cache manager of the quantized runs (default smart_mask). */
   kvUpdater?: CacheKind;
   weightOptions?: QuantizeModelOptions;
+  /**
+   * Progress in graph calls per phase (a progress bar; never changes the report): (0, total) when a phase
+   * starts, then after every call. Phases: calibrating, comparing (the greedy run), perplexity fp32,
+   * perplexity quantized (one call per scored token).
+   */
+  onProgress?: (done: number, total: number, phase: QuantReportPhase) => void;
 }
+
+export type QuantReportPhase = "calibrating" | "comparing" | "perplexity fp32" | "perplexity quantized";
 
 export interface QuantLayerStat {
   /** -1 embedding, nLayers final_norm. */
@@ -105,6 +115,7 @@ export function quantReport(model: Model, scheme: SchemeName, o: QuantReportOpti
     maxTokens: calib ? 0 : undefined,
     eos,
     weightOptions: o.weightOptions,
+    onProgress: o.onProgress && ((done, total) => o.onProgress!(done, total, "calibrating")),
   });
 
   // --- Greedy comparison run. ---
@@ -137,6 +148,9 @@ export function quantReport(model: Model, scheme: SchemeName, o: QuantReportOpti
   };
   const maxGen = Math.max(0, o.steps ?? Infinity);
   const steps: QuantStep[] = [];
+  // Calls: the prompt's n - 1, then one per generated token, within the cache's L positions.
+  const comparisons = Math.max(1, Math.min(L, n - 1 + maxGen));
+  o.onProgress?.(0, comparisons, "comparing");
   const generatedTokens: number[] = [];
   while (q.phase !== "done") {
     const pos = q.pos;
@@ -146,6 +160,7 @@ export function quantReport(model: Model, scheme: SchemeName, o: QuantReportOpti
     const ql = q.callSync().row;
     const fl = f.callSync(generated ? { tap } : {}).row;
     steps.push({ index: pos, position: pos, token: cur, generated, logitsSqnrDb: compareTensors(ql, fl).sqnrDb, kl: klDivergence(fl, ql), top1Agree: top1Agrees(fl, ql) });
+    o.onProgress?.(steps.length, comparisons, "comparing");
     const next = top1(ql);
     q.advance(next);
     f.advance(next);
@@ -156,6 +171,22 @@ export function quantReport(model: Model, scheme: SchemeName, o: QuantReportOpti
   const gen = steps.filter((s) => s.generated);
   const perLayer = [...accs.values()].map((a) => ({ layer: a.layer, tensor: a.tensor, sqnrDb: a.noise === 0 ? Infinity : a.sig === 0 ? -Infinity : 10 * Math.log10(a.sig / a.noise) }));
   const sq = gen.map((s) => s.logitsSqnrDb);
+  const onProgress = o.onProgress;
+  const perplexity = onProgress
+    ? {
+        fp32: perplexityOn(counted(() => createEngineBackend({ model, kvSeqLen: o.kvSeqLen }), o.evalTokens.length - 1, (d, t) => onProgress(d, t, "perplexity fp32")), model, o.kvSeqLen, o.evalTokens),
+        quantized: perplexityOn(
+          counted(() => createQuantizedBackend({ model, qenc, kvSeqLen: o.kvSeqLen, fillZeroPoint: false }), o.evalTokens.length - 1, (d, t) => onProgress(d, t, "perplexity quantized")),
+          model,
+          o.kvSeqLen,
+          o.evalTokens,
+          kind,
+        ),
+      }
+    : {
+        fp32: fp32Perplexity(model, o.kvSeqLen, o.evalTokens),
+        quantized: quantPerplexity(model, qenc, o.kvSeqLen, o.evalTokens, kind),
+      };
 
   return {
     scheme,
@@ -168,10 +199,31 @@ export function quantReport(model: Model, scheme: SchemeName, o: QuantReportOpti
     steps,
     top1Agreement: gen.length === 0 ? NaN : gen.filter((s) => s.top1Agree).length / gen.length,
     logitsSqnrDb: { min: sq.length ? Math.min(...sq) : NaN, max: sq.length ? Math.max(...sq) : NaN },
-    perplexity: {
-      fp32: fp32Perplexity(model, o.kvSeqLen, o.evalTokens),
-      quantized: quantPerplexity(model, qenc, o.kvSeqLen, o.evalTokens, kind),
-    },
+    perplexity,
+  };
+}
+
+/**
+ * For onProgress: the backend factory of fp32Perplexity / quantPerplexity (the same backends, so the same
+ * numbers; test/quant/report.test.ts checks it) with its KV-graph calls counted, one per scored token.
+ */
+function counted<B extends SyncGraphBackend<CacheArray, MaskArray, LogitsArray>>(make: () => B, total: number, onCall: (done: number, total: number) => void): () => B {
+  return () => {
+    const b = make();
+    let calls = 0;
+    onCall(0, total);
+    return new Proxy(b, {
+      get(t, k) {
+        const v: unknown = Reflect.get(t, k, t);
+        if (k === "executeKvSync" && typeof v === "function")
+          return (...args: unknown[]) => {
+            const r: unknown = v.apply(t, args);
+            onCall(++calls, total);
+            return r;
+          };
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
   };
 }
 
@@ -211,14 +263,58 @@ export function reportMarkdown(r: QuantReport): string {
   return out.join("\n");
 }
 
-/** The report as a self-contained HTML page (src/parity/html-report.ts); the per-layer list is the bar chart. */
-export function reportHtml(r: QuantReport): string {
+/**
+ * Thresholds a quantization report can be judged against. None is implied: without any, the HTML report is
+ * informational (no PASSED / FAILED).
+ */
+export interface QuantThresholds {
+  /** Least fraction (0..1) of the generated steps whose top-1 token agrees with fp32. */
+  minTop1Agreement?: number;
+  /** Largest quantized / fp32 perplexity ratio. */
+  maxPerplexityRatio?: number;
+  /** Least logits SQNR (dB) of every generated step. */
+  minLogitsSqnrDb?: number;
+}
+
+/** The verdict against the stated thresholds: null when none is stated; else passed and why not. */
+export function quantVerdict(r: QuantReport, t: QuantThresholds): { passed: boolean | null; failures: string[] } {
+  const failures: string[] = [];
+  let stated = false;
+  if (t.minTop1Agreement !== undefined) {
+    stated = true;
+    if (!(r.top1Agreement >= t.minTop1Agreement)) failures.push(`top-1 agreement ${f4(r.top1Agreement)} < ${t.minTop1Agreement}`);
+  }
+  if (t.maxPerplexityRatio !== undefined) {
+    stated = true;
+    const ratio = r.perplexity.quantized.ppl / r.perplexity.fp32.ppl;
+    if (!(ratio <= t.maxPerplexityRatio)) failures.push(`perplexity ratio ${f4(ratio)} > ${t.maxPerplexityRatio}`);
+  }
+  if (t.minLogitsSqnrDb !== undefined) {
+    stated = true;
+    const bad = r.steps.filter((s) => s.generated && !(s.logitsSqnrDb >= t.minLogitsSqnrDb!));
+    if (bad.length) failures.push(`logits SQNR below ${t.minLogitsSqnrDb} dB at ${bad.length} generated step(s), first step ${bad[0].index} (${f2(bad[0].logitsSqnrDb)} dB)`);
+  }
+  return { passed: stated ? failures.length === 0 : null, failures };
+}
+
+/**
+ * The report as a self-contained HTML page (src/parity/html-report.ts); the per-layer list is the bar chart.
+ * A PASSED / FAILED verdict only against stated thresholds; without any, an informational report listing what
+ * was measured.
+ */
+export function reportHtml(r: QuantReport, thresholds: QuantThresholds = {}): string {
   let worst = r.perLayer[0];
   for (const l of r.perLayer) if (l.sqnrDb < worst.sqnrDb) worst = l;
   const firstGen = r.steps.find((s) => s.generated);
+  const gen = r.steps.filter((s) => s.generated);
+  const agree = gen.filter((s) => s.top1Agree).length;
+  const p = r.perplexity;
+  const v = quantVerdict(r, thresholds);
+  const stepThreshold = thresholds.minLogitsSqnrDb;
   return renderHtmlReport({
     title: `llama-golden quant-report: ${r.scheme}`,
-    passed: true,
+    passed: v.passed,
+    failures: v.failures,
     facts: [
       ["scheme", r.scheme],
       ["kv_seq_len", String(r.kvSeqLen)],
@@ -227,12 +323,40 @@ export function reportHtml(r: QuantReport): string {
       ["prompt tokens", String(r.promptTokens.length)],
       ["generated tokens", String(r.generatedTokens.length)],
       ["top-1 agreement", f4(r.top1Agreement)],
-      ["perplexity fp32", f4(r.perplexity.fp32.ppl)],
-      ["perplexity quantized", f4(r.perplexity.quantized.ppl)],
+      ["perplexity fp32", f4(p.fp32.ppl)],
+      ["perplexity quantized", f4(p.quantized.ppl)],
     ],
-    tolerance: {},
-    steps: r.steps.map((s) => ({ index: s.index, graph: s.generated ? "kv (generated)" : "kv (prompt)", position: s.position, sqnrDb: s.logitsSqnrDb, kl: s.kl, top1: s.top1Agree, passed: s.top1Agree })),
+    tolerance: {
+      "min top-1 agreement": thresholds.minTop1Agreement,
+      "max perplexity ratio (quantized / fp32)": thresholds.maxPerplexityRatio,
+      "min logits SQNR dB (generated steps)": thresholds.minLogitsSqnrDb,
+    },
+    measured: [
+      ["logits SQNR (dB), quantized vs fp32 on the same tokens", `${f2(r.logitsSqnrDb.min)} .. ${f2(r.logitsSqnrDb.max)} over the generated steps; every step in the SQNR plot`],
+      ["KL(fp32 ‖ quantized) of the next-token distribution (nats)", "every step in the KL plot"],
+      ["top-1 agreement with fp32", `${agree}/${gen.length} generated steps (${f4(r.top1Agreement)})`],
+      ["perplexity", `fp32 ${f4(p.fp32.ppl)}, quantized ${f4(p.quantized.ppl)}: ratio ${f4(p.quantized.ppl / p.fp32.ppl)} (${p.fp32.tokens} tokens scored)`],
+      ["activation SQNR per layer tensor (dB)", "fake-quantized vs fp32, pooled over the generated steps (bar chart)"],
+    ],
+    steps: r.steps.map((s) => ({
+      index: s.index,
+      graph: s.generated ? "kv (generated)" : "kv (prompt)",
+      position: s.position,
+      sqnrDb: s.logitsSqnrDb,
+      kl: s.kl,
+      top1: s.top1Agree,
+      passed: stepThreshold !== undefined && s.generated ? s.logitsSqnrDb >= stepThreshold : undefined,
+    })),
     firstDivergentStep: r.steps.find((s) => !s.top1Agree)?.index ?? null,
-    bisect: worst && { step: firstGen?.index ?? 0, layer: worst.layer, tensor: worst.tensor, perLayer: r.perLayer },
+    firstDivergentLabel: "first top-1 mismatch",
+    bisect: worst && {
+      step: firstGen?.index ?? 0,
+      layer: worst.layer,
+      tensor: worst.tensor,
+      perLayer: r.perLayer,
+      title: "activation SQNR per layer tensor (fake-quantized vs fp32, pooled over the generated steps)",
+      fact: ["lowest-SQNR activation", `layer ${worst.layer}, ${worst.tensor} (${f2(worst.sqnrDb)} dB)`],
+    },
+    sqnrThresholdDb: stepThreshold,
   });
 }

@@ -9,7 +9,7 @@ import { causalMask } from "../../src/engine/graph-io.js";
 import { LAYER_TAPS } from "../../src/engine/decoder.js";
 import { loadTokenizer } from "../../src/tokenizer/index.js";
 import { fp32Perplexity } from "../../src/quant/perplexity.js";
-import { quantReport, reportHtml, reportJson, reportMarkdown } from "../../src/quant/report.js";
+import { quantReport, quantVerdict, reportHtml, reportJson, reportMarkdown, type QuantReport } from "../../src/quant/report.js";
 import { loadStories260K, ROOT, TOKENIZER_BIN } from "../helpers/fixtures.js";
 
 const model = loadStories260K();
@@ -112,5 +112,78 @@ describe("quantReport (16a4w, stories260K)", () => {
     const q = quantReport(model, "8a8w", { ...opts, calibTokens: EVAL, steps: 4 });
     expect(q.calibration).toEqual({ source: "calib_text", tokens: KV - 1 });
     expect(q.steps.filter((s) => s.generated)).toHaveLength(4);
+  });
+});
+
+// Issue 13 item 6: the HTML report judges only against stated thresholds, and the progress callback.
+describe("quant-report HTML: verdict only against stated thresholds", () => {
+  const r = quantReport(model, "16a4w", opts);
+  /** The issue's case: 71% top-1 agreement and doubled perplexity. */
+  const poor: QuantReport = {
+    ...r,
+    top1Agreement: 0.71,
+    perplexity: { fp32: { ...r.perplexity.fp32, ppl: 5 }, quantized: { ...r.perplexity.quantized, ppl: 10 } },
+  };
+
+  it("without thresholds: informational, no PASSED / FAILED, and the Tolerances section lists what was measured", () => {
+    const html = reportHtml(poor);
+    expect(html).not.toMatch(/PASSED|FAILED/);
+    expect(html).toContain("No thresholds: informational report");
+    const tol = html.slice(html.indexOf("<h2>Tolerances</h2>"), html.indexOf("<h2>Plots</h2>"));
+    expect(tol).toContain("No thresholds were stated");
+    expect(tol).toMatch(/<th>top-1 agreement with fp32<\/th><td>\d+\/16 generated steps \(0\.7100\)<\/td>/);
+    expect(tol).toContain("fp32 5.0000, quantized 10.0000: ratio 2.0000");
+    expect(quantVerdict(poor, {})).toEqual({ passed: null, failures: [] });
+  });
+
+  it("with thresholds: states them and judges against them", () => {
+    const t = { minTop1Agreement: 0.9, maxPerplexityRatio: 1.25 };
+    const v = quantVerdict(poor, t);
+    expect(v.passed).toBe(false);
+    expect(v.failures).toEqual(["top-1 agreement 0.7100 < 0.9", "perplexity ratio 2.0000 > 1.25"]);
+    const html = reportHtml(poor, t);
+    expect(html).toMatch(/id="status">FAILED</);
+    expect(html).toContain("<th>min top-1 agreement</th><td>0.9</td>");
+    expect(html).toContain("<th>max perplexity ratio (quantized / fp32)</th><td>1.25</td>");
+    expect(html).toContain("<li>perplexity ratio 2.0000 &gt; 1.25</li>");
+    expect(reportHtml(poor, { minTop1Agreement: 0.5, maxPerplexityRatio: 3 })).toMatch(/id="status">PASSED</);
+  });
+
+  it("a per-step SQNR threshold judges the generated steps only", () => {
+    const min = Math.min(...r.steps.filter((s) => s.generated).map((s) => s.logitsSqnrDb));
+    expect(quantVerdict(r, { minLogitsSqnrDb: min }).passed).toBe(true);
+    const v = quantVerdict(r, { minLogitsSqnrDb: min + 1 });
+    expect(v.passed).toBe(false);
+    expect(v.failures[0]).toMatch(/^logits SQNR below [\d.]+ dB at \d+ generated step\(s\), first step \d+/);
+    const html = reportHtml(r, { minLogitsSqnrDb: min + 1 });
+    expect(html).toContain('class="threshold"');
+    expect((html.match(/<tr class="fail">/g) ?? []).length).toBe(r.steps.filter((s) => s.generated && s.logitsSqnrDb < min + 1).length);
+  });
+
+  it("the SQNR plot keeps every point above its x axis (negative SQNR included)", () => {
+    const svg = reportHtml(r).match(/<svg id="plot-sqnr"[\s\S]*?<\/svg>/)![0];
+    const axisY = Number(svg.match(/<line class="axis" x1="[\d.]+" x2="[\d.]+" y1="([\d.]+)" y2="\1"/)![1]);
+    const ys = [...svg.matchAll(/<circle cx="[\d.]+" cy="([-\d.]+)" r="([\d.]+)"/g)].map((m) => Number(m[1]) + Number(m[2]));
+    expect(ys).toHaveLength(r.steps.length);
+    for (const y of ys) expect(y).toBeLessThanOrEqual(axisY);
+  });
+});
+
+describe("quantReport onProgress", () => {
+  it("reports every phase to its total and leaves the report unchanged", () => {
+    const seen: [number, number, string][] = [];
+    const o2 = { ...opts, steps: 6 };
+    const r = quantReport(model, "8a8w", { ...o2, onProgress: (d, t, p) => seen.push([d, t, p]) });
+    const phases = [...new Set(seen.map((s) => s[2]))];
+    expect(phases).toEqual(["calibrating", "comparing", "perplexity fp32", "perplexity quantized"]);
+    for (const p of phases) {
+      const s = seen.filter((x) => x[2] === p);
+      expect(s[0][0], p).toBe(0);
+      expect(s.at(-1)![0], p).toBe(s.at(-1)![1]); // reaches its total
+      s.forEach((x, i) => i > 0 && expect(x[0]).toBe(s[i - 1][0] + 1));
+    }
+    expect(seen.filter((x) => x[2] === "comparing").at(-1)![1]).toBe(r.steps.length);
+    expect(seen.filter((x) => x[2] === "perplexity fp32").at(-1)![1]).toBe(EVAL.length - 1);
+    expect(reportJson(r)).toBe(reportJson(quantReport(model, "8a8w", o2)));
   });
 });
