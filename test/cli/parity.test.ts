@@ -113,7 +113,9 @@ describe("parity command", () => {
   });
 
   const replayAvailable = existsSync(join(ROOT, "src", "backends", "replay.ts")) && existsSync(join(ROOT, "src", "golden", "golden-vectors.ts"));
-  it.runIf(replayAvailable)("--dump records the candidate; --backend replay plays it back and passes", async () => {
+  const replaySkip = replayAvailable ? "" : " (skipped: needs src/backends/replay.ts and src/golden/golden-vectors.ts)";
+  if (replaySkip) console.info(`replay test${replaySkip}`);
+  it.runIf(replayAvailable)(`--dump records the candidate; --backend replay plays it back and passes${replaySkip}`, async () => {
     const dir = join(tmp, "golden");
     const rec = await cli("parity", "--backend", "reference", "--dump", dir, "--json", ...SMALL);
     expect(rec.stderr).toBe("");

@@ -12,6 +12,9 @@ const tmp = mkdtempSync(join(tmpdir(), "llama-golden-tok-"));
 const TOK512_MODEL = join(FIXTURES, "tok512.model");
 const TIKTOKEN_SMALL = join(FIXTURES, "tiktoken_small.model");
 const LLAMA3_TOKENIZER = join(ROOT, "..", "shared", "models", "llama3", "tokenizer.model");
+/** Why the Meta Llama 3 test skips: in its title, and once in the test output. */
+const LLAMA3_SKIP = existsSync(LLAMA3_TOKENIZER) ? "" : " (skipped: needs ../shared/models/llama3/tokenizer.model, Meta's Llama 3 tokenizer, not in this repository)";
+if (LLAMA3_SKIP) console.info(`Llama 3 tokenizer test${LLAMA3_SKIP}`);
 const tiktokenRef = JSON.parse(readFileSync(join(FIXTURES, "tokenizers_tiktoken.json"), "utf8"));
 
 describe("--tokenizer_model", () => {
@@ -59,7 +62,7 @@ describe("Llama 3 chat template on the tiny Llama 3.2 model", () => {
     expect(ob.text).toMatch(/^<\|begin_of_text\|><\|start_header_id\|>system<\|end_header_id\|>\n\nbe brief<\|eot_id\|>/);
   });
 
-  it.skipIf(!existsSync(LLAMA3_TOKENIZER))("with Meta's Llama 3 tokenizer.model: the chat prompt ids equal tiktoken's", async () => {
+  it.skipIf(!existsSync(LLAMA3_TOKENIZER))(`with Meta's Llama 3 tokenizer.model: the chat prompt ids equal tiktoken's${LLAMA3_SKIP}`, async () => {
     const r = await cli("--checkpoint", TINY_PTH, "--params", TINY_PARAMS, "--tokenizer_model", LLAMA3_TOKENIZER, "--fold_vocab", "--json", "--prompt", "what is 1+1", "--kv_seq_len", "40");
     expect(r.code).toBe(0);
     const want = [128000, ...tiktokenRef["tiktoken:llama3"].chat_template_allowed_all].map((t: number) => t % 768);

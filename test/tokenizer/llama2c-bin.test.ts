@@ -15,6 +15,9 @@ const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url
 const TOK512 = here("../../models/tok512.bin");
 const LLAMA2 = here("../../../shared/models/tokenizer.bin");
 const HAVE_LLAMA2 = existsSync(LLAMA2);
+/** Why the Llama 2 tests skip: in their titles, and once in the test output. */
+const LLAMA2_SKIP = HAVE_LLAMA2 ? "" : " (skipped: needs ../shared/models/tokenizer.bin, Meta's Llama 2 tokenizer, not in this repository)";
+if (LLAMA2_SKIP) console.info(`Llama 2 tokenizer.bin tests${LLAMA2_SKIP}`);
 const BOS = 1;
 
 interface GreedyCase {
@@ -167,7 +170,7 @@ function describeSentencePiece(getTok: () => ReturnType<typeof loadLlama2cTokeni
   });
 }
 
-describe.skipIf(!HAVE_LLAMA2)("Llama 2 tokenizer.bin (../shared, 32000 pieces)", () => {
+describe.skipIf(!HAVE_LLAMA2)(`Llama 2 tokenizer.bin (../shared, 32000 pieces)${LLAMA2_SKIP}`, () => {
   const tok = HAVE_LLAMA2 ? loadLlama2cTokenizer(LLAMA2, 32000) : undefined;
   const getTok = () => tok!;
 
@@ -411,7 +414,7 @@ describe("fast merge loop equals run.c's plain loop", () => {
     for (const t of [...texts(1), story]) expect(tok.encode(t)).toEqual(tok.encodePlain(t));
   });
 
-  it.skipIf(!existsSync(here("../../../shared/models/tokenizer.bin")))("Llama 2 tokenizer.bin: identical ids", () => {
+  it.skipIf(!existsSync(here("../../../shared/models/tokenizer.bin")))(`Llama 2 tokenizer.bin: identical ids${LLAMA2_SKIP}`, () => {
     const tok = loadLlama2cTokenizer(here("../../../shared/models/tokenizer.bin"));
     for (const t of [...texts(2), story]) expect(tok.encode(t)).toEqual(tok.encodePlain(t));
   });

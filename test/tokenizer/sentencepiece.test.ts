@@ -31,6 +31,10 @@ const LLAMA2_BIN = here("../../../shared/models/tokenizer.bin");
 const LLAMA3_TIKTOKEN = here("../../../shared/models/llama3/tokenizer.model");
 const TIKTOKEN_SMALL = here("../../../shared/models/tiktoken_small/tiktoken_small.model");
 const HAVE_LLAMA2 = existsSync(LLAMA2_MODEL);
+/** Why the Llama 2 tests skip: in their titles, and once in the test output. */
+const LLAMA2_SKIP = HAVE_LLAMA2 ? "" : " (skipped: needs ../shared/models/tokenizer.model, Meta's Llama 2 tokenizer, not in this repository)";
+const LLAMA2_BIN_SKIP = !HAVE_LLAMA2 ? LLAMA2_SKIP : existsSync(LLAMA2_BIN) ? "" : " (skipped: needs ../shared/models/tokenizer.bin, Meta's Llama 2 tokenizer, not in this repository)";
+if (LLAMA2_SKIP || LLAMA2_BIN_SKIP) console.info(`Llama 2 tokenizer tests${LLAMA2_SKIP || LLAMA2_BIN_SKIP}`);
 
 interface SpSection {
   encode: number[][];
@@ -159,14 +163,14 @@ function prng(seed: number) {
 // ---- tests ----
 
 describe("SentencePiece tokenizer: Google sentencepiece reference ids", () => {
-  const cases: [string, string, boolean][] = [
-    ["tok512.model", TOK512_MODEL, true],
-    ["tokenizer.model", LLAMA2_MODEL, HAVE_LLAMA2],
+  const cases: [string, string, boolean, string][] = [
+    ["tok512.model", TOK512_MODEL, true, ""],
+    ["tokenizer.model", LLAMA2_MODEL, HAVE_LLAMA2, LLAMA2_SKIP],
   ];
-  for (const [name, file, present] of cases) {
+  for (const [name, file, present, skipped] of cases) {
     const ref = reference[`spm:${name}` as "spm:tok512.model"];
 
-    it.skipIf(!present)(`${name}: vocabulary, BOS and EOS`, async () => {
+    it.skipIf(!present)(`${name}: vocabulary, BOS and EOS${skipped}`, async () => {
       const tok = await loadSentencePieceTokenizer(file, ref.vocab);
       expect(tok.kind).toBe("sentencepiece");
       expect(tok.vocabSize).toBe(ref.vocab);
@@ -175,7 +179,7 @@ describe("SentencePiece tokenizer: Google sentencepiece reference ids", () => {
       expect(tok.unkId).toBe(0);
     });
 
-    it.skipIf(!present)(`${name}: every string encodes to exactly the reference ids and decodes back`, async () => {
+    it.skipIf(!present)(`${name}: every string encodes to exactly the reference ids and decodes back${skipped}`, async () => {
       const tok = await loadSentencePieceTokenizer(file);
       reference.strings.forEach((text, i) => {
         const ids = tok.encode(text);
@@ -309,7 +313,7 @@ describe("SentencePiece protobuf reader", () => {
     checkAgainstBin(TOK512_MODEL, TOK512_BIN);
   });
 
-  it.skipIf(!HAVE_LLAMA2 || !existsSync(LLAMA2_BIN))("reads the same pieces and scores as the Llama 2 tokenizer.bin", () => {
+  it.skipIf(!HAVE_LLAMA2 || !existsSync(LLAMA2_BIN))(`reads the same pieces and scores as the Llama 2 tokenizer.bin${LLAMA2_BIN_SKIP}`, () => {
     checkAgainstBin(LLAMA2_MODEL, LLAMA2_BIN);
   });
 

@@ -36,6 +36,9 @@ const FIXTURES = join(ROOT, "test", "fixtures");
 const SMALL = join(FIXTURES, "tiktoken_small.model");
 const LLAMA3 = join(ROOT, "..", "shared", "models", "llama3", "tokenizer.model");
 const HAVE_LLAMA3 = existsSync(LLAMA3);
+/** Why the Llama 3 tests skip: in their titles, and once in the test output. */
+const LLAMA3_SKIP = HAVE_LLAMA3 ? "" : " (skipped: needs ../shared/models/llama3/tokenizer.model, Meta's Llama 3 tokenizer, not in this repository)";
+if (LLAMA3_SKIP) console.info(`Llama 3 tokenizer tests${LLAMA3_SKIP}`);
 
 interface TiktokenSection {
   encode_ordinary: number[][];
@@ -303,7 +306,7 @@ describe("tiktoken file detection", () => {
     expect(isTiktokenFile(enc("SGVsbG8= 42"))).toBe(true);
   });
 
-  it.skipIf(!HAVE_LLAMA3)("recognises the Llama 3 tokenizer.model", () => {
+  it.skipIf(!HAVE_LLAMA3)(`recognises the Llama 3 tokenizer.model${LLAMA3_SKIP}`, () => {
     expect(isTiktokenFile(new Uint8Array(readFileSync(LLAMA3)).subarray(0, 4096))).toBe(true);
   });
 
@@ -427,7 +430,7 @@ describe("tiktoken_small.model (2,000 ranks)", () => {
   });
 });
 
-describe.skipIf(!HAVE_LLAMA3)("Llama 3 tokenizer.model (128,000 ranks)", () => {
+describe.skipIf(!HAVE_LLAMA3)(`Llama 3 tokenizer.model (128,000 ranks)${LLAMA3_SKIP}`, () => {
   referenceTests("tiktoken:llama3", llama3);
 
   it("encodes the chat template with special tokens allowed to the reference ids, BOS once in front", () => {
@@ -513,7 +516,7 @@ describe("cross-check with js-tiktoken", () => {
     }
   });
 
-  it.skipIf(!HAVE_LLAMA3)("Llama 3: random texts encode the same", () => {
+  it.skipIf(!HAVE_LLAMA3)(`Llama 3: random texts encode the same${LLAMA3_SKIP}`, () => {
     const tok = llama3();
     const js = jsTiktoken(new Uint8Array(readFileSync(LLAMA3)), tok.specialTokens);
     const next = rng(0xc0ffee);
