@@ -1,6 +1,7 @@
 // Owns the recording backend: a wrapper that forwards every graph call to another backend and records its
 // inputs and outputs as golden vectors (the format of src/golden/golden-vectors.ts), for `parity --dump`.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import type { Interrupts } from "../util/interrupts.js";
 import { join } from "node:path";
 import type { Backend, BackendInit } from "../engine/backend.js";
 import { kvGraphSpec, prefillGraphSpec, type GraphSpec } from "../engine/graph-io.js";
@@ -28,16 +29,19 @@ import { describeFsError } from "../util/files.js";
 
 /**
  * Wraps a backend so every graph call is forwarded to `inner` and recorded under `dir` (layout above). The
- * manifest and the input lists are rewritten atomically after each call, so an interrupted run leaves a
- * consistent recording of the calls it finished. Refuses a directory that already holds a manifest.
+ * manifest and the input lists are rewritten atomically after each call, so a run that fails leaves a
+ * consistent recording of the calls it finished. Refuses a directory that already holds a manifest. With
+ * `interrupts`, a run interrupted by a signal before `complete()` removes what it recorded (the folder too, when
+ * it made it), so a rerun starts clean.
  */
-export function createRecordingBackend(inner: Backend, dir: string, init: BackendInit): Backend {
+export function createRecordingBackend(inner: Backend, dir: string, init: BackendInit, interrupts?: Interrupts): Backend & { complete(): void } {
   const c = init.model.config;
   const specs: Partial<Record<GraphName, GraphSpec>> = {
     kv_forward: inner.graphs.kv ?? (init.kvSeqLen !== undefined ? kvGraphSpec(c, init.kvSeqLen) : undefined),
     prefill_forward:
       inner.graphs.prefill ?? (init.prefillSeqLen !== undefined ? prefillGraphSpec(c, init.prefillSeqLen) : undefined),
   };
+  const madeDir = !existsSync(dir);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
@@ -51,6 +55,12 @@ export function createRecordingBackend(inner: Backend, dir: string, init: Backen
   if (specs.prefill_forward) manifest.graphs.prefill_forward = specs.prefill_forward;
   const inputLists: Record<GraphName, string[]> = { kv_forward: [], prefill_forward: [] };
   let counter = 0;
+  const written = new Set<string>();
+  const forget =
+    interrupts?.add(() => {
+      if (madeDir) rmSync(dir, { recursive: true, force: true });
+      else for (const name of written) rmSync(join(dir, name), { recursive: true, force: true });
+    }) ?? (() => {});
 
   const record = (graph: GraphName, inBytes: Uint8Array[], outs: RawTensor[]) => {
     const spec = specs[graph];
@@ -63,6 +73,7 @@ export function createRecordingBackend(inner: Backend, dir: string, init: Backen
       inputs: tensorRecords(spec.inputs, `${sub}/in`),
       outputs: tensorRecords(spec.outputs, `${sub}/out`),
     };
+    written.add(sub).add(inputListFile(graph)).add(MANIFEST_FILE);
     mkdirSync(join(dir, sub, "in"), { recursive: true });
     mkdirSync(join(dir, sub, "out"), { recursive: true });
     call.inputs.forEach((t, k) => writeFileSync(join(dir, t.file), inBytes[k]));
@@ -102,5 +113,6 @@ export function createRecordingBackend(inner: Backend, dir: string, init: Backen
     dispose() {
       inner.dispose();
     },
+    complete: forget,
   };
 }

@@ -9,6 +9,7 @@ import type { EvalMode } from "../kvcache/types.js";
 import type { KvUpdater } from "../runner/generate.js";
 import { LLAMA_MODELS, type LlamaModel } from "../runner/model-family.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
+import { BACKEND_NAMES, type BackendName } from "../backends/registry.js";
 
 
 export interface RunArgs {
@@ -44,10 +45,19 @@ export interface RunArgs {
   dumpEncodings?: string;
   /** --encodings: override the calibrated encodings with this file's. */
   encodings?: string;
-  /** --recipe: per-tensor weight schemes (JSON). */
+  /** --recipe: per-tensor schemes for weights and activations (JSON). */
   recipe?: string;
   /** --threads: threads per weight product in the reference engine (same results for any count). */
   threads: number;
+  /** --backend: the backend that runs the graphs (reference by default). */
+  backend: BackendName;
+  /** onnxruntime: execution providers in order. */
+  providers?: string[];
+  /** qnn: the .pte and the QNN libraries / provider. */
+  pte?: string;
+  qnnBackendLib?: string;
+  qnnSystemLib?: string;
+  qnnProvider?: string;
 }
 
 /** Root of the package (holds models/): the nearest folder above this module with our package.json. */
@@ -97,7 +107,37 @@ const OPTIONS = {
   encodings: { type: "string" },
   recipe: { type: "string" },
   threads: { type: "string" },
+  backend: { type: "string" },
+  providers: { type: "string" },
+  pte: { type: "string" },
+  qnn_backend_lib: { type: "string" },
+  qnn_system_lib: { type: "string" },
+  qnn_provider: { type: "string" },
 } as const;
+
+/** A value that starts with "-" but is a number (e.g. `--kv_seq_len -5`), read as the flag's value. */
+const NUMBER_LIKE = /^-(\d|\.\d|inf|nan)/i;
+
+/**
+ * Joins `--flag value` into `--flag=value` for flags that take a value, so a negative number is read as the
+ * value (and then range-checked) and a missing value is named, instead of node's "argument is ambiguous".
+ */
+export function joinFlagValues(argv: readonly string[], valued: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--([A-Za-z_]+)$/.exec(a);
+    if (!m || !valued(m[1]) || i + 1 >= argv.length) {
+      out.push(a);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next.startsWith("-") && !NUMBER_LIKE.test(next)) throw new UserError(`--${m[1]} needs a value (got ${JSON.stringify(next)}, a flag)`);
+    out.push(`${a}=${next}`);
+    i++;
+  }
+  return out;
+}
 
 function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
   if (v === undefined) return dflt;
@@ -109,17 +149,21 @@ function oneOf<T extends string>(flag: string, v: string | undefined, allowed: r
 
 function intFlag(flag: string, v: string | undefined, dflt: number, min: number): number {
   if (v === undefined) return dflt;
+  if (/^\s*-\d+\s*$/.test(v)) throw new UserError(`--${flag} ${v.trim()}: must be an integer >= ${min}`);
   if (!/^\s*\d+\s*$/.test(v)) throw new UserError(`--${flag} ${JSON.stringify(v)}: expected an integer`);
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min) throw new UserError(`--${flag} ${v}: must be an integer >= ${min}`);
   return n;
 }
 
-/** A finite number >= 0, or undefined when the flag is absent. */
+/** A decimal number (no hex, no "Infinity"): what the float flags accept. */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
+/** A finite decimal number >= 0, or undefined when the flag is absent. */
 function floatFlag(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new UserError(`--${flag} ${JSON.stringify(v)}: expected a number >= 0`);
+  if (!DECIMAL.test(v) || !Number.isFinite(x) || x < 0) throw new UserError(`--${flag} ${JSON.stringify(v)}: expected a number >= 0`);
   return x;
 }
 
@@ -140,23 +184,56 @@ export function parseSeed(v: string): bigint {
 }
 
 /** kv_updater spellings: ours (smart_mask, shift_pointer) and the runner's (SmartMask, ShiftPointer). */
-function parseUpdater(v: string | undefined): KvUpdater {
+function parseUpdater(v: string | undefined, flag = "kv_updater"): KvUpdater {
   if (v === undefined) return "smart_mask";
   const k = v.toLowerCase().replace(/[_-]/g, "");
   if (k === "smartmask") return "smart_mask";
   if (k === "shiftpointer") return "shift_pointer";
-  throw new UserError(`--kv_updater ${JSON.stringify(v)}: expected smart_mask or shift_pointer`);
+  throw new UserError(`--${flag} ${JSON.stringify(v)}: expected smart_mask or shift_pointer`);
 }
+
+/** node:util parseArgs failures in one plain line. */
+function describeParseError(e: unknown): string {
+  const err = e as { code?: string; message: string };
+  if (e instanceof UserError) return err.message;
+  const quoted = /'([^']+)'/.exec(err.message)?.[1];
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && quoted) return `unknown flag ${quoted}`;
+  if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL" && quoted) return `unexpected argument ${JSON.stringify(quoted)}: every value follows its flag`;
+  return err.message.split("\n")[0];
+}
+
+/** Flags of which at most one may be given. */
+const EXCLUSIVE: [string, string][] = [
+  ["prompt", "tokenized_prompt"],
+  ["system_prompt", "tokenized_prompt"],
+  ["tokenizer_bin", "tokenizer_model"],
+];
 
 export function parseRunArgs(argv: string[]): RunArgs {
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+    const joined = joinFlagValues(argv, (name) => (OPTIONS as Record<string, { type: string }>)[name]?.type === "string");
+    ({ values } = parseArgs({ args: joined, options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (e) {
-    throw new UserError(`${(e as Error).message.split("\n")[0]} (see --help)`);
+    throw new UserError(`${describeParseError(e)} (see --help)`);
   }
   const s = (k: keyof typeof OPTIONS) => values[k] as string | undefined;
-  if (s("kv_updater") !== undefined && s("kv_updator") !== undefined && parseUpdater(s("kv_updater")) !== parseUpdater(s("kv_updator")))
+  for (const [x, y] of EXCLUSIVE)
+    if (values[x] !== undefined && values[y] !== undefined) throw new UserError(`--${x} and --${y} both given; give one`);
+  const backend = oneOf("backend", s("backend"), BACKEND_NAMES, "reference");
+  const backendOnly: [string, BackendName][] = [["providers", "onnxruntime"], ["pte", "qnn"], ["qnn_backend_lib", "qnn"], ["qnn_system_lib", "qnn"], ["qnn_provider", "qnn"]];
+  for (const [flag, owner] of backendOnly)
+    if (values[flag] !== undefined && backend !== owner) throw new UserError(`--${flag} is for --backend ${owner}`);
+  if (backend === "qnn" && s("pte") === undefined) throw new UserError("--backend qnn needs --pte FILE (the ExecuTorch program holding the QNN context binary)");
+  if (backend === "replay") throw new UserError("--backend replay plays back a recording and is for parity (llama-golden parity --backend replay)");
+  if (backend !== "reference" && (s("ptq") !== undefined || s("recipe") !== undefined))
+    throw new UserError(`--ptq / --recipe run the quantized simulation; --backend ${backend} does not apply`);
+  let providers: string[] | undefined;
+  if (s("providers") !== undefined) {
+    providers = s("providers")!.split(",").map((p) => p.trim()).filter((p) => p !== "");
+    if (providers.length === 0) throw new UserError(`--providers ${JSON.stringify(s("providers"))}: expected a comma-separated list such as qnn,cpu`);
+  }
+  if (s("kv_updater") !== undefined && s("kv_updator") !== undefined && parseUpdater(s("kv_updater")) !== parseUpdater(s("kv_updator"), "kv_updator"))
     throw new UserError("--kv_updater and --kv_updator disagree; give one");
   const temperature = floatFlag("temperature", s("temperature")) ?? 0;
   const llamaModelText = s("llama_model");
@@ -186,7 +263,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     systemPrompt: s("system_prompt"),
     temperature,
     seed: seedText !== undefined ? parseSeed(seedText) : undefined,
-    kvUpdater: parseUpdater(s("kv_updater") ?? s("kv_updator")),
+    kvUpdater: s("kv_updater") !== undefined ? parseUpdater(s("kv_updater")) : parseUpdater(s("kv_updator"), "kv_updator"),
     json: values.json === true,
     dumpLogits: s("dump_logits"),
     dumpPromptLogits: s("dump_prompt_logits"),
@@ -198,6 +275,12 @@ export function parseRunArgs(argv: string[]): RunArgs {
     encodings: s("encodings"),
     recipe: s("recipe"),
     threads: threadsFlag(s("threads")),
+    backend,
+    providers,
+    pte: s("pte"),
+    qnnBackendLib: s("qnn_backend_lib"),
+    qnnSystemLib: s("qnn_system_lib"),
+    qnnProvider: s("qnn_provider"),
   };
 }
 
@@ -225,6 +308,13 @@ Device flow
   --kv_updater NAME        smart_mask | shift_pointer (default smart_mask; --kv_updator also accepted)
   --threads N              threads per weight product (default 1); the reference engine's results are
                            bit-identical for any N (the fp32 graphs; --ptq runs on one thread)
+  --backend NAME           reference (default) | wasm | onnxruntime | tfjs | qnn: what runs the graphs; the
+                           statistics name it (and why generation stopped: stop_reason)
+  --providers LIST         onnxruntime: execution providers in order, comma-separated (e.g. qnn,cpu)
+  --pte FILE               qnn: the ExecuTorch .pte holding the QNN context binary (required for qnn)
+  --qnn_backend_lib PATH   qnn: libQnnHtp.so / QnnHtp.dll (default: $QNN_BACKEND_LIB, else $QNN_SDK_ROOT)
+  --qnn_system_lib PATH    qnn: libQnnSystem.so / QnnSystem.dll (default: $QNN_SYSTEM_LIB, else $QNN_SDK_ROOT)
+  --qnn_provider NAME      qnn: backend provider, when the library offers several
 
 Generation
   --prompt TEXT            prompt (default "Once upon a time"); BOS is added
@@ -245,8 +335,11 @@ Quantization (kv and hybrid modes)
   --encodings FILE         use this encodings file's activation / K/V / logits encodings (names and
                            bitwidths checked against the scheme; param encodings checked, not applied)
   --recipe FILE            mixed precision: {"default": "16a4w", "overrides": [{"match": "layers.0.*",
-                           "scheme": "16a8w"}]}; overrides pick the WEIGHT spec of matching weight tensors
-                           (Meta names, * globs); activations keep the default scheme; implies --ptq default
+                           "scheme": "16a8w"}]}; a match (exact name or * glob; the last matching override
+                           wins) names weights (Meta names, layers.0.attention.wq.weight), which take that
+                           scheme's weight spec, and/or activations (layers.<l>.<tap>, final_norm), re-encoded
+                           at that scheme's activation bits; K/V and logits keep theirs; implies --ptq with
+                           the recipe's default (given --ptq, it must be the same scheme)
 
 Output
   --json                   stdout is one JSON object {prompt_tokens, generated_tokens, text, stats}
@@ -260,5 +353,6 @@ Subcommands
   llama-golden quant-report --ptq SCHEME                     quantization quality report (quant-report --help)
   llama-golden qnn extract|inspect --pte F                   QNN context binaries in an ExecuTorch .pte (qnn --help)
 
-Generated text goes to stdout, statistics (and the PyTorchObserver line) to stderr. Bad input exits with 2.
+Generated text goes to stdout, statistics (and the PyTorchObserver line) to stderr. Bad input exits with 2;
+SIGINT / SIGTERM remove partial outputs and exit 130 / 143.
 `;

@@ -5,6 +5,7 @@
 import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { UserError } from "../util/errors.js";
+import type { Interrupts } from "../util/interrupts.js";
 
 export interface AtomicFile {
   readonly path: string;
@@ -93,7 +94,8 @@ export function checkOutputs(outputs: readonly OutputPath[], inputs: readonly (s
   }
 }
 
-export function openAtomicFile(path: string, flag: string): AtomicFile {
+/** Opens an output; with `interrupts`, its temporary file is removed if the run is interrupted before commit. */
+export function openAtomicFile(path: string, flag: string, interrupts?: Interrupts): AtomicFile {
   if (path.trim() === "") throw new UserError(`${flag} ${JSON.stringify(path)}: an empty path`);
   const target = realTarget(path);
   const st = statOf(target);
@@ -113,6 +115,7 @@ export function openAtomicFile(path: string, flag: string): AtomicFile {
     if (fd !== undefined) closeSync(fd);
     fd = undefined;
   };
+  const forget = direct ? () => {} : (interrupts?.add(() => existsSync(tmp) && unlinkSync(tmp)) ?? (() => {}));
   return {
     path,
     write(bytes) {
@@ -124,10 +127,12 @@ export function openAtomicFile(path: string, flag: string): AtomicFile {
       close();
       if (!direct) renameSync(tmp, target);
       done = true;
+      forget();
     },
     abort() {
       close();
       if (!done && !direct && existsSync(tmp)) unlinkSync(tmp);
+      forget();
     },
   };
 }

@@ -9,9 +9,11 @@ import { BACKEND_NAMES, createBackend, isBackendName } from "../backends/registr
 import type { Backend, BackendInit } from "../engine/backend.js";
 import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
 import { assemblePrompt } from "../runner/prompt.js";
+import { checkRunShape, contextWarning } from "../runner/session.js";
 import { runParity } from "../parity/run-parity.js";
 import { reportHtml, reportJson, reportMarkdown } from "../parity/report.js";
 import { checkOutputs, openAtomicFile } from "./atomic-file.js";
+import { ttyProgress, withProgress, writtenNote } from "./progress.js";
 import { resolve } from "node:path";
 import { createRecordingBackend } from "../backends/recording.js";
 import { applyOverrides, defaultTolerance, parseToleranceFlag, PARITY_DTYPES, type ParityDType } from "../parity/tolerances.js";
@@ -19,7 +21,7 @@ import { UserError } from "../util/errors.js";
 import type { RunArgs } from "./args.js";
 import { parseSubcommandArgs } from "./subcommand-args.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import { runInputs, type RunIO } from "./run.js";
+import { declaresContext, runInputs, type RunIO } from "./run.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
@@ -74,7 +76,19 @@ const PARITY_FLAGS = [
   "html",
 ] as const;
 /** Run-command flags that mean nothing here (parity is greedy and writes its own report). */
-const REJECTED = ["temperature", "seed", "dump_logits", "dump_prompt_logits"];
+const GREEDY = "greedy, report on stdout";
+const NO_PTQ = "parity compares the fp32 graphs; the quantized simulation is not a parity candidate yet — use quant-report";
+const REJECTED: Record<string, string> = {
+  temperature: GREEDY,
+  seed: GREEDY,
+  dump_logits: GREEDY,
+  dump_prompt_logits: GREEDY,
+  ptq: NO_PTQ,
+  recipe: NO_PTQ,
+  calib_text: NO_PTQ,
+  dump_encodings: NO_PTQ,
+  encodings: NO_PTQ,
+};
 
 export interface ParityArgs {
   help: boolean;
@@ -97,7 +111,7 @@ export interface ParityArgs {
 }
 
 export function parseParityArgs(argv: string[]): ParityArgs {
-  const { help, own, run } = parseSubcommandArgs("parity", argv, PARITY_FLAGS, REJECTED, "greedy, report on stdout");
+  const { help, own, run } = parseSubcommandArgs("parity", argv, PARITY_FLAGS, REJECTED);
   const stepsText = own.steps;
   let steps = 8;
   if (stepsText !== undefined) {
@@ -168,9 +182,12 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   if (p.dump !== undefined && inputs.some((i) => i !== undefined && resolve(i) === resolve(p.dump!)))
     throw new UserError(`--dump ${p.dump}: is an input of this run; choose an empty directory`);
 
-  const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor });
+  const { model, format } = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
   const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const prompt = await promptTokens(a, model.config.vocabSize, family);
+  checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
+  const longer = contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(format));
+  if (longer) io.stderr(longer + "\n");
   const init: BackendInit = {
     model,
     kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
@@ -189,12 +206,15 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
     provider: p.qnnProvider,
     threads: a.threads,
   });
+  let recording: { complete(): void } | undefined;
   try {
     if (hooks.wrapCandidate) candidate = hooks.wrapCandidate(candidate, init);
     if (p.dump !== undefined) {
-      candidate = createRecordingBackend(candidate, p.dump, init);
+      const rec = createRecordingBackend(candidate, p.dump, init, io.interrupts);
+      recording = rec;
+      candidate = rec;
     }
-    const report = await runParity({
+    const report = await withProgress(ttyProgress(io, !a.json, "parity"), (bar) => runParity({
       model,
       reference,
       candidate,
@@ -205,11 +225,14 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
       promptTokens: prompt,
       steps: p.steps,
       tolerance,
-    });
+      onProgress: bar.update,
+    }));
+    recording?.complete();
     if (p.html !== undefined) {
-      const f = openAtomicFile(p.html, "--html");
+      const f = openAtomicFile(p.html, "--html", io.interrupts);
       f.write(new TextEncoder().encode(reportHtml(report)));
       f.commit();
+      if (!a.json) io.stderr(writtenNote("HTML report", p.html));
     }
     io.stdout(a.json ? reportJson(report) + "\n" : reportMarkdown(report));
     return report.passed ? 0 : 1;

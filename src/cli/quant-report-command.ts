@@ -2,18 +2,20 @@
 // graph departs from fp32 (src/quant/report.ts): per-step logits SQNR / KL / top-1 on a greedy run, per-layer
 // activation SQNR, and perplexity on an evaluation text. Model flags are the run command's (parseRunArgs);
 // kv mode only. Exit code 0 on success, 2 on bad input (a UserError, via main).
-import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
 import { FAMILIES, inferFamily } from "../runner/model-family.js";
 import { assemblePrompt, plainTextIds, requireLlama3Tokenizer } from "../runner/prompt.js";
+import { checkRunShape } from "../runner/session.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { quantReport, reportHtml, reportJson, reportMarkdown } from "../quant/report.js";
 import { UserError } from "../util/errors.js";
+import { readUserText } from "../util/files.js";
 import { PACKAGE_ROOT, type RunArgs } from "./args.js";
 import { parseSubcommandArgs } from "./subcommand-args.js";
 import { checkOutputs, openAtomicFile } from "./atomic-file.js";
+import { ttyProgress, withProgress, writtenNote } from "./progress.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import { runInputs, type RunIO } from "./run.js";
 
@@ -41,7 +43,12 @@ for each window. Markdown report on stdout by default. Exit code 0: report writt
 
 const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html"] as const;
 /** Run-command flags that mean nothing here (greedy, kv mode, report on stdout). */
-const REJECTED = ["temperature", "seed", "dump_logits", "dump_prompt_logits", "model_mode", "prefill_seq_len"];
+const GREEDY = "greedy, kv mode, report on stdout";
+const OWN = "the report calibrates --ptq itself and runs the reference graphs on one thread";
+const REJECTED: Record<string, string> = Object.fromEntries([
+  ...["temperature", "seed", "dump_logits", "dump_prompt_logits", "model_mode", "prefill_seq_len"].map((f) => [f, GREEDY]),
+  ...["recipe", "encodings", "dump_encodings", "backend", "providers", "pte", "qnn_backend_lib", "qnn_system_lib", "qnn_provider", "threads"].map((f) => [f, OWN]),
+]);
 
 export interface QuantReportArgs {
   help: boolean;
@@ -54,7 +61,7 @@ export interface QuantReportArgs {
 }
 
 export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
-  const { help, own, run } = parseSubcommandArgs("quant-report", argv, OWN_FLAGS, REJECTED, "greedy, kv mode, report on stdout");
+  const { help, own, run } = parseSubcommandArgs("quant-report", argv, OWN_FLAGS, REJECTED);
   let ptq: SchemeName | undefined;
   if (own.ptq !== undefined) {
     ptq = SCHEME_NAMES.find((s) => s === own.ptq!.toLowerCase());
@@ -69,13 +76,7 @@ export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
   return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, run };
 }
 
-function readText(path: string, flag: string): string {
-  if (!existsSync(path)) throw new UserError(`${flag} ${path}: no such file`);
-  if (statSync(path).isDirectory()) throw new UserError(`${flag} ${path}: is a directory`);
-  const text = readFileSync(path, "utf8");
-  if (text.trim() === "") throw new UserError(`${flag} ${path}: the file is empty`);
-  return text;
-}
+const readText = (path: string, flag: string): string => readUserText(path, flag);
 
 export async function quantReportCommand(argv: string[], io: RunIO): Promise<number> {
   const p = parseQuantReportArgs(argv);
@@ -89,7 +90,7 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   const evalText = readText(p.evalText, "--eval_text");
   const calibText = p.calibText !== undefined ? readText(p.calibText, "--calib_text") : undefined;
 
-  const { model } = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor });
+  const { model } = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
   const V = model.config.vocabSize;
   const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const path = a.tokenizerBin ?? a.tokenizerModel;
@@ -101,10 +102,11 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   const tokenizedIds = a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined;
   const prompt = assemblePrompt({ family, tokenizer: tok, prompt: a.prompt, systemPrompt: a.systemPrompt, tokenizedIds, foldVocab: a.foldVocab, vocabSize: V }).ids;
   if (prompt.length > a.kvSeqLen - 1) throw new UserError(`quant-report: the prompt has ${prompt.length} tokens; kv_seq_len ${a.kvSeqLen} holds ${a.kvSeqLen - 1}`);
+  checkRunShape({ mode: "kv", kvSeqLen: a.kvSeqLen, prefillSeqLen: a.kvSeqLen, promptTokens: prompt, config: model.config });
   const evalTokens = plain(evalText);
   if (evalTokens.length < 2) throw new UserError(`--eval_text ${p.evalText}: fewer than 2 tokens`);
 
-  const report = quantReport(model, p.ptq, {
+  const report = withProgress(ttyProgress(io, !a.json, "quant-report"), (bar) => quantReport(model, p.ptq!, {
     promptTokens: prompt,
     kvSeqLen: a.kvSeqLen,
     evalTokens,
@@ -113,12 +115,14 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
     eos: family.stops[0],
     kvUpdater: a.kvUpdater,
     weightOptions: { stories: family.name !== "llama3_2" },
-  });
+    onProgress: bar.update,
+  }));
   if (p.html !== undefined) {
-    const f = openAtomicFile(p.html, "--html");
+    const f = openAtomicFile(p.html, "--html", io.interrupts);
     try {
       f.write(new TextEncoder().encode(reportHtml(report)));
       f.commit();
+      if (!a.json) io.stderr(writtenNote("HTML report", p.html));
     } finally {
       f.abort();
     }

@@ -6,31 +6,35 @@ import { createStreamDecoder } from "../tokenizer/stream-decoder.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { createParallelReferenceBackend } from "../backends/reference.js";
 import { checkRunShape, generate } from "../runner/generate.js";
+import { contextWarning } from "../runner/session.js";
 import { assemblePrompt, foldIds } from "../runner/prompt.js";
 import type { GraphBackend, LogitsArray } from "../engine/backend.js";
 import type { CacheArray, MaskArray } from "../kvcache/types.js";
 import { createSampler } from "../runner/sampler.js";
-import { buildStats, deriveStats, reportLines } from "../runner/stats.js";
+import { buildStats, deriveStats, reportLines, stopLine, stopReason } from "../runner/stats.js";
+import { createBackend } from "../backends/registry.js";
 import { UserError } from "../util/errors.js";
+import { readUserText } from "../util/files.js";
+import type { Interrupts } from "../util/interrupts.js";
 import { checkOutputs, openAtomicFile, f32Bytes, type AtomicFile, type OutputPath } from "./atomic-file.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import type { RunArgs } from "./args.js";
 import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
-import { createProgress, NO_PROGRESS } from "./progress.js";
-import { readFileSync } from "node:fs";
+import { ttyProgress, withProgress } from "./progress.js";
 import type { Model } from "../engine/weights.js";
 import { calibrate, type QuantEncodings } from "../quant/calibrate.js";
 import { readEncodingsFile, serializeEncodings } from "../quant/encodings-file.js";
 import { applyEncodingsFile, encodingsExpectations, encodingsToFile } from "../quant/encodings-io.js";
 import { applyRecipe, readRecipe } from "../quant/recipe.js";
 import { createQuantizedBackend } from "../quant/quantized-backend.js";
-import { oneLine } from "../util/errors.js";
 
 export interface RunIO {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   /** True when stderr is a terminal (enables the load progress bar). */
   stderrIsTTY?: boolean;
+  /** Undo steps run when the process is interrupted (the entry point's; none in-process). */
+  interrupts?: Interrupts;
 }
 
 async function tokenizerFor(a: RunArgs, vocabSize: number): Promise<Tokenizer | undefined> {
@@ -44,7 +48,7 @@ async function tokenizerFor(a: RunArgs, vocabSize: number): Promise<Tokenizer | 
  * `--ptq` / `--recipe`: calibrate (SPEC §7: one greedy fp32 run on the raw prompt, or on --calib_text), then
  * apply a recipe and a device encodings file when given.
  */
-function quantSetup(a: RunArgs, model: Model, tok: Tokenizer | undefined, fam: ModelFamily, prompt: number[], eos: number): QuantEncodings {
+function quantSetup(a: RunArgs, io: RunIO, model: Model, tok: Tokenizer | undefined, fam: ModelFamily, prompt: number[], eos: number): QuantEncodings {
   if (a.modelMode === "prefill") throw new UserError("--ptq supports kv and hybrid (got --model_mode prefill)");
   if (a.dumpPromptLogits !== undefined) throw new UserError("--dump_prompt_logits is not supported with --ptq");
   const recipe = a.recipe !== undefined ? readRecipe(a.recipe, model.config.nLayers) : undefined;
@@ -52,12 +56,7 @@ function quantSetup(a: RunArgs, model: Model, tok: Tokenizer | undefined, fam: M
   // Calibration tokens: the raw prompt (no chat template), or the --calib_text file's text.
   let calib: number[];
   if (a.calibText !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(a.calibText, "utf8");
-    } catch (e) {
-      throw new UserError(oneLine(`--calib_text ${a.calibText}: cannot read (${(e as { code?: string }).code ?? (e as Error).message})`));
-    }
+    const text = readUserText(a.calibText, "--calib_text");
     if (!tok) throw new UserError("--calib_text needs a tokenizer (--tokenizer_bin / --tokenizer_model)");
     calib = [fam.bos, ...tok.encode(text)];
   } else if (tok && a.tokenizedPrompt === undefined) {
@@ -73,13 +72,16 @@ function quantSetup(a: RunArgs, model: Model, tok: Tokenizer | undefined, fam: M
     if (t < 0 || t >= V) throw new UserError(`calibration token ${i} is ${t}, outside the model's vocabulary [0, ${V}) (see --fold_vocab)`);
   });
   const weightOptions = { stories: fam.name !== "llama3_2" };
-  let qenc = calibrate(model, scheme, {
-    kvSeqLen: a.kvSeqLen,
-    prefillSeqLen: a.modelMode === "hybrid" ? a.prefillSeqLen : undefined,
-    promptTokens: calib,
-    eos,
-    weightOptions,
-  });
+  let qenc = withProgress(ttyProgress(io, !a.json, "calibrating"), (bar) =>
+    calibrate(model, scheme, {
+      kvSeqLen: a.kvSeqLen,
+      prefillSeqLen: a.modelMode === "hybrid" ? a.prefillSeqLen : undefined,
+      promptTokens: calib,
+      eos,
+      weightOptions,
+      onProgress: bar.update,
+    }),
+  );
   if (recipe) qenc = applyRecipe(qenc, model, recipe, weightOptions);
   if (a.encodings !== undefined) {
     const file = readEncodingsFile(a.encodings, encodingsExpectations(qenc, model));
@@ -87,6 +89,9 @@ function quantSetup(a: RunArgs, model: Model, tok: Tokenizer | undefined, fam: M
   }
   return qenc;
 }
+
+/** Formats whose files state the trained context (llama2.c header seq_len; Hugging Face max_position_embeddings). */
+export const declaresContext = (format: string): boolean => format.startsWith("llama2c-bin") || format === "safetensors";
 
 /** The files a run reads (an output must never be one of them). */
 export const runInputs = (a: RunArgs): (string | undefined)[] => [
@@ -108,13 +113,9 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   ].filter((o): o is OutputPath => o.path !== undefined);
   checkOutputs(outputs, runInputs(a));
   const loadStart = Date.now();
-  const progress = io.stderrIsTTY && !a.json ? createProgress(io.stderr, "loading") : NO_PROGRESS;
-  let loaded;
-  try {
-    loaded = loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: progress.update });
-  } finally {
-    progress.end();
-  }
+  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
+    loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }),
+  );
   const { model } = loaded;
   const fam = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const tok = await tokenizerFor(a, model.config.vocabSize);
@@ -130,6 +131,8 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   for (const note of promptIn.notes) io.stderr(note + "\n");
   const prompt = promptIn.ids;
   checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
+  const longer = contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(loaded.format));
+  if (longer) io.stderr(longer + "\n");
   // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3); without a tokenizer, the
   // family's stop set.
   const stops = tok ? [...tok.eosIds] : fam.stops;
@@ -143,9 +146,10 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   const sampler = createSampler({ vocabSize: model.config.vocabSize, temperature: a.temperature, seed });
 
   const dumps: AtomicFile[] = [];
+  let disposeBackend: (() => void) | undefined;
   const open = (p: string | undefined, flag: string) => {
     if (p === undefined) return undefined;
-    const f = openAtomicFile(p, flag);
+    const f = openAtomicFile(p, flag, io.interrupts);
     dumps.push(f);
     return f;
   };
@@ -153,7 +157,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const dumpLogits = open(a.dumpLogits, "--dump_logits");
     const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
     const quant = a.ptq !== undefined || a.recipe !== undefined;
-    const qenc = quant ? quantSetup(a, model, tok, fam, prompt, stops[0]) : undefined;
+    const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
     const init = {
@@ -161,7 +165,19 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
       kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
       prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
     };
-    const backend = qenc ? createQuantizedBackend({ ...init, qenc }) : await createParallelReferenceBackend(init, { threads: a.threads });
+    const backend = qenc
+      ? createQuantizedBackend({ ...init, qenc })
+      : a.backend === "reference"
+        ? await createParallelReferenceBackend(init, { threads: a.threads })
+        : await createBackend(a.backend, init, {
+            providers: a.providers,
+            pte: a.pte,
+            backendLib: a.qnnBackendLib,
+            systemLib: a.qnnSystemLib,
+            provider: a.qnnProvider,
+            threads: a.threads,
+          });
+    disposeBackend = () => backend.dispose();
     const loadEnd = Date.now();
 
     let text = "";
@@ -190,7 +206,6 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
       onPromptLogits: dumpPrompt ? (_pos, row) => dumpPrompt.write(f32Bytes(row)) : undefined,
     });
     if (dec) out(dec.flush());
-    backend.dispose();
 
     const stats = buildStats(result, loadStart, loadEnd);
     for (const f of dumps) f.commit();
@@ -199,14 +214,26 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
         prompt_tokens: result.promptTokens,
         generated_tokens: result.generatedTokens,
         text,
-        stats: { ...stats, ...deriveStats(stats), seed: seed.toString(), mode: a.modelMode, kv_updater: a.kvUpdater, ...(qenc ? { ptq: qenc.scheme } : {}), llama_model: fam.name, checkpoint_format: loaded.format },
+        stats: {
+          ...stats,
+          ...deriveStats(stats),
+          seed: seed.toString(),
+          mode: a.modelMode,
+          kv_updater: a.kvUpdater,
+          ...(qenc ? { ptq: qenc.scheme } : {}),
+          llama_model: fam.name,
+          checkpoint_format: loaded.format,
+          backend: backend.name,
+          stop_reason: stopReason(result),
+        },
       };
       io.stdout(JSON.stringify(obj) + "\n");
     } else {
       io.stdout("\n");
     }
-    io.stderr(reportLines(stats).join("\n") + "\n");
+    io.stderr([...reportLines(stats), stopLine(result, backend.name)].join("\n") + "\n");
   } finally {
+    disposeBackend?.();
     for (const f of dumps) f.abort();
   }
 }

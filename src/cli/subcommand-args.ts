@@ -11,10 +11,10 @@ export interface SubcommandArgs<F extends string> {
 }
 
 /**
- * `command` names the subcommand in messages; `ownFlags` take a value (`--f v` or `--f=v`); `rejected` are run
- * flags that mean nothing to the subcommand, refused with `why`.
+ * `command` names the subcommand in messages; `ownFlags` take a value (`--f v` or `--f=v`); `rejected` maps the
+ * run flags that mean nothing to the subcommand to the reason they are refused with.
  */
-export function parseSubcommandArgs<F extends string>(command: string, argv: string[], ownFlags: readonly F[], rejected: readonly string[], why: string): SubcommandArgs<F> {
+export function parseSubcommandArgs<F extends string>(command: string, argv: string[], ownFlags: readonly F[], rejected: Readonly<Record<string, string>>): SubcommandArgs<F> {
   const own: Partial<Record<F, string>> = {};
   const rest: string[] = [];
   let help = false;
@@ -26,11 +26,12 @@ export function parseSubcommandArgs<F extends string>(command: string, argv: str
     }
     const m = /^--([A-Za-z_]+)(?:=(.*))?$/s.exec(a);
     const name = m?.[1];
-    if (name !== undefined && rejected.includes(name)) throw new UserError(`${command}: --${name} is not used by ${command} (${why})`);
+    if (name !== undefined && Object.hasOwn(rejected, name)) throw new UserError(`${command}: --${name} is not used by ${command} (${rejected[name]})`);
     if (name !== undefined && (ownFlags as readonly string[]).includes(name)) {
       let v = m![2];
       if (v === undefined) {
-        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) throw new UserError(`${command}: --${name} needs a value (see ${command} --help)`);
+        if (i + 1 >= argv.length || (argv[i + 1].startsWith("-") && !/^-(\d|\.\d)/.test(argv[i + 1])))
+          throw new UserError(`${command}: --${name} needs a value (see ${command} --help)`);
         v = argv[++i];
       }
       if (own[name as F] !== undefined) throw new UserError(`${command}: --${name} given twice`);

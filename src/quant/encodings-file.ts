@@ -198,6 +198,8 @@ export function parseEncodings(text: string, file: string, opts: ReadEncodingsOp
       fail(`encodings version ${doc.version} is not supported (only the AIMET 1.x layout, versions 0.x)`);
     version = doc.version;
   }
+  if (SECTIONS.every(([key]) => doc[key] === undefined || (isObject(doc[key]) && Object.keys(doc[key] as object).length === 0)))
+    fail(`holds no encodings (${SECTIONS.map(([key]) => key).join(" and ")} are missing or empty)`);
   const out: EncodingsFile = { version, activationEncodings: {}, paramEncodings: {} };
   for (const [key, field] of SECTIONS) {
     const section = doc[key];

@@ -107,6 +107,39 @@ export interface RunnerSession<C extends CacheArray, M extends MaskArray, G exte
   adoptCacheInputs(from: RunnerSession<C, M, G>): void;
 }
 
+/** The most bytes a run's graph buffers may take (caches, masks, logits, prefill activations): 16 GiB. */
+export const MAX_RUN_BUFFER_BYTES = 16 * 2 ** 30;
+
+/**
+ * What the graph buffers of a run take, in bytes (fp32 elements, an upper estimate over both cache mechanisms):
+ * the caches (Shift Pointer's (hd+1)·M K and (H+1)·M·hd V per layer and head), the masks, the logits, and the
+ * prefill graph's activations (P rows of the embedding, attention and FFN widths, P×P scores).
+ */
+export function runBufferBytes(c: ModelConfig, mode: EvalMode, kvSeqLen: number, prefillSeqLen: number): number {
+  const L = mode === "prefill" ? 0 : kvSeqLen - 1;
+  const P = mode === "kv" ? 0 : prefillSeqLen - 1;
+  const M = Math.max(L, P);
+  const H = c.nKvHeads;
+  const hd = c.headDim;
+  const caches = c.nLayers * (H * (hd + 1) * M + (H + 1) * M * hd);
+  const kv = L > 0 ? L + 1 + c.vocabSize : 0;
+  const prefill = P > 0 ? P * P + P * (c.vocabSize + 4 * c.dim + 3 * c.hiddenDim + 2 * c.nHeads * hd) : 0;
+  return 4 * (caches + kv + prefill);
+}
+
+const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
+/**
+ * A warning when the graphs are longer than the context the checkpoint declares it was trained for. `declared`:
+ * the checkpoint states it (llama2.c's header seq_len, Hugging Face's max_position_embeddings), rather than
+ * config.maxSeqLen being the 2048 default of a params.json without max_seq_len.
+ */
+export function contextWarning(c: ModelConfig, mode: EvalMode, kvSeqLen: number, prefillSeqLen: number, declared: boolean): string | undefined {
+  const len = Math.max(mode === "prefill" ? 0 : kvSeqLen, mode === "kv" ? 0 : prefillSeqLen);
+  if (!declared || len <= c.maxSeqLen) return undefined;
+  return `warning: the graphs hold ${len} positions but the checkpoint declares a trained context of ${c.maxSeqLen}; later positions are outside what the model was trained on`;
+}
+
 /** The checks the runner makes before generating; failures are the user's (exit code 2). */
 export function checkRunShape(o: { mode: EvalMode; kvSeqLen: number; prefillSeqLen: number; promptTokens: readonly number[]; config: ModelConfig }): void {
   const { mode, kvSeqLen, prefillSeqLen } = o;
@@ -117,6 +150,11 @@ export function checkRunShape(o: { mode: EvalMode; kvSeqLen: number; prefillSeqL
     throw new UserError(`--prefill_seq_len must be an integer >= 2, got ${prefillSeqLen}`);
   if (mode === "hybrid" && kvSeqLen < prefillSeqLen)
     throw new UserError(`hybrid mode needs --kv_seq_len (${kvSeqLen}) >= --prefill_seq_len (${prefillSeqLen})`);
+  const bytes = runBufferBytes(o.config, mode, kvSeqLen, prefillSeqLen);
+  if (bytes > MAX_RUN_BUFFER_BYTES) {
+    const flags = [mode !== "prefill" ? `--kv_seq_len ${kvSeqLen}` : "", mode !== "kv" ? `--prefill_seq_len ${prefillSeqLen}` : ""].filter((f) => f !== "");
+    throw new UserError(`${flags.join(" with ")}: the graph buffers would take ${gb(bytes)}, over the ${gb(MAX_RUN_BUFFER_BYTES)} limit; use shorter graphs`);
+  }
   if (n === 0) throw new UserError("the prompt is empty: no tokens to feed");
   const V = o.config.vocabSize;
   o.promptTokens.forEach((t, i) => {
@@ -266,6 +304,15 @@ export function createSession<C extends CacheArray, M extends MaskArray, G exten
   };
 
   const execOpts = (tap?: TapFn) => (tap ? { tap } : undefined);
+  // A backend that computes synchronously resolves at once, and a chain of resolved awaits never returns to the
+  // event loop, where signals (SIGINT / SIGTERM) are handled: yield to it every ~50 ms of calls. No result
+  // depends on it (the wall clock here is not the runner's clock).
+  let lastYield = performance.now();
+  const yieldSometimes = async () => {
+    if (performance.now() - lastYield < 50) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    lastYield = performance.now();
+  };
 
   const session: RunnerSession<C, M, G> = {
     mode,
@@ -292,6 +339,7 @@ export function createSession<C extends CacheArray, M extends MaskArray, G exten
       const c = nextCall(opts);
       if (c.kv) await backend.executeKv(c.kv.inputs, c.kv.outputs, execOpts(opts.tap));
       else await backend.executePrefill(c.prefill!.inputs, c.prefill!.outputs, execOpts(opts.tap));
+      await yieldSometimes();
       return resultOf(c);
     },
     callSync(opts = {}) {

@@ -84,3 +84,16 @@ export function reportLines(s: RunStats): string[] {
     `\tSampling time over ${s.generated_tokens} tokens:\t${f(d.sampling_s)} (seconds)`,
   ];
 }
+
+/** Why generation ended: a stop token was sampled, or the runner reached its seq_len (every graph position used). */
+export type StopReason = "stop_token" | "seq_len";
+
+export function stopReason(r: GenerateResult): StopReason {
+  return r.stoppedOnToken ? "stop_token" : "seq_len";
+}
+
+/** One report line: which backend ran and why generation stopped. */
+export function stopLine(r: GenerateResult, backend: string): string {
+  const why = r.stoppedOnToken ? `stop token ${r.generatedTokens[r.generatedTokens.length - 1]}` : `seq_len reached at position ${r.finalPos}`;
+  return `\tBackend: ${backend}    Stopped: ${why}`;
+}

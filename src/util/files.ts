@@ -19,6 +19,20 @@ export function readUserFile(path: string, what: string): Uint8Array {
   }
 }
 
+/** A whole text file as UTF-8, refused when it is empty (white space only) or not text (NUL bytes, invalid UTF-8). */
+export function readUserText(path: string, what: string): string {
+  const bytes = readUserFile(path, what);
+  if (bytes.includes(0)) throw new UserError(`${what} ${path}: a binary file, expected UTF-8 text`);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UserError(`${what} ${path}: not UTF-8 text`);
+  }
+  if (text.trim() === "") throw new UserError(`${what} ${path}: the file is empty`);
+  return text;
+}
+
 /** A short reason for a failed file-system call (the error code in words), on one line. */
 export function describeFsError(e: unknown): string {
   const code = (e as { code?: string }).code;

@@ -1,0 +1,236 @@
+// The bad-input table (issue 13): the real command line, in-process, over well over 150 mistakes across the run
+// command and every subcommand. Each must end with exit code 2 and exactly one stderr line naming the problem —
+// no stack trace, nothing left in the output folder, and every input file byte-identical afterwards.
+// New flags get rows here when they are added.
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { cli } from "../helpers/cli.js";
+import { FIXTURES, MODEL_BIN, TOKENIZER_BIN } from "../helpers/fixtures.js";
+import { TINY_PARAMS, TINY_PTH } from "../helpers/tiny-llama3.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "llama-golden-bad-"));
+const IN = join(tmp, "in");
+const OUT = join(tmp, "out");
+mkdirSync(IN);
+const inFile = (name: string, data: string | Uint8Array) => {
+  const p = join(IN, name);
+  writeFileSync(p, data);
+  return p;
+};
+const CKPT = join(IN, "model.bin");
+copyFileSync(MODEL_BIN, CKPT);
+const TOK = join(IN, "tok.bin");
+copyFileSync(TOKENIZER_BIN, TOK);
+const TIKTOKEN = join(FIXTURES, "tiktoken_small.model");
+const GARBAGE = inFile("garbage.bin", new Uint8Array(4096).map((_, i) => (i * 7919) % 251));
+const EMPTY = inFile("empty.txt", "");
+const BLANK = inFile("blank.txt", "   \n\t\n");
+const BINARY = inFile("binary.txt", new Uint8Array([72, 105, 0, 1, 2, 3]));
+const LATIN1 = inFile("latin1.txt", new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x20, 0xff]));
+const TEXT = inFile("calib.txt", "Lily saw a dog.");
+const IDS_OK = inFile("ids.txt", "1 403 407");
+const IDS_BIG = inFile("ids-big.txt", "1 403 9999");
+const IDS_NEG = inFile("ids-neg.txt", "1 -4 5");
+const IDS_TEXT = inFile("ids-text.txt", "one two");
+const IDS_JSON = inFile("ids-json.txt", "[1, 2,");
+const IDS_EMPTY = inFile("ids-empty.txt", " \n ");
+const ENC_EMPTY = inFile("enc-empty.json", "{}");
+const ENC_BAD = inFile("enc-bad.json", "{ not json");
+const RECIPE_BAD = inFile("recipe-bad.json", "{ default: 16a4w");
+const RECIPE_SCHEME = inFile("recipe-scheme.json", JSON.stringify({ default: "16a4w", overrides: [{ match: "layers.0.*", scheme: "3a3w" }] }));
+const PARAMS_BAD = inFile("params-bad.json", "{ dim: ");
+const PARAMS_WRONG = inFile("params-wrong.json", JSON.stringify({ dim: 4096, n_layers: 32, n_heads: 32 }));
+const PROMPTS_BAD = inFile("prompts-bad.json", "[1, 2]");
+const NO_DIR = join(tmp, "no-such-dir");
+const EMPTY_DIR = join(tmp, "empty-dir");
+mkdirSync(EMPTY_DIR);
+
+const M = ["--checkpoint", CKPT, "--tokenizer_bin", TOK];
+const S = ["--kv_seq_len", "24", "--prefill_seq_len", "12"];
+const TINY = ["--checkpoint", TINY_PTH, "--params", TINY_PARAMS];
+const out = (name: string) => join(OUT, name);
+
+type Case = [name: string, argv: string[], expected: RegExp];
+const cases: Case[] = [];
+const add = (name: string, argv: string[], expected: RegExp) => cases.push([name, argv, expected]);
+
+// --- run command: numbers ---
+for (const flag of ["kv_seq_len", "prefill_seq_len"])
+  for (const v of ["-5", "0", "1", "abc", "1.5", "", "1e3", "0x10", "99999999999999999999"])
+    add(`--${flag} ${JSON.stringify(v)}`, [...M, `--${flag}`, v], new RegExp(`--${flag}`));
+add("--kv_seq_len far beyond memory", [...M, "--kv_seq_len", "99999999"], /--kv_seq_len 99999999.*GiB/);
+add("--prefill_seq_len far beyond memory", [...M, "--model_mode", "prefill", "--prefill_seq_len", "99999999"], /--prefill_seq_len 99999999.*GiB/);
+for (const v of ["-1", "0", "abc", "1.5", "", "300"]) add(`--threads ${JSON.stringify(v)}`, [...M, "--threads", v], /--threads/);
+for (const flag of ["temperature", "rope_scale_factor"])
+  for (const v of ["-1", "abc", "0x10", "inf", "Infinity", "NaN", "", "1e999", "1,5"]) add(`--${flag} ${JSON.stringify(v)}`, [...M, `--${flag}`, v], new RegExp(`--${flag}`));
+for (const v of ["-5", "abc", "1.5", "18446744073709551616", "", "0xZZ"]) add(`--seed ${JSON.stringify(v)}`, [...M, "--seed", v], /--seed/);
+// --- run command: names ---
+for (const [flag, v] of [
+  ["model_mode", "decode"],
+  ["model_mode", ""],
+  ["kv_updater", "ring"],
+  ["kv_updator", "ring"],
+  ["llama_model", "llama9"],
+  ["ptq", "4a4w"],
+  ["ptq", ""],
+  ["backend", "cuda"],
+  ["backend", ""],
+]) add(`--${flag} ${JSON.stringify(v)}`, [...M, `--${flag}`, v], new RegExp(`--${flag}`));
+// --- run command: flags without values ---
+const VALUED = ["checkpoint", "params", "tokenizer_bin", "tokenizer_model", "model_mode", "kv_seq_len", "prompt", "temperature", "seed", "dump_logits", "tokenized_prompt", "ptq", "calib_text", "encodings", "recipe", "threads", "backend"];
+for (const flag of VALUED) {
+  add(`--${flag} at the end`, [`--${flag}`], new RegExp(`--${flag}`));
+  add(`--${flag} followed by a flag`, [`--${flag}`, "--json"], new RegExp(`--${flag} needs a value`));
+}
+// --- run command: unknown flags and stray arguments ---
+add("unknown flag", ["--foo"], /unknown flag --foo/);
+add("unknown flag with a value", ["--foo=1"], /unknown flag --foo/);
+add("misspelled flag", ["--kv-seq-len", "12"], /unknown flag --kv-seq-len/);
+add("stray argument", ["hello"], /unexpected argument "hello"/);
+add("single-dash flag", ["-x"], /unknown flag -x/);
+add("boolean flag with a value", ["--json=yes"], /--json/);
+// --- run command: input files ---
+add("checkpoint missing", ["--checkpoint", join(IN, "nope.bin"), "--tokenized_prompt", IDS_OK], /nope\.bin/);
+add("checkpoint is garbage", ["--checkpoint", GARBAGE, "--tokenized_prompt", IDS_OK], /garbage\.bin/);
+add("checkpoint is empty", ["--checkpoint", EMPTY, "--tokenized_prompt", IDS_OK], /empty\.txt/);
+add("checkpoint folder without weights", ["--checkpoint", EMPTY_DIR, "--tokenized_prompt", IDS_OK], /empty-dir/);
+add("params missing", [...M, "--params", join(IN, "nope.json")], /nope\.json/);
+add("params not JSON", [...M, "--params", PARAMS_BAD], /params-bad\.json/);
+add("params disagree with the weights", [...M, "--params", PARAMS_WRONG], /params-wrong\.json|dim/);
+add("tokenizer_bin missing", ["--checkpoint", CKPT, "--tokenizer_bin", join(IN, "nope.tok")], /nope\.tok/);
+add("tokenizer_bin is garbage", ["--checkpoint", CKPT, "--tokenizer_bin", GARBAGE], /garbage\.bin/);
+add("tokenizer_model is empty", ["--checkpoint", CKPT, "--tokenizer_model", EMPTY], /empty\.txt/);
+add("tokenizer larger than the model", ["--checkpoint", CKPT, "--tokenizer_model", TIKTOKEN], /vocab|tokenizer/);
+add("Llama 3 model with a llama2.c tokenizer", [...TINY, "--tokenizer_bin", TOK], /tokenizer|vocab/);
+add("no tokenizer and a text prompt", [...TINY, "--prompt", "hi"], /no tokenizer/);
+add("tokenized prompt missing", [...M, "--tokenized_prompt", join(IN, "nope.ids")], /nope\.ids/);
+add("tokenized prompt id beyond the vocabulary", ["--checkpoint", CKPT, "--tokenized_prompt", IDS_BIG], /prompt token 2 is 9999/);
+add("tokenized prompt negative id", ["--checkpoint", CKPT, "--tokenized_prompt", IDS_NEG], /ids-neg\.txt/);
+add("tokenized prompt words", ["--checkpoint", CKPT, "--tokenized_prompt", IDS_TEXT], /ids-text\.txt/);
+add("tokenized prompt broken JSON", ["--checkpoint", CKPT, "--tokenized_prompt", IDS_JSON], /ids-json\.txt/);
+add("tokenized prompt empty", ["--checkpoint", CKPT, "--tokenized_prompt", IDS_EMPTY], /ids-empty\.txt/);
+add("tokenized prompt is a folder", ["--checkpoint", CKPT, "--tokenized_prompt", EMPTY_DIR], /empty-dir/);
+add("calib_text missing", [...M, ...S, "--ptq", "16a4w", "--calib_text", join(IN, "nope.txt")], /nope\.txt/);
+add("calib_text empty", [...M, ...S, "--ptq", "16a4w", "--calib_text", EMPTY], /--calib_text.*empty/);
+add("calib_text blank", [...M, ...S, "--ptq", "16a4w", "--calib_text", BLANK], /--calib_text.*empty/);
+add("calib_text binary", [...M, ...S, "--ptq", "16a4w", "--calib_text", BINARY], /--calib_text.*binary/);
+add("calib_text not UTF-8", [...M, ...S, "--ptq", "16a4w", "--calib_text", LATIN1], /--calib_text.*UTF-8/);
+add("encodings missing", [...M, ...S, "--ptq", "16a4w", "--encodings", join(IN, "nope.json")], /nope\.json/);
+add("encodings {}", [...M, ...S, "--ptq", "16a4w", "--encodings", ENC_EMPTY], /enc-empty\.json.*no encodings/);
+add("encodings not JSON", [...M, ...S, "--ptq", "16a4w", "--encodings", ENC_BAD], /enc-bad\.json/);
+add("recipe missing", [...M, ...S, "--recipe", join(IN, "nope.json")], /nope\.json/);
+add("recipe not JSON", [...M, ...S, "--recipe", RECIPE_BAD], /recipe-bad\.json/);
+add("recipe unknown scheme", [...M, ...S, "--recipe", RECIPE_SCHEME], /3a3w/);
+// --- run command: conflicting or inapplicable flags ---
+add("--prompt with --tokenized_prompt", [...M, "--prompt", "hi", "--tokenized_prompt", IDS_OK], /--prompt and --tokenized_prompt/);
+add("--system_prompt with --tokenized_prompt", [...M, "--system_prompt", "be brief", "--tokenized_prompt", IDS_OK], /--system_prompt and --tokenized_prompt/);
+add("two tokenizers", [...M, "--tokenizer_model", TIKTOKEN], /--tokenizer_bin and --tokenizer_model/);
+add("kv_updater spellings disagree", [...M, "--kv_updater", "smart_mask", "--kv_updator", "shift_pointer"], /disagree/);
+add("--ptq in prefill mode", [...M, ...S, "--ptq", "16a4w", "--model_mode", "prefill"], /--ptq supports kv and hybrid/);
+add("--dump_prompt_logits with --ptq", [...M, ...S, "--ptq", "16a4w", "--dump_prompt_logits", out("p.f32")], /--dump_prompt_logits/);
+add("--calib_text without --ptq", [...M, "--calib_text", TEXT], /--calib_text needs --ptq/);
+add("--dump_encodings without --ptq", [...M, "--dump_encodings", out("e.json")], /--dump_encodings needs --ptq/);
+add("--encodings without --ptq", [...M, "--encodings", ENC_EMPTY], /--encodings needs --ptq/);
+add("--backend qnn without --pte", [...M, "--backend", "qnn"], /--pte/);
+add("--pte without --backend qnn", [...M, "--pte", GARBAGE], /--pte is for --backend qnn/);
+add("--providers without onnxruntime", [...M, "--providers", "cpu"], /--providers is for --backend onnxruntime/);
+add("--qnn_backend_lib without qnn", [...M, "--qnn_backend_lib", GARBAGE], /--qnn_backend_lib is for --backend qnn/);
+add("--backend replay on the run command", [...M, "--backend", "replay"], /replay/);
+add("--ptq with --backend wasm", [...M, "--ptq", "16a4w", "--backend", "wasm"], /--backend wasm does not apply/);
+add("--providers empty list", [...M, "--backend", "onnxruntime", "--providers", ","], /--providers/);
+add("--llama_model without --checkpoint", ["--llama_model", "llama3_2"], /needs --checkpoint/);
+add("hybrid with kv shorter than prefill", [...M, "--kv_seq_len", "8", "--prefill_seq_len", "16"], /hybrid mode needs --kv_seq_len/);
+add("prompt too long for the prefill graph", [...M, "--prefill_seq_len", "3", "--kv_seq_len", "8"], /prefill_seq_len 3/);
+add("prompt too long for the KV graph", [...M, "--model_mode", "kv", "--kv_seq_len", "3"], /kv_seq_len 3/);
+// --- outputs ---
+add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);
+add("--dump_logits is the tokenizer", [...M, ...S, "--dump_logits", TOK], /--dump_logits.*input of this run/);
+add("--dump_prompt_logits is the tokenized prompt", ["--checkpoint", CKPT, ...S, "--tokenized_prompt", IDS_OK, "--dump_prompt_logits", IDS_OK], /input of this run/);
+add("--dump_logits is a folder", [...M, ...S, "--dump_logits", OUT], /--dump_logits.*is a directory/);
+add("--dump_logits into a missing folder", [...M, ...S, "--dump_logits", join(NO_DIR, "l.f32")], /--dump_logits.*does not exist/);
+add("--dump_logits empty path", [...M, ...S, "--dump_logits", ""], /--dump_logits.*empty path/);
+add("two flags, one file", [...M, ...S, "--dump_logits", out("same.f32"), "--dump_prompt_logits", out("same.f32")], /also the output of --dump_logits/);
+add("--dump_encodings into a missing folder", [...M, ...S, "--ptq", "16a4w", "--dump_encodings", join(NO_DIR, "e.json")], /--dump_encodings.*does not exist/);
+add("--dump_encodings is the recipe", [...M, ...S, "--recipe", RECIPE_SCHEME, "--dump_encodings", RECIPE_SCHEME], /input of this run/);
+// --- parity ---
+const P = ["parity", ...M, ...S];
+add("parity without --backend", [...P], /--backend is required/);
+add("parity unknown backend", [...P, "--backend", "cuda"], /unknown backend/);
+for (const v of ["0", "-1", "abc", "1.5", ""]) add(`parity --steps ${JSON.stringify(v)}`, [...P, "--backend", "reference", "--steps", v], /--steps/);
+add("parity --dtype bogus", [...P, "--backend", "reference", "--dtype", "int3"], /--dtype/);
+add("parity --tol_sqnr_db abc", [...P, "--backend", "reference", "--tol_sqnr_db", "abc"], /--tol_sqnr_db/);
+add("parity --tol_kl -1", [...P, "--backend", "reference", "--tol_kl", "-1"], /--tol_kl/);
+add("parity --tol_max_abs abc", [...P, "--backend", "reference", "--tol_max_abs", "abc"], /--tol_max_abs/);
+add("parity --replay_dir without replay", [...P, "--backend", "reference", "--replay_dir", EMPTY_DIR], /--replay_dir is for --backend replay/);
+add("parity replay without a dir", [...P, "--backend", "replay"], /--replay_dir/);
+add("parity replay of an empty dir", [...P, "--backend", "replay", "--replay_dir", EMPTY_DIR], /empty-dir/);
+add("parity --providers with reference", [...P, "--backend", "reference", "--providers", "cpu"], /--providers is for --backend onnxruntime/);
+add("parity --pte with reference", [...P, "--backend", "reference", "--pte", GARBAGE], /--pte is for --backend qnn/);
+add("parity qnn without --pte", [...P, "--backend", "qnn"], /--pte/);
+add("parity --html into a missing folder", [...P, "--backend", "reference", "--html", join(NO_DIR, "r.html")], /--html.*does not exist/);
+add("parity --html is the checkpoint", [...P, "--backend", "reference", "--html", CKPT], /--html.*input of this run/);
+add("parity --dump is the checkpoint folder", ["parity", "--checkpoint", IN, ...S, "--backend", "reference", "--dump", IN], /--dump|checkpoint/);
+for (const flag of ["temperature", "seed", "dump_logits", "ptq", "recipe", "calib_text", "encodings", "dump_encodings"])
+  add(`parity --${flag} is refused`, [...P, "--backend", "reference", `--${flag}`, "1"], new RegExp(`--${flag} is not used by parity`));
+add("parity --steps without a value", [...P, "--backend", "reference", "--steps"], /--steps needs a value/);
+add("parity --backend given twice", [...P, "--backend", "reference", "--backend", "wasm"], /given twice/);
+add("parity unknown flag", [...P, "--backend", "reference", "--bogus"], /unknown flag --bogus/);
+add("parity tokenized id beyond the vocabulary", ["parity", "--checkpoint", CKPT, ...S, "--backend", "reference", "--tokenized_prompt", IDS_BIG], /prompt token 2 is 9999/);
+// --- quant-report ---
+const Q = ["quant-report", ...M, "--kv_seq_len", "24"];
+add("quant-report without --ptq", [...Q], /--ptq is required/);
+add("quant-report bogus --ptq", [...Q, "--ptq", "4a4w"], /--ptq/);
+for (const v of ["0", "-3", "abc"]) add(`quant-report --steps ${JSON.stringify(v)}`, [...Q, "--ptq", "16a4w", "--steps", v], /--steps/);
+add("quant-report --eval_text missing", [...Q, "--ptq", "16a4w", "--eval_text", join(IN, "nope.txt")], /nope\.txt/);
+add("quant-report --eval_text empty", [...Q, "--ptq", "16a4w", "--eval_text", EMPTY], /--eval_text.*empty/);
+add("quant-report --eval_text binary", [...Q, "--ptq", "16a4w", "--eval_text", BINARY], /--eval_text.*binary/);
+add("quant-report --eval_text not UTF-8", [...Q, "--ptq", "16a4w", "--eval_text", LATIN1], /--eval_text.*UTF-8/);
+add("quant-report --calib_text blank", [...Q, "--ptq", "16a4w", "--calib_text", BLANK], /--calib_text.*empty/);
+add("quant-report --html into a missing folder", [...Q, "--ptq", "16a4w", "--html", join(NO_DIR, "q.html")], /--html.*does not exist/);
+add("quant-report --html is the eval text", [...Q, "--ptq", "16a4w", "--eval_text", TEXT, "--html", TEXT], /--html.*input of this run/);
+for (const flag of ["model_mode", "prefill_seq_len", "temperature", "seed", "dump_logits", "recipe", "encodings", "dump_encodings", "backend", "threads", "pte"])
+  add(`quant-report --${flag} is refused`, [...Q, "--ptq", "16a4w", `--${flag}`, "1"], new RegExp(`--${flag} is not used by quant-report`));
+add("quant-report tokenized id beyond the vocabulary", [...Q, "--ptq", "16a4w", "--tokenized_prompt", IDS_BIG], /prompt token 2 is 9999/);
+add("quant-report without a tokenizer", ["quant-report", "--checkpoint", TINY_PTH, "--params", TINY_PARAMS, "--ptq", "16a4w"], /no tokenizer/);
+add("quant-report prompt longer than the cache", [...Q.slice(0, -2), "--kv_seq_len", "3", "--ptq", "16a4w"], /kv_seq_len 3/);
+// --- tokenize ---
+add("tokenize without a prompt", ["tokenize", "--tokenizer_model", TIKTOKEN], /--prompt/);
+add("tokenize missing tokenizer file", ["tokenize", "--tokenizer_model", join(IN, "nope.model"), "--prompt", "hi"], /nope\.model/);
+add("tokenize garbage tokenizer", ["tokenize", "--tokenizer_model", GARBAGE, "--prompt", "hi"], /garbage\.bin/);
+add("tokenize unknown flag", ["tokenize", "--tokenizer_model", TIKTOKEN, "--bogus"], /bogus/);
+add("tokenize prompts file not strings", ["tokenize", "--tokenizer_model", TIKTOKEN, "--prompts_file", PROMPTS_BAD], /prompts-bad\.json/);
+add("tokenize prompts file missing", ["tokenize", "--tokenizer_model", TIKTOKEN, "--prompts_file", join(IN, "nope.json")], /nope\.json/);
+add("tokenize --allow_special on a llama2.c tokenizer", ["tokenize", "--tokenizer_bin", TOK, "--prompt", "hi", "--allow_special"], /--allow_special/);
+// --- qnn ---
+add("qnn without a subcommand", ["qnn"], /qnn/);
+add("qnn unknown subcommand", ["qnn", "flash"], /flash/);
+add("qnn inspect without --pte", ["qnn", "inspect"], /--pte/);
+add("qnn inspect missing .pte", ["qnn", "inspect", "--pte", join(IN, "nope.pte")], /nope\.pte/);
+add("qnn inspect garbage .pte", ["qnn", "inspect", "--pte", GARBAGE], /garbage\.bin/);
+add("qnn inspect unknown flag", ["qnn", "inspect", "--pte", GARBAGE, "--foo"], /--foo/);
+add("qnn extract without --out", ["qnn", "extract", "--pte", GARBAGE], /--out|garbage\.bin/);
+
+const sha = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
+const INPUTS = readdirSync(IN).map((n) => join(IN, n));
+
+describe(`bad input: ${cases.length} cases, each one line and exit 2`, () => {
+  it("the table holds at least 150 cases", () => expect(cases.length).toBeGreaterThanOrEqual(150));
+
+  const before = new Map(INPUTS.map((p) => [p, sha(p)]));
+  it.each(cases)("%s", async (_name, argv, expected) => {
+    rmSync(OUT, { recursive: true, force: true });
+    mkdirSync(OUT);
+    const r = await cli(...argv);
+    expect(r.code, r.stderr).toBe(2);
+    const lines = r.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("warning: "));
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(lines[0]).toMatch(expected);
+    expect(readdirSync(OUT)).toEqual([]);
+    for (const p of INPUTS) expect(sha(p), p).toBe(before.get(p));
+  });
+});
