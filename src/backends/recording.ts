@@ -92,24 +92,23 @@ export function createRecordingBackend(inner: Backend, dir: string, init: Backen
     return tensors.map((a, k) => tensorBytes(a, spec.inputs[k].dtype, `${graph} input ${spec.inputs[k].name}`));
   };
 
+  /** Captures a call's inputs, runs it, checks and records its outputs. */
+  const recordCall = async (graph: GraphName, inputs: RawTensor[], run: () => Promise<void>, outputs: () => RawTensor[]): Promise<void> => {
+    const inBytes = captureInputs(graph, inputs);
+    await run();
+    const outs = outputs();
+    checkCount(graph, "outputs", outs, specs[graph]!.outputs);
+    record(graph, inBytes, outs);
+  };
+
   return {
     name: `recording(${inner.name})`,
     supportsTaps: inner.supportsTaps,
     graphs: inner.graphs,
-    async executeKv(inputs, outputs, opts) {
-      const inBytes = captureInputs("kv_forward", kvInputTensors(inputs));
-      await inner.executeKv(inputs, outputs, opts);
-      const outs = kvOutputTensors(outputs);
-      checkCount("kv_forward", "outputs", outs, specs.kv_forward!.outputs);
-      record("kv_forward", inBytes, outs);
-    },
-    async executePrefill(inputs, outputs, opts) {
-      const inBytes = captureInputs("prefill_forward", prefillInputTensors(inputs));
-      await inner.executePrefill(inputs, outputs, opts);
-      const outs = prefillOutputTensors(outputs);
-      checkCount("prefill_forward", "outputs", outs, specs.prefill_forward!.outputs);
-      record("prefill_forward", inBytes, outs);
-    },
+    executeKv: (inputs, outputs, opts) =>
+      recordCall("kv_forward", kvInputTensors(inputs), () => inner.executeKv(inputs, outputs, opts), () => kvOutputTensors(outputs)),
+    executePrefill: (inputs, outputs, opts) =>
+      recordCall("prefill_forward", prefillInputTensors(inputs), () => inner.executePrefill(inputs, outputs, opts), () => prefillOutputTensors(outputs)),
     dispose() {
       inner.dispose();
     },

@@ -14,6 +14,20 @@ const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => 
 const CHROMIUM_SKIP = CHROMIUM ? "" : " (skipped: needs headless Chromium at /usr/bin/chromium or /usr/bin/chromium-browser)";
 if (CHROMIUM_SKIP) console.info(`HTML rendering tests in Chromium${CHROMIUM_SKIP}`);
 
+/** A 900-px-wide headless-Chromium screenshot of an HTML page, decoded. */
+function screenshot(html: string) {
+  const dir = mkdtempSync(join(tmpdir(), "llama-golden-html-"));
+  const file = join(dir, "report.html");
+  const png = join(dir, "shot.png");
+  writeFileSync(file, html);
+  execFileSync(
+    CHROMIUM!,
+    ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${join(dir, "profile")}`, "--hide-scrollbars", "--window-size=900,1700", `--screenshot=${png}`, `file://${file}`],
+    { stdio: "ignore", timeout: 60_000 },
+  );
+  return decodePng(new Uint8Array(readFileSync(png)));
+}
+
 const input: HtmlReportInput = {
   title: "parity: onnxruntime vs reference <stories260K>",
   passed: false,
@@ -39,16 +53,7 @@ describe("HTML report", () => {
   });
 
   it.skipIf(!CHROMIUM)(`renders its plots in headless Chromium${CHROMIUM_SKIP}`, () => {
-    const dir = mkdtempSync(join(tmpdir(), "llama-golden-html-"));
-    const file = join(dir, "report.html");
-    const png = join(dir, "shot.png");
-    writeFileSync(file, html);
-    execFileSync(
-      CHROMIUM!,
-      ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${join(dir, "profile")}`, "--hide-scrollbars", "--window-size=900,1700", `--screenshot=${png}`, `file://${file}`],
-      { stdio: "ignore", timeout: 60_000 },
-    );
-    const img = decodePng(new Uint8Array(readFileSync(png)));
+    const img = screenshot(html);
     expect(img.width).toBe(900);
     // SQNR line (#1f77b4, also the passing bars), KL line (#2ca02c), failing bars / threshold (#d62728).
     expect(countColor(img, [0x1f, 0x77, 0xb4])).toBeGreaterThan(500);
@@ -157,18 +162,7 @@ describe("HTML report: verdict, tolerances and axes", () => {
   });
 
   it.skipIf(!CHROMIUM)(`renders an informational report in Chromium without a green or red verdict, and the off-scale plots${CHROMIUM_SKIP}`, () => {
-    const dir = mkdtempSync(join(tmpdir(), "llama-golden-html-"));
-    const shot = (html: string) => {
-      const file = join(dir, "r.html");
-      const png = join(dir, "shot.png");
-      writeFileSync(file, html);
-      execFileSync(
-        CHROMIUM!,
-        ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${join(dir, "profile")}`, "--hide-scrollbars", "--window-size=900,1700", `--screenshot=${png}`, `file://${file}`],
-        { stdio: "ignore", timeout: 60_000 },
-      );
-      return decodePng(new Uint8Array(readFileSync(png)));
-    };
+    const shot = screenshot;
     const GREEN: [number, number, number] = [0x2a, 0x7d, 0x2a];
     const RED: [number, number, number] = [0xc0, 0x39, 0x2b];
     expect(countColor(shot(renderHtmlReport({ ...input, passed: true })), GREEN, 4)).toBeGreaterThan(50);
