@@ -32,6 +32,12 @@ const statOf = (p: string): Stats | undefined => {
 
 const isStream = (st: Stats | undefined): boolean => st !== undefined && (st.isCharacterDevice() || st.isFIFO());
 
+/**
+ * Written in place, never replaced: devices and pipes, and anything named under /dev (/dev/stdout may resolve to
+ * the file the shell redirected stdout to; replacing that file would cut the process off from its output).
+ */
+const writtenDirectly = (path: string, st: Stats | undefined): boolean => isStream(st) || resolve(path).startsWith("/dev/");
+
 /** The file a path writes to: symlinks followed; a path that does not exist yet resolves through its folder. */
 function realTarget(path: string): string {
   try {
@@ -75,7 +81,7 @@ export function checkOutputs(outputs: readonly OutputPath[], inputs: readonly (s
     const target = realTarget(path);
     const st = statOf(target);
     if (st?.isDirectory()) throw new UserError(`${flag} ${path}: is a directory`);
-    if (isStream(st)) continue;
+    if (writtenDirectly(path, st)) continue;
     const dir = dirname(target);
     const dst = statOf(dir);
     if (!dst || !dst.isDirectory()) throw new UserError(`${flag} ${path}: directory ${dirname(path)} does not exist`);
@@ -100,19 +106,22 @@ export function openAtomicFile(path: string, flag: string, interrupts?: Interrup
   const target = realTarget(path);
   const st = statOf(target);
   if (st?.isDirectory()) throw new UserError(`${flag} ${path}: is a directory`);
-  const direct = isStream(st);
+  const direct = writtenDirectly(path, st);
   const dir = dirname(target);
   if (!direct && (!existsSync(dir) || !statSync(dir).isDirectory())) throw new UserError(`${flag} ${path}: directory ${dirname(path)} does not exist`);
   const tmp = direct ? target : join(dir, `.${basename(target)}.${process.pid}.tmp`);
-  let fd: number | undefined;
+  // /dev/stdout, /dev/stderr, /dev/fd/N: the process's own descriptor (reopening it fails for pipes and sockets).
+  const own = /^\/dev\/(?:(stdout)|(stderr)|fd\/(\d+))$/.exec(resolve(path));
+  const ownFd = own ? (own[1] ? 1 : own[2] ? 2 : Number(own[3])) : undefined;
+  let fd: number | undefined = ownFd;
   try {
-    fd = openSync(tmp, "w");
+    if (fd === undefined) fd = openSync(tmp, "w");
   } catch (e) {
     throw new UserError(`${flag} ${path}: cannot write (${(e as { code?: string }).code ?? (e as Error).message})`);
   }
   let done = false;
   const close = () => {
-    if (fd !== undefined) closeSync(fd);
+    if (fd !== undefined && fd !== ownFd) closeSync(fd);
     fd = undefined;
   };
   const forget = direct ? () => {} : (interrupts?.add(() => existsSync(tmp) && unlinkSync(tmp)) ?? (() => {}));

@@ -2,7 +2,7 @@
 // inputs, never two flags on one file, never empty, its folder present — devices are written directly and
 // symlinks followed, so nothing a user owns is overwritten or replaced.
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -36,6 +36,19 @@ describe("output safety", () => {
     const r = await cli(...base, "--dump_logits", "/dev/null", "--dump_prompt_logits", "/dev/null");
     expect(r.code, r.stderr).toBe(0);
     expect(statSync("/dev/null").isCharacterDevice()).toBe(true);
+  });
+
+  it("2: /dev/fd/N writes to the process's own descriptor (as /dev/stdout does), never replacing it", async () => {
+    const sink = join(tmp, "fd-sink.f32");
+    const fd = openSync(sink, "w");
+    try {
+      const r = await cli(...base, "--dump_logits", `/dev/fd/${fd}`);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    expect(statSync(sink).size).toBeGreaterThan(0);
+    expect(statSync(sink).size % 4).toBe(0);
   });
 
   it("3: a symlink is written through and stays a link", async () => {
