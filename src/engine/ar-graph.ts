@@ -1,0 +1,171 @@
+// Owns the AR-N graph of the current flow (SPEC-2026 §3): AR fed tokens at their positions, a [AR, CL] additive mask,
+// per-layer caches K [H, hd, C] / V [H, C, hd] (C = CL - AR) in; logits for every row and the AR new K/V rows out.
+// The decode graph is AR = 1, the prompt graph AR = AR_pp, the calibration graph AR = CL with C = 0.
+import type { Model } from "./weights.js";
+import {
+  allocArOutputs,
+  arGraphSpec,
+  arTensorSizes,
+  checkArShape,
+  type ArGraphInputs,
+  type ArGraphName,
+  type ArGraphOutputs,
+  type ArGraphSpec,
+} from "./ar-graph-io.js";
+import { buildRopeTables, type RopeTables } from "./rope.js";
+import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
+import { attendHead, attentionScale, type KvView } from "./attention.js";
+import { matMulRows } from "./kernels.js";
+
+export interface ArGraph {
+  model: Model;
+  /** CL: mask width, RoPE table length. */
+  contextLen: number;
+  /** AR: rows fed per call. */
+  arLen: number;
+  /** C = CL - AR cache slots. */
+  cacheLen: number;
+  spec: ArGraphSpec;
+  rope: RopeTables;
+  /** Computes every weight product (default: the oracle matMulRows; same bits whichever is used). */
+  matMul: MatMulFn;
+}
+
+export interface ArGraphOptions {
+  contextLen: number;
+  arLen: number;
+  matMul?: MatMulFn;
+  /** Method name in the tensor list (default from CL and AR, see defaultArGraphName). */
+  name?: ArGraphName;
+}
+
+/** Builds the AR-N graph for a model (static shapes fixed here, as at export); RoPE tables have CL rows. */
+export function createArGraph(model: Model, opts: ArGraphOptions): ArGraph {
+  const { contextLen: CL, arLen: AR } = opts;
+  checkArShape(CL, AR);
+  const c = model.config;
+  return {
+    model,
+    contextLen: CL,
+    arLen: AR,
+    cacheLen: CL - AR,
+    spec: arGraphSpec(c, CL, AR, opts.name),
+    rope: buildRopeTables(c.headDim, CL, c.ropeTheta, c.ropeScaling),
+    matMul: opts.matMul ?? matMulRows,
+  };
+}
+
+/** Checks a call's array lengths and positions against the graph's static shapes (RangeError naming the tensor). */
+export function checkArGraphIo(g: ArGraph, inp: ArGraphInputs, out: ArGraphOutputs): void {
+  const c = g.model.config;
+  const s = arTensorSizes(c, g.contextLen, g.arLen);
+  const who = g.spec.name;
+  const expect = (what: string, got: number, want: number) => {
+    if (got !== want) throw new RangeError(`${who}: ${what} has ${got} elements, expected ${want}`);
+  };
+  expect("tokens", inp.tokens.length, s.tokens);
+  expect("atten_mask", inp.attnMask.length, s.mask);
+  if (inp.inputPos !== undefined) expect("input_pos", inp.inputPos.length, s.positions);
+  else if (g.arLen !== g.contextLen) throw new RangeError(`${who}: input_pos is required when AR (${g.arLen}) < CL (${g.contextLen})`);
+  expect("k caches (count)", inp.kCaches.length, c.nLayers);
+  expect("v caches (count)", inp.vCaches.length, c.nLayers);
+  inp.kCaches.forEach((a, l) => expect(`k cache of layer ${l}`, a.length, s.kCache));
+  inp.vCaches.forEach((a, l) => expect(`v cache of layer ${l}`, a.length, s.vCache));
+  expect("logits", out.logits.length, s.logits);
+  expect("k out (count)", out.kOut.length, c.nLayers);
+  expect("v out (count)", out.vOut.length, c.nLayers);
+  out.kOut.forEach((a, l) => expect(`k out of layer ${l}`, a.length, s.kOut));
+  out.vOut.forEach((a, l) => expect(`v out of layer ${l}`, a.length, s.vOut));
+  if (inp.inputPos)
+    inp.inputPos.forEach((p, i) => {
+      if (!(p >= 0 && p < g.contextLen)) throw new RangeError(`${who}: input_pos ${p} at row ${i} is outside [0, ${g.contextLen})`);
+    });
+}
+
+/**
+ * kh = cat(K_cache, k^T) of one KV head as [hd, CL] (d*CL + c) and vh = cat(V_cache, v) as [CL, hd] (c*hd + d): cache
+ * slots first, then the AR fed rows from the projections k, v [AR, kvDim] (RoPE'd, half-split order).
+ */
+export function concatHeadKv(
+  kh: Float32Array, vh: Float32Array, kCache: Float32Array, vCache: Float32Array, k: Float32Array, v: Float32Array,
+  kvh: number, hd: number, kvDim: number, C: number, AR: number,
+): void {
+  const CL = C + AR;
+  for (let d = 0; d < hd; d++) {
+    const r = kvh * hd + d;
+    kh.set(kCache.subarray(r * C, (r + 1) * C), d * CL);
+    for (let i = 0; i < AR; i++) kh[d * CL + C + i] = k[i * kvDim + r];
+  }
+  vh.set(vCache.subarray(kvh * C * hd, (kvh + 1) * C * hd), 0);
+  for (let i = 0; i < AR; i++) vh.set(v.subarray(i * kvDim + kvh * hd, i * kvDim + (kvh + 1) * hd), (C + i) * hd);
+}
+
+/** Copies KV head `kvh`'s AR new rows into a layer's staged outputs: K [H, hd, AR] (r*AR + i), V [H, AR, hd]. */
+export function stageArKv(
+  newK: Float32Array, newV: Float32Array, k: Float32Array, v: Float32Array, kvh: number, hd: number, kvDim: number, AR: number,
+): void {
+  for (let i = 0; i < AR; i++)
+    for (let d = 0; d < hd; d++) {
+      const r = kvh * hd + d;
+      newK[r * AR + i] = k[i * kvDim + r];
+      newV[(kvh * AR + i) * hd + d] = v[i * kvDim + r];
+    }
+}
+
+/**
+ * One AR-N call, a pure function of `inp`. Per layer and KV head the graph's kh/vh are built (cache slots, then the
+ * fed rows) and every query head of the group (consecutive heads, GQA) runs attendHead over all CL columns with its
+ * mask row added; padded rows are computed like any other. Every input is read before any output is written (the new
+ * K/V are staged), so outputs may alias inputs. Writes into `out` when given, else into fresh arrays.
+ */
+export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, tap?: TapFn): ArGraphOutputs {
+  const c = g.model.config;
+  const CL = g.contextLen;
+  const AR = g.arLen;
+  const C = g.cacheLen;
+  const o = out ?? allocArOutputs(c, CL, AR);
+  checkArGraphIo(g, inp, o);
+  const { headDim: hd, nHeads, nKvHeads, nLayers } = c;
+  const qDim = nHeads * hd;
+  const kvDim = nKvHeads * hd;
+  const group = nHeads / nKvHeads;
+  const scale = attentionScale(hd);
+  const scores = new Float32Array(CL);
+  const kh = new Float32Array(hd * CL);
+  const vh = new Float32Array(CL * hd);
+  const view: KvView = { kData: kh, kOff: 0, kRowStride: CL, kColStride: 1, vData: vh, vOff: 0, vRowStride: hd };
+  const layerOut = kvDim * AR;
+  const newK = new Float32Array(nLayers * layerOut);
+  const newV = new Float32Array(nLayers * layerOut);
+  let positions = inp.inputPos;
+  if (!positions) {
+    positions = new Int32Array(AR);
+    for (let i = 0; i < AR; i++) positions[i] = i;
+  }
+
+  const attend = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => {
+    const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
+    const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
+    for (let kvh = 0; kvh < nKvHeads; kvh++) {
+      stageArKv(lk, lv, k, v, kvh, hd, kvDim, AR);
+      concatHeadKv(kh, vh, inp.kCaches[layer], inp.vCaches[layer], k, v, kvh, hd, kvDim, C, AR);
+      for (let j = 0; j < group; j++) {
+        const h = kvh * group + j; // GQA: query head h uses KV head floor(h / group)
+        for (let i = 0; i < AR; i++) {
+          const off = i * qDim + h * hd;
+          attendHead(q, off, hd, view, CL, inp.attnMask, i * CL, scale, scores, y, off);
+        }
+      }
+    }
+  };
+
+  // Inputs are only read while the layers run; outputs land at the end.
+  const logits = new Float32Array(AR * c.vocabSize);
+  runDecoder(g.model, g.rope, inp.tokens, positions, attend, logits, tap, g.matMul);
+  o.logits.set(logits);
+  for (let l = 0; l < nLayers; l++) {
+    o.kOut[l].set(newK.subarray(l * layerOut, (l + 1) * layerOut));
+    o.vOut[l].set(newV.subarray(l * layerOut, (l + 1) * layerOut));
+  }
+  return o;
+}
