@@ -12,6 +12,27 @@ import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { BACKEND_NAMES, type BackendName } from "../backends/registry.js";
 
 
+export type Flow = "seed" | "current";
+export const FLOWS: readonly Flow[] = ["seed", "current"];
+
+/** Flags that belong to one flow only; giving one implies that flow (SPEC-2026 §2.1 vs the seed's llama.py). */
+const SEED_ONLY = ["prefill_seq_len", "kv_seq_len", "kv_updater", "kv_updator"];
+const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len"];
+
+/** The flow a command line asks for: --flow, else implied by its flags, else the seed flow; mixing is an error. */
+function chooseFlow(values: Record<string, string | boolean | undefined>): Flow {
+  const mode = values.model_mode as string | undefined;
+  const seedFlags = [...SEED_ONLY.filter((f) => values[f] !== undefined), ...(mode?.toLowerCase() === "prefill" ? ["model_mode prefill"] : [])];
+  const currentFlags = [...CURRENT_ONLY.filter((f) => values[f] !== undefined), ...(mode?.toLowerCase() === "lookahead" ? ["model_mode lookahead"] : [])];
+  if (seedFlags.length > 0 && currentFlags.length > 0)
+    throw new UserError(`--${seedFlags[0]} (seed flow) and --${currentFlags[0]} (current flow) both given; the flows have different graphs`);
+  const flag = values.flow as string | undefined;
+  const flow = flag === undefined ? (currentFlags.length > 0 ? "current" : "seed") : oneOf("flow", flag, FLOWS, "seed");
+  const wrong = flow === "seed" ? currentFlags : seedFlags;
+  if (wrong.length > 0) throw new UserError(`--${wrong[0]} is not a flag of the ${flow} flow (--flow ${flow})`);
+  return flow;
+}
+
 export interface RunArgs {
   help: boolean;
   checkpoint: string;
@@ -23,6 +44,12 @@ export interface RunArgs {
   /** Llama-3 RoPE scaling factor override (0 = none); undefined keeps the checkpoint's setting. */
   ropeScaleFactor?: number;
   modelMode: EvalMode;
+  /** Which device flow: the seed's (f965746a) or the current one (SPEC-2026). */
+  flow: Flow;
+  /** Current flow: --max_context_len (CL), --prefill_ar_len (AR_pp), --max_seq_len. */
+  contextLen: number;
+  prefillArLen: number;
+  maxSeqLen: number;
   prefillSeqLen: number;
   kvSeqLen: number;
   prompt: string;
@@ -107,6 +134,10 @@ const OPTIONS = {
   encodings: { type: "string" },
   recipe: { type: "string" },
   threads: { type: "string" },
+  flow: { type: "string" },
+  prefill_ar_len: { type: "string" },
+  max_context_len: { type: "string" },
+  max_seq_len: { type: "string" },
   backend: { type: "string" },
   providers: { type: "string" },
   pte: { type: "string" },
@@ -218,6 +249,11 @@ export function parseRunArgs(argv: string[]): RunArgs {
     throw new UserError(`${describeParseError(e)} (see --help)`);
   }
   const s = (k: keyof typeof OPTIONS) => values[k] as string | undefined;
+  const flow = chooseFlow(values);
+  if (flow === "current" && s("model_mode")?.toLowerCase() === "lookahead")
+    throw new UserError("--model_mode lookahead is not supported yet (the current flow runs kv and hybrid)");
+  const modelMode = oneOf("model_mode", s("model_mode"), flow === "seed" ? (["prefill", "kv", "hybrid"] as const) : (["kv", "hybrid"] as const), "hybrid");
+  const maxSeqLen = intFlag("max_seq_len", s("max_seq_len"), 512, 2);
   for (const [x, y] of EXCLUSIVE)
     if (values[x] !== undefined && values[y] !== undefined) throw new UserError(`--${x} and --${y} both given; give one`);
   const backend = oneOf("backend", s("backend"), BACKEND_NAMES, "reference");
@@ -256,7 +292,11 @@ export function parseRunArgs(argv: string[]): RunArgs {
     tokenizerModel: s("tokenizer_model"),
     llamaModel,
     ropeScaleFactor: floatFlag("rope_scale_factor", s("rope_scale_factor")),
-    modelMode: oneOf("model_mode", s("model_mode"), ["prefill", "kv", "hybrid"] as const, "hybrid"),
+    modelMode,
+    flow,
+    maxSeqLen,
+    contextLen: intFlag("max_context_len", s("max_context_len"), maxSeqLen, 2),
+    prefillArLen: intFlag("prefill_ar_len", s("prefill_ar_len"), 32, 1),
     prefillSeqLen: intFlag("prefill_seq_len", s("prefill_seq_len"), 32, 2),
     kvSeqLen: intFlag("kv_seq_len", s("kv_seq_len"), 128, 2),
     prompt: s("prompt") ?? "Once upon a time",
@@ -302,7 +342,12 @@ Model
                            upstream exports), 0 (none, as the seed flow)
 
 Device flow
-  --model_mode MODE        prefill | kv | hybrid (default hybrid)
+  --flow NAME              seed (ExecuTorch f965746a, the default) | current (today's flow: AR-N chunked prefill
+                           with a KV cache, merged per-layer KV, Smart Mask); flags of one flow imply it
+  --model_mode MODE        seed: prefill | kv | hybrid; current: kv | hybrid (default hybrid)
+  --max_seq_len N          current: the runner's seq_len (default 512)
+  --max_context_len N      current: CL, the compiled context (default --max_seq_len)
+  --prefill_ar_len N       current: AR of the prompt graph (default 32); the prompt runs in ceil(n/AR) chunks
   --prefill_seq_len N      prefill graph length; it takes N-1 tokens (default 32)
   --kv_seq_len N           KV graph length; N-1 cache slots (default 128)
   --kv_updater NAME        smart_mask | shift_pointer (default smart_mask; --kv_updator also accepted)

@@ -7,6 +7,9 @@ import type { Tokenizer } from "../tokenizer/types.js";
 import { createParallelReferenceBackend } from "../backends/reference.js";
 import { checkRunShape, generate } from "../runner/generate.js";
 import { contextWarning } from "../runner/session.js";
+import { checkCurrentShape, type CurrentMode } from "../runner/current-session.js";
+import { generateCurrent } from "../runner/generate.js";
+import type { Backend } from "../engine/backend.js";
 import { assemblePrompt, foldIds } from "../runner/prompt.js";
 import type { GraphBackend, LogitsArray } from "../engine/backend.js";
 import type { CacheArray, MaskArray } from "../kvcache/types.js";
@@ -90,6 +93,16 @@ function quantSetup(a: RunArgs, io: RunIO, model: Model, tok: Tokenizer | undefi
   return qenc;
 }
 
+/**
+ * The current flow's RoPE default (SPEC-2026 §1 row 8): a checkpoint with Llama-3 scaling and no
+ * --rope_scale_factor gets factor 8 (model_args.py's rope_scale_factor default), not Meta's 32.
+ */
+export const CURRENT_ROPE_SCALE_FACTOR = 8;
+function withCurrentRopeDefault(model: Model): Model {
+  const r = model.config.ropeScaling;
+  return r ? { ...model, config: { ...model.config, ropeScaling: { ...r, factor: CURRENT_ROPE_SCALE_FACTOR } } } : model;
+}
+
 /** Formats whose files state the trained context (llama2.c header seq_len; Hugging Face max_position_embeddings). */
 export const declaresContext = (format: string): boolean => format.startsWith("llama2c-bin") || format === "safetensors";
 
@@ -112,11 +125,14 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     { flag: "--dump_encodings", path: a.dumpEncodings },
   ].filter((o): o is OutputPath => o.path !== undefined);
   checkOutputs(outputs, runInputs(a));
+  const current = a.flow === "current";
+  if (current && (a.ptq !== undefined || a.recipe !== undefined)) throw new UserError("--ptq / --recipe are not supported with --flow current yet");
+  if (current && a.backend !== "reference") throw new UserError(`--flow current runs on --backend reference for now (got --backend ${a.backend})`);
   const loadStart = Date.now();
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
     loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }),
   );
-  const { model } = loaded;
+  const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const fam = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const tok = await tokenizerFor(a, model.config.vocabSize);
   const promptIn = assemblePrompt({
@@ -130,8 +146,11 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   });
   for (const note of promptIn.notes) io.stderr(note + "\n");
   const prompt = promptIn.ids;
-  checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
-  const longer = contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(loaded.format));
+  if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
+  else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
+  const longer = current
+    ? contextWarning(model.config, "kv", a.contextLen, a.contextLen, declaresContext(loaded.format))
+    : contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(loaded.format));
   if (longer) io.stderr(longer + "\n");
   // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3); without a tokenizer, the
   // family's stop set.
@@ -160,11 +179,13 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
-    const init = {
-      model,
-      kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
-      prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
-    };
+    const init = current
+      ? { model, contextLen: a.contextLen, arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen] }
+      : {
+          model,
+          kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+          prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+        };
     const backend = qenc
       ? createQuantizedBackend({ ...init, qenc })
       : a.backend === "reference"
@@ -191,7 +212,25 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     if (a.tokenizedPrompt === undefined) out(promptIn.text);
     else if (dec) prompt.forEach((id, i) => (i > 0 || id !== fam.bos) && out(dec.push(i > 0 ? prompt[i - 1] : -1, id)));
 
-    const result = await generate<CacheArray, MaskArray, LogitsArray>({
+    const callbacks = {
+      sampler,
+      onToken: (prev: number, t: number) => dec && out(dec.push(prev, t)),
+      onSampleLogits: dumpLogits ? (row: Float32Array) => dumpLogits.write(f32Bytes(row)) : undefined,
+      onPromptLogits: dumpPrompt ? (_pos: number, row: Float32Array) => dumpPrompt.write(f32Bytes(row)) : undefined,
+    };
+    const result = current
+      ? await generateCurrent({
+          ...callbacks,
+          backend: backend as Backend,
+          config: model.config,
+          mode: a.modelMode as CurrentMode,
+          contextLen: a.contextLen,
+          prefillArLen: a.prefillArLen,
+          maxSeqLen: a.maxSeqLen,
+          promptTokens: prompt,
+          stopTokens: stops,
+        })
+      : await generate<CacheArray, MaskArray, LogitsArray>({
       backend: backend as GraphBackend<CacheArray, MaskArray, LogitsArray>,
       config: model.config,
       mode: a.modelMode,
@@ -225,6 +264,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
           checkpoint_format: loaded.format,
           backend: backend.name,
           stop_reason: stopReason(result),
+          ...(current ? { flow: "current", max_context_len: a.contextLen, prefill_ar_len: a.prefillArLen, max_seq_len: a.maxSeqLen } : {}),
         },
       };
       io.stdout(JSON.stringify(obj) + "\n");

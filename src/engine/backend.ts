@@ -8,6 +8,7 @@
 import type { Model } from "./weights.js";
 import type { TapFn } from "./decoder.js";
 import type { GraphSpec } from "./graph-io.js";
+import type { ArGraphInputs, ArGraphOutputs } from "./ar-graph-io.js";
 import type { CacheArray, CacheEncoding, EvalMode, KvCacheManager, MaskArray, TypedCtor } from "../kvcache/types.js";
 
 export type LogitsArray = Float32Array | Uint8Array | Uint16Array;
@@ -18,6 +19,10 @@ export interface BackendInit {
   kvSeqLen?: number;
   /** prefill_seq_len of the prefill graph, when the run uses it. */
   prefillSeqLen?: number;
+  /** Current flow (SPEC-2026 §3): CL, the compiled context, when the run uses the AR-N graphs. */
+  contextLen?: number;
+  /** Current flow: AR lengths of the AR-N graphs the run calls (1 = decode; AR_pp = prompt). */
+  arLens?: readonly number[];
 }
 
 export interface ExecuteOptions {
@@ -89,6 +94,8 @@ export interface GraphBackend<C extends CacheArray, M extends MaskArray, G exten
   executeKv(inputs: KvCallInputs<C, M>, outputs: KvCallOutputs<C, G>, opts?: ExecuteOptions): Promise<void>;
   /** Runs prefill_forward; writes into `outputs`. */
   executePrefill(inputs: PrefillCallInputs<M>, outputs: PrefillCallOutputs<C, G>, opts?: ExecuteOptions): Promise<void>;
+  /** Current flow: runs the AR-N graph of `arLen` rows (SPEC-2026 §3); backends that have not got it leave it out. */
+  executeAr?(arLen: number, inputs: ArGraphInputs, outputs: ArGraphOutputs, opts?: ExecuteOptions): Promise<void>;
   dispose(): void;
 }
 

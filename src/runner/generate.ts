@@ -4,7 +4,8 @@
 import type { LogitsArray } from "../engine/backend.js";
 import type { CacheArray, KvCacheManager, MaskArray } from "../kvcache/types.js";
 import type { Sampler } from "./sampler.js";
-import { checkRunShape, createSession, type SessionOptions } from "./session.js";
+import { checkRunShape, createSession, type SessionOptions, type SteppedSession } from "./session.js";
+import { createCurrentSession, type CurrentSessionOptions } from "./current-session.js";
 
 export { checkRunShape, createCacheManager, type KvUpdater } from "./session.js";
 
@@ -50,46 +51,73 @@ export interface GenerateResultWithCache<C extends CacheArray, M extends MaskArr
 
 const wallClock = () => performance.timeOrigin + performance.now();
 
-export async function generate<C extends CacheArray = Float32Array, M extends MaskArray = Float32Array, G extends LogitsArray = Float32Array>(
-  o: GenerateOptions<C, M, G>,
-): Promise<GenerateResultWithCache<C, M>> {
-  checkRunShape(o);
-  const now = o.now ?? wallClock;
-  const { mode, sampler } = o;
-  const n = o.promptTokens.length;
-  const V = o.config.vocabSize;
-  const s = createSession(o);
-  const t: GenerateTimings = { inferenceStartMs: now(), promptEvalEndMs: 0, firstTokenMs: 0, inferenceEndMs: 0, samplingMs: 0 };
-  let firstPrefill = true;
+/** The options generate() and generateCurrent() share: sampling, callbacks, clock. */
+export type DriverOptions = Pick<GenerateOptions, "sampler" | "onToken" | "onSampleLogits" | "onPromptLogits" | "now"> & {
+  promptTokens: readonly number[];
+  /** The seed runner's kv-mode clock quirk applies (seed flow, kv mode). */
+  seedKvStamps: boolean;
+  /** Called after every KV call's advance (seed flow). */
+  afterKvStep?: (nextPos: number) => void;
+};
 
+/** Drives a session to the end: sampling, callbacks and the runner's clock readings (SPEC §6, SPEC-2026 §5). */
+async function drive<G extends LogitsArray>(s: SteppedSession<G>, o: DriverOptions, now: () => number, t: GenerateTimings): Promise<void> {
+  const n = o.promptTokens.length;
+  let firstPrefill = true;
   while (s.phase !== "done") {
     const call = await s.call();
-    if (call.graph === "kv" && mode === "kv") {
+    if (o.seedKvStamps && call.graph === "kv") {
       // Quirk (kept): in kv mode the runner stamps first_token after the graph call at pos == n, i.e. one
       // step after the first generated token was sampled, and prompt_eval_end after the call at n - 1.
       if (call.position === n) t.firstTokenMs = now();
       else if (call.position === n - 1) t.promptEvalEndMs = now();
     }
     if (o.onPromptLogits) {
-      if (call.graph === "prefill" && firstPrefill)
-        for (let i = 0; i < n; i++) o.onPromptLogits(i, s.io.logitsToFloat(call.logits.subarray(i * V, (i + 1) * V) as G));
+      if (call.promptLogits) for (const p of call.promptLogits) o.onPromptLogits(p.pos, p.row);
+      else if (call.graph === "prefill" && firstPrefill)
+        for (let i = 0; i < n; i++) o.onPromptLogits(i, s.io.logitsToFloat(call.logits.subarray(i * call.row.length, (i + 1) * call.row.length) as G));
       else if (call.graph === "kv" && call.position < n) o.onPromptLogits(call.position, call.row);
     }
     firstPrefill = false;
-    const start = now();
-    const sampled = sampler.sample(call.row);
-    t.samplingMs += now() - start;
+    let sampled = -1;
+    if (call.sampled) {
+      const start = now();
+      sampled = o.sampler.sample(call.row);
+      t.samplingMs += now() - start;
+    }
     const a = s.advance(sampled);
-    if (call.graph === "kv") o.onKvStep?.(s.cache, s.pos);
+    if (call.graph === "kv") o.afterKvStep?.(s.pos);
     if (a.emitted) {
       o.onSampleLogits?.(call.row);
       o.onToken?.(a.prev, a.token);
     }
-    if (call.graph === "prefill" && s.pos === n) t.firstTokenMs = t.promptEvalEndMs = now();
+    if (a.promptDone) t.firstTokenMs = t.promptEvalEndMs = now();
   }
+}
 
+async function run(s: SteppedSession<LogitsArray>, o: DriverOptions): Promise<GenerateResult> {
+  const now = o.now ?? wallClock;
+  const t: GenerateTimings = { inferenceStartMs: now(), promptEvalEndMs: 0, firstTokenMs: 0, inferenceEndMs: 0, samplingMs: 0 };
+  await drive(s, o, now, t);
   t.inferenceEndMs = now();
   if (t.promptEvalEndMs === 0) t.promptEvalEndMs = t.inferenceEndMs;
   if (t.firstTokenMs === 0) t.firstTokenMs = t.inferenceEndMs;
-  return { promptTokens: o.promptTokens.slice(), generatedTokens: s.generated.slice(), finalPos: s.pos, stoppedOnToken: s.stoppedOnToken, timings: t, cache: s.cache };
+  return { promptTokens: o.promptTokens.slice(), generatedTokens: s.generated.slice(), finalPos: s.pos, stoppedOnToken: s.stoppedOnToken, timings: t };
+}
+
+/** The seed flow's generation (SPEC §6) on any backend and element types. */
+export async function generate<C extends CacheArray = Float32Array, M extends MaskArray = Float32Array, G extends LogitsArray = Float32Array>(
+  o: GenerateOptions<C, M, G>,
+): Promise<GenerateResultWithCache<C, M>> {
+  checkRunShape(o);
+  const s = createSession(o);
+  const r = await run(s as unknown as SteppedSession<LogitsArray>, { ...o, seedKvStamps: o.mode === "kv", afterKvStep: (p) => o.onKvStep?.(s.cache, p) });
+  return { ...r, cache: s.cache };
+}
+
+export type GenerateCurrentOptions = CurrentSessionOptions & Pick<GenerateOptions, "sampler" | "onToken" | "onSampleLogits" | "onPromptLogits" | "now">;
+
+/** The current flow's generation (SPEC-2026 §5): chunked prompt, then decode, on a backend with the AR-N graphs. */
+export async function generateCurrent(o: GenerateCurrentOptions): Promise<GenerateResult> {
+  return run(createCurrentSession(o) as SteppedSession<LogitsArray>, { ...o, seedKvStamps: false });
 }

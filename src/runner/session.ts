@@ -66,6 +66,10 @@ export interface CallResult<C extends CacheArray, G extends LogitsArray> {
   vOut: C[];
   /** The sampled position's logits row as the sampler reads it (fp32). */
   row: Float32Array;
+  /** Whether the runner samples this call's row (the current flow samples only the last prompt chunk). */
+  sampled: boolean;
+  /** Current flow: the logits rows of the prompt tokens this call fed, by absolute position. */
+  promptLogits?: { pos: number; row: Float32Array }[];
 }
 
 export interface Advance {
@@ -77,6 +81,20 @@ export interface Advance {
   emitted: boolean;
   /** A stop token ended the session. */
   stopped: boolean;
+  /** This advance took the first token after the prompt: where the runner stamps prompt_eval_end / first_token. */
+  promptDone: boolean;
+}
+
+/** What generate() drives: the seed session and the current flow's (src/runner/current-session.ts). */
+export interface SteppedSession<G extends LogitsArray = LogitsArray> {
+  readonly phase: string;
+  readonly pos: number;
+  readonly generated: readonly number[];
+  readonly stoppedOnToken: boolean;
+  readonly io: { logitsToFloat(row: G): Float32Array };
+  call(opts?: { tap?: TapFn }): Promise<CallResult<CacheArray, G>>;
+  /** `sampled`: the token sampled from the call's row (ignored for calls that are not sampled). */
+  advance(sampled: number): Advance;
 }
 
 export interface RunnerSession<C extends CacheArray, M extends MaskArray, G extends LogitsArray> {
@@ -138,6 +156,20 @@ export function contextWarning(c: ModelConfig, mode: EvalMode, kvSeqLen: number,
   const len = Math.max(mode === "prefill" ? 0 : kvSeqLen, mode === "kv" ? 0 : prefillSeqLen);
   if (!declared || len <= c.maxSeqLen) return undefined;
   return `warning: the graphs hold ${len} positions but the checkpoint declares a trained context of ${c.maxSeqLen}; later positions are outside what the model was trained on`;
+}
+
+/**
+ * A backend that computes synchronously resolves at once, and a chain of resolved awaits never returns to the
+ * event loop, where signals (SIGINT / SIGTERM) are handled: the returned function yields to it once ~50 ms have
+ * passed since it last did. No result depends on it (this wall clock is not the runner's clock).
+ */
+export function createYielder(): () => Promise<void> {
+  let lastYield = performance.now();
+  return async () => {
+    if (performance.now() - lastYield < 50) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    lastYield = performance.now();
+  };
 }
 
 /** The checks the runner makes before generating; failures are the user's (exit code 2). */
@@ -258,7 +290,7 @@ export function createSession<C extends CacheArray, M extends MaskArray, G exten
     const r = c.graph === "prefill" ? c.position : 0;
     const row = io.logitsToFloat(out.logits.subarray(r * V, (r + 1) * V) as G);
     const rowCount = c.graph === "prefill" ? c.position + 1 : 1;
-    return { graph: c.graph, position: c.position, ...(c.token !== undefined ? { token: c.token } : {}), logits: out.logits, rowCount, kOut: out.kOut, vOut: out.vOut, row };
+    return { graph: c.graph, position: c.position, ...(c.token !== undefined ? { token: c.token } : {}), logits: out.logits, rowCount, kOut: out.kOut, vOut: out.vOut, row, sampled: true };
   };
 
   const finish = (stopped: boolean) => {
@@ -280,11 +312,11 @@ export function createSession<C extends CacheArray, M extends MaskArray, G exten
         cache.handOverFromPrefill(n);
         cache.startKv();
         phase = pos < last ? "kv" : "done";
-        return { prev, token: cur, emitted: true, stopped: false };
+        return { prev, token: cur, emitted: true, stopped: false, promptDone: pos === n };
       }
       if (stop) finish(true);
       else if (pos >= last) phase = "done";
-      return { prev, token: cur, emitted: true, stopped: stop };
+      return { prev, token: cur, emitted: true, stopped: stop, promptDone: pos === n };
     }
     if (phase === "kv") {
       const p = pos;
@@ -298,21 +330,14 @@ export function createSession<C extends CacheArray, M extends MaskArray, G exten
       const stop = emitted && stops.has(cur);
       if (stop) finish(true);
       else if (pos >= last) phase = "done";
-      return { prev, token: cur, emitted, stopped: stop };
+      // kv mode: the runner's prompt_eval_end / first_token stamps follow the graph calls instead (generate()).
+      return { prev, token: cur, emitted, stopped: stop, promptDone: false };
     }
     throw new Error("runner session: already finished");
   };
 
   const execOpts = (tap?: TapFn) => (tap ? { tap } : undefined);
-  // A backend that computes synchronously resolves at once, and a chain of resolved awaits never returns to the
-  // event loop, where signals (SIGINT / SIGTERM) are handled: yield to it every ~50 ms of calls. No result
-  // depends on it (the wall clock here is not the runner's clock).
-  let lastYield = performance.now();
-  const yieldSometimes = async () => {
-    if (performance.now() - lastYield < 50) return;
-    await new Promise((resolve) => setImmediate(resolve));
-    lastYield = performance.now();
-  };
+  const yieldSometimes = createYielder();
 
   const session: RunnerSession<C, M, G> = {
     mode,

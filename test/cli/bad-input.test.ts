@@ -145,6 +145,23 @@ add("--llama_model without --checkpoint", ["--llama_model", "llama3_2"], /needs 
 add("hybrid with kv shorter than prefill", [...M, "--kv_seq_len", "8", "--prefill_seq_len", "16"], /hybrid mode needs --kv_seq_len/);
 add("prompt too long for the prefill graph", [...M, "--prefill_seq_len", "3", "--kv_seq_len", "8"], /prefill_seq_len 3/);
 add("prompt too long for the KV graph", [...M, "--model_mode", "kv", "--kv_seq_len", "3"], /kv_seq_len 3/);
+// --- the current flow (SPEC-2026) ---
+const C = [...M, "--flow", "current"];
+add("--flow bogus", [...M, "--flow", "2027"], /--flow/);
+add("current: CL < AR", [...C, "--max_context_len", "16", "--max_seq_len", "16", "--prefill_ar_len", "32"], /--max_context_len \(16\) >= --prefill_ar_len \(32\)/);
+add("current: prompt over CL - AR", [...C, "--max_context_len", "12", "--max_seq_len", "12", "--prefill_ar_len", "8"], /holds at most 4/);
+add("current: --max_seq_len > CL", [...C, "--max_seq_len", "64", "--max_context_len", "32", "--prefill_ar_len", "8"], /--max_seq_len 64 is larger than --max_context_len 32/);
+add("current: seed-only --kv_seq_len", [...C, "--kv_seq_len", "64"], /--kv_seq_len is not a flag of the current flow/);
+add("current: seed-only --kv_updater", [...C, "--kv_updater", "shift_pointer"], /--kv_updater is not a flag of the current flow/);
+add("current: prefill mode", [...C, "--model_mode", "prefill"], /--model_mode/);
+add("seed: current-only --max_seq_len", [...M, "--flow", "seed", "--max_seq_len", "64"], /--max_seq_len is not a flag of the seed flow/);
+add("flags of both flows", [...M, "--prefill_seq_len", "16", "--prefill_ar_len", "8"], /seed flow.*current flow/);
+add("current: lookahead not yet", [...C, "--model_mode", "lookahead"], /lookahead/);
+add("current: --prefill_ar_len 0", [...C, "--prefill_ar_len", "0"], /--prefill_ar_len/);
+add("current: --max_context_len -3", [...C, "--max_context_len", "-3"], /--max_context_len -3/);
+add("current: --ptq not yet", [...C, "--ptq", "16a4w"], /--flow current/);
+add("current: --backend wasm not yet", [...C, "--backend", "wasm"], /--flow current runs on --backend reference/);
+add("current: buffers over the limit", [...C, "--max_context_len", "99999999", "--max_seq_len", "99999999"], /GiB/);
 // --- outputs ---
 add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);
 add("--dump_logits is the tokenizer", [...M, ...S, "--dump_logits", TOK], /--dump_logits.*input of this run/);

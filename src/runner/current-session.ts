@@ -1,0 +1,205 @@
+// Owns the current flow's runner (SPEC-2026 §5) as a stepwise session, beside the seed flow's
+// (src/runner/session.ts): the prompt processor feeds the prompt in ceil(n/AR) chunks through the AR-N graph
+// (kv mode: one token per call through the AR = 1 graph), then the token generator decodes one token per call,
+// all over the SPEC-2026 §4 KV manager (src/kvcache/current-kv-manager.ts). One graph call at a time:
+//     call()          the next AR-N call (a prompt chunk or a decode step) on the backend
+//     advance(token)  the token sampled from the call's row (only the last chunk and decode steps are sampled)
+// Quirks of the current runner reproduced here are marked "quirk". fp32 graphs only for now (0 / −255 mask).
+import type { Backend } from "../engine/backend.js";
+import type { ModelConfig } from "../engine/config.js";
+import type { TapFn } from "../engine/decoder.js";
+import { createCurrentKvManager, iotaMap } from "../kvcache/current-kv-manager.js";
+import { UserError } from "../util/errors.js";
+import { createYielder, MAX_RUN_BUFFER_BYTES, type Advance, type CallResult, type SteppedSession } from "./session.js";
+
+export type CurrentMode = "kv" | "hybrid";
+
+export interface CurrentSessionOptions {
+  /** A backend with the AR-N graphs (executeAr) for AR_pp and 1. */
+  backend: Backend;
+  config: ModelConfig;
+  mode: CurrentMode;
+  /** CL: --max_context_len. */
+  contextLen: number;
+  /** AR_pp: --prefill_ar_len (hybrid; kv mode feeds the prompt through the AR = 1 graph). */
+  prefillArLen: number;
+  /** --max_seq_len: the runner's seq_len, clamped to CL. */
+  maxSeqLen: number;
+  /** The prompt ids of this turn as fed (BOS included when the tokenizer added it). */
+  promptTokens: number[];
+  stopTokens?: readonly number[];
+}
+
+/** The checks of the current runner and llama.py; failures are the user's (exit code 2). */
+export function checkCurrentShape(o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen" | "maxSeqLen" | "promptTokens">): void {
+  const { contextLen: CL, prefillArLen: AR, maxSeqLen } = o;
+  if (!(Number.isInteger(CL) && CL >= 2)) throw new UserError(`--max_context_len must be an integer >= 2, got ${CL}`);
+  if (!(Number.isInteger(AR) && AR >= 1)) throw new UserError(`--prefill_ar_len must be an integer >= 1, got ${AR}`);
+  if (o.mode === "hybrid" && AR > CL) throw new UserError(`hybrid mode needs --max_context_len (${CL}) >= --prefill_ar_len (${AR})`);
+  if (o.mode === "hybrid" && AR === CL)
+    throw new UserError(`--prefill_ar_len ${AR} equal to --max_context_len gives a cache-less prompt graph, which this golden model does not run`);
+  if (!(Number.isInteger(maxSeqLen) && maxSeqLen >= 2)) throw new UserError(`--max_seq_len must be an integer >= 2, got ${maxSeqLen}`);
+  if (maxSeqLen > CL) throw new UserError(`--max_seq_len ${maxSeqLen} is larger than --max_context_len ${CL} (llama.py requires max_context_len >= max_seq_len)`);
+  const c = o.config;
+  const ar0 = o.mode === "kv" ? 1 : AR;
+  // KV buffers (§4.1: in and out, K and V, per layer), the masks, the logits and the prompt graph's activations.
+  const bytes =
+    4 * (c.nLayers * 2 * c.nKvHeads * c.headDim * (CL - 1 + ar0) + (ar0 + 1) * CL + (ar0 + 1) * c.vocabSize + ar0 * (CL + 4 * c.dim + 3 * c.hiddenDim + 2 * c.nHeads * c.headDim));
+  if (bytes > MAX_RUN_BUFFER_BYTES)
+    throw new UserError(`--max_context_len ${CL}: the graph buffers would take ${(bytes / 2 ** 30).toFixed(1)} GiB, over the ${MAX_RUN_BUFFER_BYTES / 2 ** 30} GiB limit`);
+  const n = o.promptTokens.length;
+  if (n === 0) throw new UserError("the prompt is empty: no tokens to feed");
+  const V = o.config.vocabSize;
+  o.promptTokens.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`prompt token ${i} is ${t}, outside the model's vocabulary [0, ${V})`);
+  });
+  const ar = o.mode === "kv" ? 1 : AR;
+  // The runner aborts unless cur_pos + n < seq_len; the prompt processor needs start + n <= CL - AR.
+  if (!(n < maxSeqLen)) throw new UserError(`the prompt has ${n} tokens but --max_seq_len ${maxSeqLen} takes at most ${maxSeqLen - 1}`);
+  if (n > CL - ar)
+    throw new UserError(`the prompt has ${n} tokens but --max_context_len ${CL} with an AR of ${ar} holds at most ${CL - ar} (start + n <= CL - AR)`);
+}
+
+export function createCurrentSession(o: CurrentSessionOptions): SteppedSession<Float32Array> {
+  checkCurrentShape(o);
+  const { backend, config, mode } = o;
+  const executeAr = backend.executeAr?.bind(backend);
+  if (!executeAr) throw new UserError(`the ${backend.name} backend does not run the current flow's AR-N graphs yet`);
+  const CL = o.contextLen;
+  const arPrompt = mode === "kv" ? 1 : o.prefillArLen;
+  const prompt = o.promptTokens.slice();
+  const n = prompt.length;
+  const V = config.vocabSize;
+  const stops = new Set(o.stopTokens ?? []);
+  // seq_len = min(--max_seq_len, CL) (SPEC-2026 §5.1); the decode loop runs while pos < seq_len - 1.
+  const seqLen = Math.min(o.maxSeqLen, CL);
+  const kv = createCurrentKvManager({ nLayers: config.nLayers, nKvHeads: config.nKvHeads, headDim: config.headDim, contextLen: CL, arPrefill: arPrompt, arDecode: 1 });
+  const generated: number[] = [];
+  const start = 0;
+  const chunks = 1 + Math.floor((n - 1) / arPrompt);
+  let phase: "prompt" | "decode" | "done" = "prompt";
+  let chunk = 0;
+  let pos = start;
+  let cur = prompt[0];
+  let stoppedOnToken = false;
+
+  // The prompt processor's token buffer keeps its rows between chunks: padding rows of the last chunk hold the
+  // previous chunk's tokens (quirk, SPEC-2026 §5.2; zero on first use).
+  const promptTokens = new Int32Array(arPrompt);
+  const promptPos = new Int32Array(arPrompt);
+  const promptLogits = new Float32Array(arPrompt * V);
+  const decodeToken = new Int32Array(1);
+  const decodePos = new Int32Array(1);
+  const decodeLogits = new Float32Array(V);
+  kv.rearrangeCache(arPrompt);
+  kv.initAttentionMask(iotaMap(arPrompt), arPrompt, start);
+
+  const rowOf = (logits: Float32Array, r: number) => logits.subarray(r * V, (r + 1) * V);
+  const yieldSometimes = createYielder();
+
+  const startDecode = () => {
+    kv.rearrangeCache(1);
+    kv.initAttentionMask(iotaMap(1), 1, pos);
+    phase = pos < seqLen - 1 ? "decode" : "done";
+  };
+
+  const call = async (opts: { tap?: TapFn } = {}): Promise<CallResult<Float32Array, Float32Array>> => {
+    const execOpts = opts.tap ? { tap: opts.tap } : undefined;
+    if (phase === "prompt") {
+      const base = chunk * arPrompt;
+      for (let i = 0; i < arPrompt; i++) {
+        promptPos[i] = start + base + i;
+        if (base + i < n) promptTokens[i] = prompt[base + i];
+      }
+      const io = kv.graphIO();
+      const layers = io.layers;
+      await executeAr(
+        arPrompt,
+        { tokens: promptTokens, attnMask: io.mask, inputPos: promptPos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
+        { logits: promptLogits, kOut: layers.map((l) => l.kOut), vOut: layers.map((l) => l.vOut) },
+        execOpts,
+      );
+      await yieldSometimes();
+      const real = Math.min(arPrompt, n - base);
+      const last = chunk === chunks - 1;
+      // The next token comes from row (n + AR − 1) mod AR of the last chunk: the last real row.
+      const sampledRow = (n + arPrompt - 1) % arPrompt;
+      return {
+        graph: arPrompt === 1 ? "kv" : "prefill",
+        position: start + base + real - 1,
+        logits: promptLogits,
+        rowCount: real,
+        kOut: layers.map((l) => l.kOut),
+        vOut: layers.map((l) => l.vOut),
+        row: rowOf(promptLogits, last ? sampledRow : real - 1),
+        sampled: last,
+        promptLogits: Array.from({ length: real }, (_, i) => ({ pos: start + base + i, row: rowOf(promptLogits, i) })),
+      };
+    }
+    if (phase === "decode") {
+      decodeToken[0] = cur;
+      decodePos[0] = pos;
+      const io = kv.graphIO();
+      const layers = io.layers;
+      await executeAr(
+        1,
+        { tokens: decodeToken, attnMask: io.mask, inputPos: decodePos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
+        { logits: decodeLogits, kOut: layers.map((l) => l.kOut), vOut: layers.map((l) => l.vOut) },
+        execOpts,
+      );
+      await yieldSometimes();
+      return { graph: "kv", position: pos, token: cur, logits: decodeLogits, rowCount: 1, kOut: layers.map((l) => l.kOut), vOut: layers.map((l) => l.vOut), row: decodeLogits, sampled: true };
+    }
+    throw new Error("runner session: already finished");
+  };
+
+  const advance = (sampled: number): Advance => {
+    if (phase === "prompt") {
+      const last = chunk === chunks - 1;
+      const shifted = start + chunk * arPrompt;
+      const nUpdate = last ? 1 + ((n - 1) % arPrompt) : arPrompt;
+      kv.updateCache(arPrompt, shifted, nUpdate);
+      kv.updateAttentionMask(arPrompt, shifted, nUpdate);
+      chunk += 1;
+      if (!last) return { prev: cur, token: prompt[chunk * arPrompt], emitted: false, stopped: false, promptDone: false };
+      // Quirk (as the seed runner): the token sampled from the prompt is not checked against the stop set.
+      const prev = prompt[n - 1];
+      pos = start + n;
+      cur = sampled;
+      generated.push(cur);
+      startDecode();
+      return { prev, token: cur, emitted: true, stopped: false, promptDone: true };
+    }
+    if (phase === "decode") {
+      const prev = cur;
+      cur = sampled;
+      kv.updateCache(1, pos, 1);
+      kv.updateAttentionMask(1, pos, 1);
+      pos += 1;
+      generated.push(cur);
+      const stop = stops.has(cur);
+      if (stop) {
+        stoppedOnToken = true;
+        phase = "done";
+      } else if (pos >= seqLen - 1) phase = "done";
+      return { prev, token: cur, emitted: true, stopped: stop, promptDone: false };
+    }
+    throw new Error("runner session: already finished");
+  };
+
+  return {
+    get phase() {
+      return phase;
+    },
+    get pos() {
+      return pos;
+    },
+    generated,
+    get stoppedOnToken() {
+      return stoppedOnToken;
+    },
+    io: { logitsToFloat: (row: Float32Array) => row },
+    call,
+    advance,
+  };
+}

@@ -1,0 +1,138 @@
+// The current flow's runner (SPEC-2026 §5) on the reference backend: chunked prompts give exactly kv mode's
+// next-token logits for every AR and prompt length, prompt logits agree with Hugging Face float64, greedy
+// continuations equal the seed flow's, and the §4.6 example's call sequence and positions come out as the spec says.
+import { describe, expect, it } from "vitest";
+import { createReferenceBackend } from "../../src/backends/reference.js";
+import type { Backend } from "../../src/engine/backend.js";
+import type { Model } from "../../src/engine/weights.js";
+import { loadModel } from "../../src/loaders/index.js";
+import { generate, generateCurrent } from "../../src/runner/generate.js";
+import { createSampler } from "../../src/runner/sampler.js";
+import { bitsEqual, hfCases, loadStories260K, maxAbsDiff } from "../helpers/fixtures.js";
+import { TINY_PARAMS, TINY_PTH, tinyReference } from "../helpers/tiny-llama3.js";
+
+const stories = loadStories260K();
+const tiny = loadModel({ checkpoint: TINY_PTH, params: TINY_PARAMS }).model; // Meta's factor 32, as the HF reference
+
+function current(model: Model, o: { mode: "kv" | "hybrid"; CL: number; AR: number; maxSeqLen: number; prompt: number[]; stops?: number[] }, backend?: Backend) {
+  const rows = new Map<number, Float32Array>();
+  const sampled: Float32Array[] = [];
+  return generateCurrent({
+    backend: backend ?? createReferenceBackend({ model, contextLen: o.CL, arLens: [1, o.AR] }),
+    config: model.config,
+    mode: o.mode,
+    contextLen: o.CL,
+    prefillArLen: o.AR,
+    maxSeqLen: o.maxSeqLen,
+    promptTokens: o.prompt,
+    stopTokens: o.stops ?? [],
+    sampler: createSampler({ vocabSize: model.config.vocabSize, temperature: 0, seed: 0n }),
+    onPromptLogits: (pos, row) => rows.set(pos, row.slice()),
+    onSampleLogits: (row) => sampled.push(row.slice()),
+  }).then((r) => ({ ...r, rows, sampled }));
+}
+
+/** Deterministic prompt ids in [1, V). */
+const ids = (n: number, V: number, salt = 7) => Array.from({ length: n }, (_, i) => 1 + ((i * 131 + salt * 17) % (V - 1)));
+
+describe("current flow", () => {
+  it("chunked prefill = kv mode: the next-token logits are bit-identical for every AR and prompt length", async () => {
+    for (const n of [1, 2, 3, 5, 8, 13, 21, 34, 55, 70]) {
+      const prompt = ids(n, stories.config.vocabSize);
+      const kv = await current(stories, { mode: "kv", CL: 104, AR: 1, maxSeqLen: n + 2, prompt });
+      for (const AR of [1, 2, 4, 8, 16, 32]) {
+        const hy = await current(stories, { mode: "hybrid", CL: 104, AR, maxSeqLen: n + 2, prompt });
+        expect(bitsEqual(hy.sampled[0], kv.sampled[0]), `n=${n} AR=${AR}`).toBe(true);
+        expect(hy.generatedTokens).toEqual(kv.generatedTokens);
+        for (let p = 0; p < n; p++) expect(bitsEqual(hy.rows.get(p)!, kv.rows.get(p)!), `n=${n} AR=${AR} pos ${p}`).toBe(true);
+      }
+    }
+  });
+
+  it("prompt logits at every position agree with Hugging Face float64 (stories260K, tiny Llama 3.2)", async () => {
+    for (const c of hfCases()) {
+      const r = await current(stories, { mode: "hybrid", CL: 64, AR: 4, maxSeqLen: c.prompt_tokens.length + 2, prompt: c.prompt_tokens });
+      const [T, V] = c.shape;
+      for (let t = 0; t < T; t++) expect(maxAbsDiff(r.rows.get(t)!, c.logits.subarray(t * V, (t + 1) * V))).toBeLessThan(1e-4);
+    }
+    for (const c of tinyReference().cases) {
+      const r = await current(tiny, { mode: "hybrid", CL: 64, AR: 8, maxSeqLen: c.tokens.length + 2, prompt: c.tokens });
+      const [T, V] = c.shape;
+      for (let t = 0; t < T; t++) expect(maxAbsDiff(r.rows.get(t)!, c.logits.subarray(t * V, (t + 1) * V))).toBeLessThan(2e-4);
+    }
+  });
+
+  it("greedy continuations equal the seed flow's kv mode at the same context (stories260K, tiny Llama 3.2)", async () => {
+    for (const [model, prompt] of [
+      [stories, [1, 403, 407, 261, 378]],
+      [tiny, tinyReference().greedyPrompt],
+    ] as const) {
+      const seed = await generate({
+        backend: createReferenceBackend({ model, kvSeqLen: 48 }),
+        config: model.config,
+        mode: "kv",
+        kvSeqLen: 48,
+        prefillSeqLen: 48,
+        kvUpdater: "smart_mask",
+        promptTokens: [...prompt],
+        stopTokens: [],
+        sampler: createSampler({ vocabSize: model.config.vocabSize, temperature: 0, seed: 0n }),
+      });
+      for (const mode of ["kv", "hybrid"] as const) {
+        const r = await current(model, { mode, CL: 48, AR: 4, maxSeqLen: 48, prompt: [...prompt] });
+        expect(r.generatedTokens).toEqual(seed.generatedTokens);
+        expect(r.finalPos).toBe(seed.finalPos);
+      }
+    }
+  });
+
+  it("SPEC-2026 §4.6: CL 16, AR 4, n 6 — two prompt chunks, nine decode steps at positions 6..14, y0 plus nine tokens", async () => {
+    const inner = createReferenceBackend({ model: stories, contextLen: 16, arLens: [1, 4] });
+    const calls: string[] = [];
+    const backend: Backend = {
+      ...inner,
+      async executeAr(arLen, inputs, outputs, opts) {
+        calls.push(`${arLen}:${Array.from(inputs.inputPos!).join(",")}:${Array.from(inputs.tokens).join(",")}`);
+        return inner.executeAr!(arLen, inputs, outputs, opts);
+      },
+    };
+    const prompt = [1, 403, 407, 261, 378, 429];
+    const r = await current(stories, { mode: "hybrid", CL: 16, AR: 4, maxSeqLen: 16, prompt }, backend);
+    expect(calls.slice(0, 2)).toEqual(["4:0,1,2,3:1,403,407,261", "4:4,5,6,7:378,429,407,261"]); // stale rows 2, 3
+    expect(calls.slice(2).map((c) => c.split(":")[1])).toEqual(["6", "7", "8", "9", "10", "11", "12", "13", "14"]);
+    expect(r.generatedTokens).toHaveLength(10);
+    expect(calls[2].split(":")[2]).toBe(String(r.generatedTokens[0]));
+    expect(r.finalPos).toBe(15);
+    expect(r.stoppedOnToken).toBe(false);
+  });
+
+  it("a stop token ends decoding; the prompt's own sample is never checked (quirk)", async () => {
+    const prompt = [1, 403, 407];
+    const free = await current(stories, { mode: "hybrid", CL: 32, AR: 4, maxSeqLen: 32, prompt });
+    const y0 = free.generatedTokens[0];
+    const stopAtY0 = await current(stories, { mode: "hybrid", CL: 32, AR: 4, maxSeqLen: 32, prompt, stops: [y0] });
+    expect(stopAtY0.generatedTokens.length).toBeGreaterThan(1); // y0 itself does not stop it
+    const third = free.generatedTokens[3];
+    const stopAtThird = await current(stories, { mode: "hybrid", CL: 32, AR: 4, maxSeqLen: 32, prompt, stops: [third] });
+    expect(stopAtThird.stoppedOnToken).toBe(true);
+    expect(stopAtThird.generatedTokens[stopAtThird.generatedTokens.length - 1]).toBe(third);
+  });
+
+  it("the clock: prompt_eval_end and first_token are stamped right after the last chunk's sample", async () => {
+    let c = 0;
+    const r = await generateCurrent({
+      backend: createReferenceBackend({ model: stories, contextLen: 16, arLens: [1, 4] }),
+      config: stories.config,
+      mode: "hybrid",
+      contextLen: 16,
+      prefillArLen: 4,
+      maxSeqLen: 16,
+      promptTokens: [1, 403, 407, 261, 378, 429],
+      stopTokens: [],
+      sampler: createSampler({ vocabSize: stories.config.vocabSize, temperature: 0, seed: 0n }),
+      now: () => c++,
+    });
+    // readings: 0 start; 1,2 sampling y0; 3 prompt end; then 2 per decode step (9 steps); last the end.
+    expect(r.timings).toEqual({ inferenceStartMs: 0, promptEvalEndMs: 3, firstTokenMs: 3, inferenceEndMs: 22, samplingMs: 10 });
+  });
+});
