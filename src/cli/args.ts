@@ -20,7 +20,7 @@ const SEED_ONLY = ["prefill_seq_len", "kv_seq_len", "kv_updater", "kv_updator"];
 const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len"];
 
 /** The flow a command line asks for: --flow, else implied by its flags, else the seed flow; mixing is an error. */
-function chooseFlow(values: Record<string, string | boolean | undefined>): Flow {
+function chooseFlow(values: Record<string, string | boolean | string[] | undefined>): Flow {
   const mode = values.model_mode as string | undefined;
   const seedFlags = [...SEED_ONLY.filter((f) => values[f] !== undefined), ...(mode?.toLowerCase() === "prefill" ? ["model_mode prefill"] : [])];
   const currentFlags = [...CURRENT_ONLY.filter((f) => values[f] !== undefined), ...(mode?.toLowerCase() === "lookahead" ? ["model_mode lookahead"] : [])];
@@ -53,6 +53,8 @@ export interface RunArgs {
   prefillSeqLen: number;
   kvSeqLen: number;
   prompt: string;
+  /** Every --prompt given, in order (the current flow makes them a conversation). */
+  prompts: string[];
   systemPrompt?: string;
   temperature: number;
   /** undefined: chosen from the clock when the temperature is not 0. */
@@ -117,7 +119,7 @@ const OPTIONS = {
   prefill_seq_len: { type: "string" },
   kv_seq_len: { type: "string" },
   rope_scale_factor: { type: "string" },
-  prompt: { type: "string" },
+  prompt: { type: "string", multiple: true },
   system_prompt: { type: "string" },
   temperature: { type: "string" },
   seed: { type: "string" },
@@ -241,7 +243,7 @@ const EXCLUSIVE: [string, string][] = [
 ];
 
 export function parseRunArgs(argv: string[]): RunArgs {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     const joined = joinFlagValues(argv, (name) => (OPTIONS as Record<string, { type: string }>)[name]?.type === "string");
     ({ values } = parseArgs({ args: joined, options: OPTIONS, strict: true, allowPositionals: false }));
@@ -254,6 +256,9 @@ export function parseRunArgs(argv: string[]): RunArgs {
     throw new UserError("--model_mode lookahead is not supported yet (the current flow runs kv and hybrid)");
   const modelMode = oneOf("model_mode", s("model_mode"), flow === "seed" ? (["prefill", "kv", "hybrid"] as const) : (["kv", "hybrid"] as const), "hybrid");
   const maxSeqLen = intFlag("max_seq_len", s("max_seq_len"), 512, 2);
+  const prompts = (values.prompt as unknown as string[] | undefined) ?? [];
+  if (prompts.length > 1 && flow === "seed")
+    throw new UserError(`--prompt given ${prompts.length} times: a conversation (one turn per --prompt) is a current-flow feature (--flow current)`);
   for (const [x, y] of EXCLUSIVE)
     if (values[x] !== undefined && values[y] !== undefined) throw new UserError(`--${x} and --${y} both given; give one`);
   const backend = oneOf("backend", s("backend"), BACKEND_NAMES, "reference");
@@ -299,7 +304,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
     prefillArLen: intFlag("prefill_ar_len", s("prefill_ar_len"), 32, 1),
     prefillSeqLen: intFlag("prefill_seq_len", s("prefill_seq_len"), 32, 2),
     kvSeqLen: intFlag("kv_seq_len", s("kv_seq_len"), 128, 2),
-    prompt: s("prompt") ?? "Once upon a time",
+    prompt: prompts[0] ?? "Once upon a time",
+    prompts,
     systemPrompt: s("system_prompt"),
     temperature,
     seed: seedText !== undefined ? parseSeed(seedText) : undefined,

@@ -7,7 +7,8 @@ import type { Tokenizer } from "../tokenizer/types.js";
 import { createParallelReferenceBackend } from "../backends/reference.js";
 import { checkRunShape, generate } from "../runner/generate.js";
 import { contextWarning } from "../runner/session.js";
-import { checkCurrentShape, type CurrentMode } from "../runner/current-session.js";
+import { checkCurrentShape, createConversation, type CurrentMode } from "../runner/current-session.js";
+import type { GenerateResult } from "../runner/generate.js";
 import { generateCurrent } from "../runner/generate.js";
 import type { Backend } from "../engine/backend.js";
 import { assemblePrompt, foldIds } from "../runner/prompt.js";
@@ -207,51 +208,77 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
       text += s;
       if (!a.json) io.stdout(s);
     };
-    const dec = tok ? createStreamDecoder(tok) : undefined;
-    // The runner prints the prompt first (token_callback(prompt)), then each sampled piece.
-    if (a.tokenizedPrompt === undefined) out(promptIn.text);
-    else if (dec) prompt.forEach((id, i) => (i > 0 || id !== fam.bos) && out(dec.push(i > 0 ? prompt[i - 1] : -1, id)));
-
     const callbacks = {
       sampler,
-      onToken: (prev: number, t: number) => dec && out(dec.push(prev, t)),
       onSampleLogits: dumpLogits ? (row: Float32Array) => dumpLogits.write(f32Bytes(row)) : undefined,
       onPromptLogits: dumpPrompt ? (_pos: number, row: Float32Array) => dumpPrompt.write(f32Bytes(row)) : undefined,
     };
-    const result = current
-      ? await generateCurrent({
-          ...callbacks,
-          backend: backend as Backend,
-          config: model.config,
-          mode: a.modelMode as CurrentMode,
-          contextLen: a.contextLen,
-          prefillArLen: a.prefillArLen,
-          maxSeqLen: a.maxSeqLen,
-          promptTokens: prompt,
-          stopTokens: stops,
-        })
-      : await generate<CacheArray, MaskArray, LogitsArray>({
-      backend: backend as GraphBackend<CacheArray, MaskArray, LogitsArray>,
-      config: model.config,
-      mode: a.modelMode,
-      kvSeqLen: a.kvSeqLen,
-      prefillSeqLen: a.prefillSeqLen,
-      kvUpdater: a.kvUpdater,
-      promptTokens: prompt,
-      stopTokens: stops,
-      sampler,
-      onToken: (prev, t) => dec && out(dec.push(prev, t)),
-      onSampleLogits: dumpLogits ? (row) => dumpLogits.write(f32Bytes(row)) : undefined,
-      onPromptLogits: dumpPrompt ? (_pos, row) => dumpPrompt.write(f32Bytes(row)) : undefined,
-    });
-    if (dec) out(dec.flush());
-
+    // Each --prompt is a turn of one conversation in the current flow (SPEC-2026 §7): the cache and the position
+    // carry over, BOS only at position 0, the chat template applied to every turn.
+    const conversation = current
+      ? createConversation({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen })
+      : undefined;
+    const turnPrompts = current && a.prompts.length > 1 ? a.prompts : [a.prompt];
+    const turns: { prompt_tokens: number[]; generated_tokens: number[]; text: string }[] = [];
+    let result: GenerateResult | undefined;
+    let samplingMs = 0;
+    for (let k = 0; k < turnPrompts.length; k++) {
+      const turnIn =
+        k === 0
+          ? promptIn
+          : assemblePrompt({ family: fam, tokenizer: tok, prompt: turnPrompts[k], systemPrompt: a.systemPrompt, foldVocab: a.foldVocab, vocabSize: model.config.vocabSize, bos: false });
+      const ids = turnIn.ids;
+      const textStart = text.length;
+      const dec = tok ? createStreamDecoder(tok) : undefined;
+      // The runner prints the prompt first (token_callback(prompt)), then each sampled piece.
+      if (a.tokenizedPrompt === undefined) out(turnIn.text);
+      else if (dec) ids.forEach((id, i) => (i > 0 || id !== fam.bos) && out(dec.push(i > 0 ? ids[i - 1] : -1, id)));
+      const onToken = (prev: number, t: number) => dec && out(dec.push(prev, t));
+      result = current
+        ? await generateCurrent(
+            {
+              ...callbacks,
+              onToken,
+              backend: backend as Backend,
+              config: model.config,
+              mode: a.modelMode as CurrentMode,
+              contextLen: a.contextLen,
+              prefillArLen: a.prefillArLen,
+              maxSeqLen: a.maxSeqLen,
+              promptTokens: ids,
+              stopTokens: stops,
+            },
+            conversation,
+          )
+        : await generate<CacheArray, MaskArray, LogitsArray>({
+            ...callbacks,
+            onToken,
+            backend: backend as GraphBackend<CacheArray, MaskArray, LogitsArray>,
+            config: model.config,
+            mode: a.modelMode,
+            kvSeqLen: a.kvSeqLen,
+            prefillSeqLen: a.prefillSeqLen,
+            kvUpdater: a.kvUpdater,
+            promptTokens: ids,
+            stopTokens: stops,
+          });
+      if (dec) out(dec.flush());
+      // Quirk (SPEC-2026 §5.1): the runner never resets its stats between turns, so sampling time accumulates.
+      samplingMs += result.timings.samplingMs;
+      turns.push({ prompt_tokens: ids, generated_tokens: result.generatedTokens, text: text.slice(textStart) });
+      if (k < turnPrompts.length - 1) {
+        if (!a.json) io.stdout("\n");
+        io.stderr([...reportLines(buildStats(result, loadStart, loadEnd)), stopLine(result, backend.name)].join("\n") + "\n");
+      }
+    }
+    result = { ...result!, timings: { ...result!.timings, samplingMs } };
     const stats = buildStats(result, loadStart, loadEnd);
     for (const f of dumps) f.commit();
     if (a.json) {
+      // A conversation lists every turn; the top-level ids are all turns' in order.
       const obj = {
-        prompt_tokens: result.promptTokens,
-        generated_tokens: result.generatedTokens,
+        prompt_tokens: turns.flatMap((t) => t.prompt_tokens),
+        generated_tokens: turns.flatMap((t) => t.generated_tokens),
         text,
         stats: {
           ...stats,
@@ -266,6 +293,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
           stop_reason: stopReason(result),
           ...(current ? { flow: "current", max_context_len: a.contextLen, prefill_ar_len: a.prefillArLen, max_seq_len: a.maxSeqLen } : {}),
         },
+        ...(current ? { turns } : {}),
       };
       io.stdout(JSON.stringify(obj) + "\n");
     } else {

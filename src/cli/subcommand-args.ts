@@ -41,7 +41,9 @@ export function parseSubcommandArgs<F extends string>(command: string, argv: str
     rest.push(a);
   }
   try {
-    return { help, own, run: parseRunArgs(rest) };
+    const run = parseRunArgs(rest);
+    if (run.prompts.length > 1) throw new UserError(`--prompt given ${run.prompts.length} times; ${command} takes one prompt`);
+    return { help, own, run };
   } catch (e) {
     if (e instanceof UserError) throw new UserError(`${command}: ${e.message.replace(/\(see --help\)/, `(see ${command} --help)`)}`);
     throw e;

@@ -8,7 +8,7 @@
 import type { Backend } from "../engine/backend.js";
 import type { ModelConfig } from "../engine/config.js";
 import type { TapFn } from "../engine/decoder.js";
-import { createCurrentKvManager, iotaMap } from "../kvcache/current-kv-manager.js";
+import { createCurrentKvManager, iotaMap, type CurrentKvManager } from "../kvcache/current-kv-manager.js";
 import { UserError } from "../util/errors.js";
 import { createYielder, MAX_RUN_BUFFER_BYTES, type Advance, type CallResult, type SteppedSession } from "./session.js";
 
@@ -30,8 +30,32 @@ export interface CurrentSessionOptions {
   stopTokens?: readonly number[];
 }
 
+/**
+ * What persists across the turns of a conversation (SPEC-2026 §7): the KV manager (the cache is never cleared),
+ * the runner's cur_pos, and the prompt processor's token buffer (its stale rows carry over too).
+ */
+export interface Conversation {
+  readonly kv: CurrentKvManager<Float32Array, Float32Array>;
+  readonly promptTokens: Int32Array;
+  /** cur_pos_: tokens in the cache; the next turn starts here (BOS only when it is 0). */
+  pos: number;
+}
+
+export function createConversation(o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen">): Conversation {
+  const c = o.config;
+  const arPrompt = o.mode === "kv" ? 1 : o.prefillArLen;
+  return {
+    kv: createCurrentKvManager({ nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, contextLen: o.contextLen, arPrefill: arPrompt, arDecode: 1 }),
+    promptTokens: new Int32Array(arPrompt),
+    pos: 0,
+  };
+}
+
 /** The checks of the current runner and llama.py; failures are the user's (exit code 2). */
-export function checkCurrentShape(o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen" | "maxSeqLen" | "promptTokens">): void {
+export function checkCurrentShape(
+  o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen" | "maxSeqLen" | "promptTokens">,
+  start = 0,
+): void {
   const { contextLen: CL, prefillArLen: AR, maxSeqLen } = o;
   if (!(Number.isInteger(CL) && CL >= 2)) throw new UserError(`--max_context_len must be an integer >= 2, got ${CL}`);
   if (!(Number.isInteger(AR) && AR >= 1)) throw new UserError(`--prefill_ar_len must be an integer >= 1, got ${AR}`);
@@ -55,13 +79,16 @@ export function checkCurrentShape(o: Pick<CurrentSessionOptions, "config" | "mod
   });
   const ar = o.mode === "kv" ? 1 : AR;
   // The runner aborts unless cur_pos + n < seq_len; the prompt processor needs start + n <= CL - AR.
-  if (!(n < maxSeqLen)) throw new UserError(`the prompt has ${n} tokens but --max_seq_len ${maxSeqLen} takes at most ${maxSeqLen - 1}`);
-  if (n > CL - ar)
-    throw new UserError(`the prompt has ${n} tokens but --max_context_len ${CL} with an AR of ${ar} holds at most ${CL - ar} (start + n <= CL - AR)`);
+  const at = start > 0 ? ` after ${start} tokens of conversation` : "";
+  if (!(start + n < Math.min(maxSeqLen, CL)))
+    throw new UserError(`the prompt has ${n} tokens${at} but --max_seq_len ${maxSeqLen} takes at most ${Math.min(maxSeqLen, CL) - 1 - start}`);
+  if (start + n > CL - ar)
+    throw new UserError(`the prompt has ${n} tokens${at} but --max_context_len ${CL} with an AR of ${ar} holds at most ${CL - ar - start} (start + n <= CL - AR)`);
 }
 
-export function createCurrentSession(o: CurrentSessionOptions): SteppedSession<Float32Array> {
-  checkCurrentShape(o);
+/** One turn; pass the conversation of the earlier turns to continue it (its position and cache move on). */
+export function createCurrentSession(o: CurrentSessionOptions, conversation: Conversation = createConversation(o)): SteppedSession<Float32Array> {
+  checkCurrentShape(o, conversation.pos);
   const { backend, config, mode } = o;
   const executeAr = backend.executeAr?.bind(backend);
   if (!executeAr) throw new UserError(`the ${backend.name} backend does not run the current flow's AR-N graphs yet`);
@@ -73,9 +100,9 @@ export function createCurrentSession(o: CurrentSessionOptions): SteppedSession<F
   const stops = new Set(o.stopTokens ?? []);
   // seq_len = min(--max_seq_len, CL) (SPEC-2026 §5.1); the decode loop runs while pos < seq_len - 1.
   const seqLen = Math.min(o.maxSeqLen, CL);
-  const kv = createCurrentKvManager({ nLayers: config.nLayers, nKvHeads: config.nKvHeads, headDim: config.headDim, contextLen: CL, arPrefill: arPrompt, arDecode: 1 });
+  const kv = conversation.kv;
   const generated: number[] = [];
-  const start = 0;
+  const start = conversation.pos;
   const chunks = 1 + Math.floor((n - 1) / arPrompt);
   let phase: "prompt" | "decode" | "done" = "prompt";
   let chunk = 0;
@@ -85,7 +112,7 @@ export function createCurrentSession(o: CurrentSessionOptions): SteppedSession<F
 
   // The prompt processor's token buffer keeps its rows between chunks: padding rows of the last chunk hold the
   // previous chunk's tokens (quirk, SPEC-2026 §5.2; zero on first use).
-  const promptTokens = new Int32Array(arPrompt);
+  const promptTokens = conversation.promptTokens;
   const promptPos = new Int32Array(arPrompt);
   const promptLogits = new Float32Array(arPrompt * V);
   const decodeToken = new Int32Array(1);
@@ -100,7 +127,12 @@ export function createCurrentSession(o: CurrentSessionOptions): SteppedSession<F
   const startDecode = () => {
     kv.rearrangeCache(1);
     kv.initAttentionMask(iotaMap(1), 1, pos);
-    phase = pos < seqLen - 1 ? "decode" : "done";
+    setPhase(pos < seqLen - 1 ? "decode" : "done");
+  };
+  // The conversation goes on from the last fed position: the last sampled token is never fed (SPEC-2026 §7).
+  const setPhase = (p: typeof phase) => {
+    phase = p;
+    if (p === "done") conversation.pos = pos;
   };
 
   const call = async (opts: { tap?: TapFn } = {}): Promise<CallResult<Float32Array, Float32Array>> => {
@@ -180,8 +212,8 @@ export function createCurrentSession(o: CurrentSessionOptions): SteppedSession<F
       const stop = stops.has(cur);
       if (stop) {
         stoppedOnToken = true;
-        phase = "done";
-      } else if (pos >= seqLen - 1) phase = "done";
+        setPhase("done");
+      } else if (pos >= seqLen - 1) setPhase("done");
       return { prev, token: cur, emitted: true, stopped: stop, promptDone: false };
     }
     throw new Error("runner session: already finished");

@@ -5,7 +5,7 @@ import type { LogitsArray } from "../engine/backend.js";
 import type { CacheArray, KvCacheManager, MaskArray } from "../kvcache/types.js";
 import type { Sampler } from "./sampler.js";
 import { checkRunShape, createSession, type SessionOptions, type SteppedSession } from "./session.js";
-import { createCurrentSession, type CurrentSessionOptions } from "./current-session.js";
+import { createCurrentSession, type Conversation, type CurrentSessionOptions } from "./current-session.js";
 
 export { checkRunShape, createCacheManager, type KvUpdater } from "./session.js";
 
@@ -117,7 +117,10 @@ export async function generate<C extends CacheArray = Float32Array, M extends Ma
 
 export type GenerateCurrentOptions = CurrentSessionOptions & Pick<GenerateOptions, "sampler" | "onToken" | "onSampleLogits" | "onPromptLogits" | "now">;
 
-/** The current flow's generation (SPEC-2026 §5): chunked prompt, then decode, on a backend with the AR-N graphs. */
-export async function generateCurrent(o: GenerateCurrentOptions): Promise<GenerateResult> {
-  return run(createCurrentSession(o) as SteppedSession<LogitsArray>, { ...o, seedKvStamps: false });
+/**
+ * The current flow's generation (SPEC-2026 §5): chunked prompt, then decode, on a backend with the AR-N graphs.
+ * With a conversation, the turn continues it (SPEC-2026 §7): same cache, positions from where it stopped.
+ */
+export async function generateCurrent(o: GenerateCurrentOptions, conversation?: Conversation): Promise<GenerateResult> {
+  return run(createCurrentSession(o, conversation) as SteppedSession<LogitsArray>, { ...o, seedKvStamps: false });
 }

@@ -18,6 +18,8 @@ export interface PromptInput {
   tokenizedIds?: number[];
   foldVocab: boolean;
   vocabSize: number;
+  /** Put the BOS in front (default true; a later turn of a conversation has none: SPEC-2026 §7). */
+  bos?: boolean;
 }
 
 export interface AssembledPrompt {
@@ -56,10 +58,11 @@ export function assemblePrompt(p: PromptInput): AssembledPrompt {
   if (p.family.name === "llama3_2") {
     requireLlama3Tokenizer(tok);
     const text = llama3ChatPrompt(p.prompt, p.systemPrompt);
-    return { ids: fold(encodeText(tok, text, { bos: true, allowSpecial: true })), text: "<|begin_of_text|>" + text, notes: [] };
+    const bos = p.bos ?? true;
+    return { ids: fold(encodeText(tok, text, { bos, allowSpecial: true })), text: (bos ? "<|begin_of_text|>" : "") + text, notes: [] };
   }
   const notes = p.systemPrompt !== undefined ? ["note: --system_prompt is ignored for Llama 2 / stories models (the prompt is used verbatim)"] : [];
-  return { ids: fold([p.family.bos, ...tok.encode(p.prompt)]), text: p.prompt, notes };
+  return { ids: fold([...((p.bos ?? true) ? [p.family.bos] : []), ...tok.encode(p.prompt)]), text: p.prompt, notes };
 }
 
 /**

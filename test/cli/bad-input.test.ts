@@ -162,6 +162,8 @@ add("current: --max_context_len -3", [...C, "--max_context_len", "-3"], /--max_c
 add("current: --ptq not yet", [...C, "--ptq", "16a4w"], /--flow current/);
 add("current: --backend wasm not yet", [...C, "--backend", "wasm"], /--flow current runs on --backend reference/);
 add("current: buffers over the limit", [...C, "--max_context_len", "99999999", "--max_seq_len", "99999999"], /GiB/);
+add("seed: several --prompt", [...M, "--prompt", "a", "--prompt", "b"], /--prompt given 2 times.*--flow current/);
+add("parity: several --prompt", ["parity", ...M, ...S, "--backend", "reference", "--prompt", "a", "--prompt", "b"], /parity: --prompt given 2 times/);
 // --- outputs ---
 add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);
 add("--dump_logits is the tokenizer", [...M, ...S, "--dump_logits", TOK], /--dump_logits.*input of this run/);

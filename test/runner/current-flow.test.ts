@@ -7,8 +7,13 @@ import type { Backend } from "../../src/engine/backend.js";
 import type { Model } from "../../src/engine/weights.js";
 import { loadModel } from "../../src/loaders/index.js";
 import { generate, generateCurrent } from "../../src/runner/generate.js";
+import { createConversation } from "../../src/runner/current-session.js";
 import { createSampler } from "../../src/runner/sampler.js";
-import { bitsEqual, hfCases, loadStories260K, maxAbsDiff } from "../helpers/fixtures.js";
+import { bitsEqual, FIXTURES, hfCases, loadStories260K, loadTok512, maxAbsDiff } from "../helpers/fixtures.js";
+import { join } from "node:path";
+import { loadTokenizer } from "../../src/tokenizer/index.js";
+import { assemblePrompt } from "../../src/runner/prompt.js";
+import { FAMILIES } from "../../src/runner/model-family.js";
 import { TINY_PARAMS, TINY_PTH, tinyReference } from "../helpers/tiny-llama3.js";
 
 const stories = loadStories260K();
@@ -134,5 +139,52 @@ describe("current flow", () => {
     });
     // readings: 0 start; 1,2 sampling y0; 3 prompt end; then 2 per decode step (9 steps); last the end.
     expect(r.timings).toEqual({ inferenceStartMs: 0, promptEvalEndMs: 3, firstTokenMs: 3, inferenceEndMs: 22, samplingMs: 10 });
+  });
+
+  it("a two-turn conversation equals one prompt holding both turns' ids (the stop token is never fed)", async () => {
+    for (const [mode, AR] of [["hybrid", 4], ["hybrid", 8], ["kv", 1]] as const) {
+      const CL = 64;
+      const p1 = [1, 403, 407, 261, 378];
+      const probe = await current(stories, { mode, CL, AR, maxSeqLen: CL, prompt: p1 });
+      const stop = probe.generatedTokens[3];
+      const conversation = createConversation({ config: stories.config, mode, contextLen: CL, prefillArLen: AR });
+      const backend = createReferenceBackend({ model: stories, contextLen: CL, arLens: [1, AR] });
+      const opts = (prompt: number[], stops: number[]) => ({
+        backend,
+        config: stories.config,
+        mode,
+        contextLen: CL,
+        prefillArLen: AR,
+        maxSeqLen: CL,
+        promptTokens: prompt,
+        stopTokens: stops,
+        sampler: createSampler({ vocabSize: stories.config.vocabSize, temperature: 0, seed: 0n }),
+      });
+      const t1 = await generateCurrent(opts(p1, [stop]), conversation);
+      expect(t1.stoppedOnToken).toBe(true);
+      expect(conversation.pos).toBe(p1.length + t1.generatedTokens.length - 1);
+      const p2 = [297, 318, 290]; // no BOS on a later turn
+      const sampled2: Float32Array[] = [];
+      const t2 = await generateCurrent({ ...opts(p2, []), onSampleLogits: (r) => sampled2.push(r.slice()) }, conversation);
+      const single = await current(stories, { mode, CL, AR, maxSeqLen: CL, prompt: [...p1, ...t1.generatedTokens.slice(0, -1), ...p2] });
+      expect(t2.generatedTokens).toEqual(single.generatedTokens);
+      expect(t2.finalPos).toBe(single.finalPos);
+      expect(bitsEqual(sampled2[0], single.sampled[0])).toBe(true);
+    }
+  });
+
+  it("later turns have no BOS and get the chat template again (Llama 3), or the prompt verbatim (stories)", async () => {
+    const tok = await loadTokenizer(join(FIXTURES, "tiktoken_small.model"));
+    const base = { tokenizer: tok, prompt: "hi", systemPrompt: "Be brief.", foldVocab: false, vocabSize: 1 << 20 };
+    const first = assemblePrompt({ ...base, family: FAMILIES.llama3_2 });
+    const later = assemblePrompt({ ...base, family: FAMILIES.llama3_2, bos: false });
+    expect(first.ids[0]).toBe(tok.bosId);
+    expect(later.ids).toEqual(first.ids.slice(1));
+    expect(later.text).toBe(first.text.replace("<|begin_of_text|>", ""));
+    expect(later.text).toContain("<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"); // repeated every turn
+    const s1 = assemblePrompt({ ...base, tokenizer: loadTok512(), family: FAMILIES.stories260k, systemPrompt: undefined, vocabSize: 512 });
+    const s2 = assemblePrompt({ ...base, tokenizer: loadTok512(), family: FAMILIES.stories260k, systemPrompt: undefined, vocabSize: 512, bos: false });
+    expect(s1.ids[0]).toBe(1);
+    expect(s2.ids).toEqual(s1.ids.slice(1));
   });
 });
