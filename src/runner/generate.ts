@@ -38,8 +38,10 @@ export interface GenerateResult {
   promptTokens: number[];
   /** Every sampled token in order, the stop token included. */
   generatedTokens: number[];
-  /** Position reached at the end (the runner's `pos`); the device's generated count is finalPos - n. */
+  /** Position reached at the end (the runner's `pos`); the device's generated count is finalPos - startPos - n. */
   finalPos: number;
+  /** Where this prompt started (a later turn of a conversation starts after the earlier ones; else 0). */
+  startPos?: number;
   stoppedOnToken: boolean;
   timings: GenerateTimings;
 }
@@ -95,14 +97,21 @@ async function drive<G extends LogitsArray>(s: SteppedSession<G>, o: DriverOptio
   }
 }
 
-async function run(s: SteppedSession<LogitsArray>, o: DriverOptions): Promise<GenerateResult> {
+async function run(s: SteppedSession<LogitsArray>, o: DriverOptions, startPos = 0): Promise<GenerateResult> {
   const now = o.now ?? wallClock;
   const t: GenerateTimings = { inferenceStartMs: now(), promptEvalEndMs: 0, firstTokenMs: 0, inferenceEndMs: 0, samplingMs: 0 };
   await drive(s, o, now, t);
   t.inferenceEndMs = now();
   if (t.promptEvalEndMs === 0) t.promptEvalEndMs = t.inferenceEndMs;
   if (t.firstTokenMs === 0) t.firstTokenMs = t.inferenceEndMs;
-  return { promptTokens: o.promptTokens.slice(), generatedTokens: s.generated.slice(), finalPos: s.pos, stoppedOnToken: s.stoppedOnToken, timings: t };
+  return {
+    promptTokens: o.promptTokens.slice(),
+    generatedTokens: s.generated.slice(),
+    finalPos: s.pos,
+    ...(startPos > 0 ? { startPos } : {}),
+    stoppedOnToken: s.stoppedOnToken,
+    timings: t,
+  };
 }
 
 /** The seed flow's generation (SPEC §6) on any backend and element types. */
@@ -122,5 +131,6 @@ export type GenerateCurrentOptions = CurrentSessionOptions & Pick<GenerateOption
  * With a conversation, the turn continues it (SPEC-2026 §7): same cache, positions from where it stopped.
  */
 export async function generateCurrent(o: GenerateCurrentOptions, conversation?: Conversation): Promise<GenerateResult> {
-  return run(createCurrentSession(o, conversation) as SteppedSession<LogitsArray>, { ...o, seedKvStamps: false });
+  const startPos = conversation?.pos ?? 0;
+  return run(createCurrentSession(o, conversation) as SteppedSession<LogitsArray>, { ...o, seedKvStamps: false }, startPos);
 }

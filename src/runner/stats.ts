@@ -32,7 +32,7 @@ export function buildStats(r: GenerateResult, loadStartMs: number, loadEndMs: nu
   const t = r.timings;
   return {
     prompt_tokens: r.promptTokens.length,
-    generated_tokens: r.finalPos - r.promptTokens.length,
+    generated_tokens: r.finalPos - (r.startPos ?? 0) - r.promptTokens.length,
     model_load_start_ms: loadStartMs,
     model_load_end_ms: loadEndMs,
     inference_start_ms: t.inferenceStartMs,

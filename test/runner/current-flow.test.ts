@@ -8,6 +8,7 @@ import type { Model } from "../../src/engine/weights.js";
 import { loadModel } from "../../src/loaders/index.js";
 import { generate, generateCurrent } from "../../src/runner/generate.js";
 import { createConversation } from "../../src/runner/current-session.js";
+import { buildStats } from "../../src/runner/stats.js";
 import { createSampler } from "../../src/runner/sampler.js";
 import { bitsEqual, FIXTURES, hfCases, loadStories260K, loadTok512, maxAbsDiff } from "../helpers/fixtures.js";
 import { join } from "node:path";
@@ -169,6 +170,10 @@ describe("current flow", () => {
       const single = await current(stories, { mode, CL, AR, maxSeqLen: CL, prompt: [...p1, ...t1.generatedTokens.slice(0, -1), ...p2] });
       expect(t2.generatedTokens).toEqual(single.generatedTokens);
       expect(t2.finalPos).toBe(single.finalPos);
+      expect(t2.startPos).toBe(p1.length + t1.generatedTokens.length - 1);
+      // The turn's statistics count its own tokens: the same generated count as the single prompt's.
+      expect(buildStats(t2, 0, 0).generated_tokens).toBe(buildStats(single, 0, 0).generated_tokens);
+      expect(buildStats(t2, 0, 0).prompt_tokens).toBe(p2.length);
       expect(bitsEqual(sampled2[0], single.sampled[0])).toBe(true);
     }
   });
