@@ -17,7 +17,7 @@ export const FLOWS: readonly Flow[] = ["seed", "current"];
 
 /** Flags that belong to one flow only; giving one implies that flow (SPEC-2026 §2.1 vs the seed's llama.py). */
 const SEED_ONLY = ["prefill_seq_len", "kv_seq_len", "kv_updater", "kv_updator"];
-const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len"];
+const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3"];
 
 /** The flow a command line asks for: --flow, else implied by its flags, else the seed flow; mixing is an error. */
 function chooseFlow(values: Record<string, string | boolean | string[] | undefined>): Flow {
@@ -50,6 +50,9 @@ export interface RunArgs {
   contextLen: number;
   prefillArLen: number;
   maxSeqLen: number;
+  /** Current flow: attention variants (SPEC-2026 §8); undefined = the model family's default (off for Llama / stories). */
+  maskedSoftmax?: boolean;
+  r3?: boolean;
   prefillSeqLen: number;
   kvSeqLen: number;
   prompt: string;
@@ -138,6 +141,8 @@ const OPTIONS = {
   threads: { type: "string" },
   flow: { type: "string" },
   prefill_ar_len: { type: "string" },
+  masked_softmax: { type: "string" },
+  r3: { type: "string" },
   max_context_len: { type: "string" },
   max_seq_len: { type: "string" },
   backend: { type: "string" },
@@ -191,6 +196,15 @@ function intFlag(flag: string, v: string | undefined, dflt: number, min: number)
 
 /** A decimal number (no hex, no "Infinity"): what the float flags accept. */
 const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
+/** on | off (also true/false, 1/0), or undefined when the flag is absent. */
+function onOff(flag: string, v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  const k = v.trim().toLowerCase();
+  if (["on", "true", "1"].includes(k)) return true;
+  if (["off", "false", "0"].includes(k)) return false;
+  throw new UserError(`--${flag} ${JSON.stringify(v)}: expected on or off`);
+}
 
 /** A finite decimal number >= 0, or undefined when the flag is absent. */
 function floatFlag(flag: string, v: string | undefined): number | undefined {
@@ -302,6 +316,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
     maxSeqLen,
     contextLen: intFlag("max_context_len", s("max_context_len"), maxSeqLen, 2),
     prefillArLen: intFlag("prefill_ar_len", s("prefill_ar_len"), 32, 1),
+    maskedSoftmax: onOff("masked_softmax", s("masked_softmax")),
+    r3: onOff("r3", s("r3")),
     prefillSeqLen: intFlag("prefill_seq_len", s("prefill_seq_len"), 32, 2),
     kvSeqLen: intFlag("kv_seq_len", s("kv_seq_len"), 128, 2),
     prompt: prompts[0] ?? "Once upon a time",
@@ -354,6 +370,9 @@ Device flow
   --max_seq_len N          current: the runner's seq_len (default 512)
   --max_context_len N      current: CL, the compiled context (default --max_seq_len)
   --prefill_ar_len N       current: AR of the prompt graph (default 32); the prompt runs in ceil(n/AR) chunks
+  --masked_softmax on|off  current: masked softmax (masked scores set to the row minimum - 20) instead of adding
+                           the mask (default off for Llama / stories, as their configs)
+  --r3 on|off              current: R3 Hadamard rotation of q and k after RoPE (default off for Llama / stories)
   --prefill_seq_len N      prefill graph length; it takes N-1 tokens (default 32)
   --kv_seq_len N           KV graph length; N-1 cache slots (default 128)
   --kv_updater NAME        smart_mask | shift_pointer (default smart_mask; --kv_updator also accepted)

@@ -147,6 +147,8 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   });
   for (const note of promptIn.notes) io.stderr(note + "\n");
   const prompt = promptIn.ids;
+  const hd = model.config.headDim;
+  if (current && a.r3 && (hd & (hd - 1)) !== 0) throw new UserError(`--r3 needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
   if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
   else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
   const longer = current
@@ -181,7 +183,12 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
     const init = current
-      ? { model, contextLen: a.contextLen, arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen] }
+      ? {
+          model,
+          contextLen: a.contextLen,
+          arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen],
+          attention: { maskedSoftmax: a.maskedSoftmax ?? false, r3: a.r3 ?? false },
+        }
       : {
           model,
           kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
@@ -291,7 +298,16 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
           checkpoint_format: loaded.format,
           backend: backend.name,
           stop_reason: stopReason(result),
-          ...(current ? { flow: "current", max_context_len: a.contextLen, prefill_ar_len: a.prefillArLen, max_seq_len: a.maxSeqLen } : {}),
+          ...(current
+            ? {
+                flow: "current",
+                max_context_len: a.contextLen,
+                prefill_ar_len: a.prefillArLen,
+                max_seq_len: a.maxSeqLen,
+                masked_softmax: a.maskedSoftmax ?? false,
+                r3: a.r3 ?? false,
+              }
+            : {}),
         },
         ...(current ? { turns } : {}),
       };

@@ -1,6 +1,8 @@
 // Owns the AR-N graph of the current flow (SPEC-2026 §3): AR fed tokens at their positions, a [AR, CL] additive mask,
 // per-layer caches K [H, hd, C] / V [H, C, hd] (C = CL - AR) in; logits for every row and the AR new K/V rows out.
 // The decode graph is AR = 1, the prompt graph AR = AR_pp, the calibration graph AR = CL with C = 0.
+// Options of the current flow's attention (SPEC-2026 §8): the masked softmax (§8.1, attendHeadMaskedSoftmax) and R3
+// (§8.2: q and k times the Hadamard Hd after RoPE, src/engine/hadamard.ts; the K outputs and caches hold k·Hd).
 import type { Model } from "./weights.js";
 import {
   allocArOutputs,
@@ -14,7 +16,8 @@ import {
 } from "./ar-graph-io.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
 import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
-import { attendHead, attentionScale, type KvView } from "./attention.js";
+import { attendHead, attendHeadMaskedSoftmax, attentionScale, type KvView } from "./attention.js";
+import { hadamardHeads, hadamardMatrix } from "./hadamard.js";
 import { matMulRows } from "./kernels.js";
 
 export interface ArGraph {
@@ -29,6 +32,10 @@ export interface ArGraph {
   rope: RopeTables;
   /** Computes every weight product (default: the oracle matMulRows; same bits whichever is used). */
   matMul: MatMulFn;
+  /** §8.1: masked scores replaced by (row min - 20) instead of the mask being added. */
+  maskedSoftmax: boolean;
+  /** §8.2: the fp32 Hd [hd, hd] that q and k are multiplied by after RoPE, or null without R3. */
+  r3: Float32Array | null;
 }
 
 export interface ArGraphOptions {
@@ -37,9 +44,16 @@ export interface ArGraphOptions {
   matMul?: MatMulFn;
   /** Method name in the tensor list (default from CL and AR, see defaultArGraphName). */
   name?: ArGraphName;
+  /** SPEC-2026 §8.1 masked softmax (static_llama `enable_masked_softmax`); default false: softmax(scores + mask). */
+  maskedSoftmax?: boolean;
+  /** SPEC-2026 §8.2 R3 rotation of q and k (static_llama `r3`); default false. Needs head_dim a power of two. */
+  r3?: boolean;
 }
 
-/** Builds the AR-N graph for a model (static shapes fixed here, as at export); RoPE tables have CL rows. */
+/**
+ * Builds the AR-N graph for a model (static shapes fixed here, as at export); RoPE tables have CL rows. With `r3`
+ * a head_dim that is not a power of two is a RangeError.
+ */
 export function createArGraph(model: Model, opts: ArGraphOptions): ArGraph {
   const { contextLen: CL, arLen: AR } = opts;
   checkArShape(CL, AR);
@@ -52,6 +66,8 @@ export function createArGraph(model: Model, opts: ArGraphOptions): ArGraph {
     spec: arGraphSpec(c, CL, AR, opts.name),
     rope: buildRopeTables(c.headDim, CL, c.ropeTheta, c.ropeScaling),
     matMul: opts.matMul ?? matMulRows,
+    maskedSoftmax: opts.maskedSoftmax ?? false,
+    r3: opts.r3 ? hadamardMatrix(c.headDim) : null,
   };
 }
 
@@ -115,8 +131,11 @@ export function stageArKv(
 /**
  * One AR-N call, a pure function of `inp`. Per layer and KV head the graph's kh/vh are built (cache slots, then the
  * fed rows) and every query head of the group (consecutive heads, GQA) runs attendHead over all CL columns with its
- * mask row added; padded rows are computed like any other. Every input is read before any output is written (the new
- * K/V are staged), so outputs may alias inputs. Writes into `out` when given, else into fresh arrays.
+ * mask row added (or, with the masked softmax, its masked scores substituted); padded rows are computed like any
+ * other. With R3, q and k (after RoPE) are multiplied by Hd first, so the new K outputs are k·Hd (the caches fed
+ * back hold k·Hd too); the tapped `q` and `k` are still those before R3 (the decoder taps before attention). Every
+ * input is read before any output is written (the new K/V are staged), so outputs may alias inputs. Writes into
+ * `out` when given, else into fresh arrays.
  */
 export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, tap?: TapFn): ArGraphOutputs {
   const c = g.model.config;
@@ -137,13 +156,25 @@ export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, 
   const layerOut = kvDim * AR;
   const newK = new Float32Array(nLayers * layerOut);
   const newV = new Float32Array(nLayers * layerOut);
+  const H = g.r3;
+  const qr = H ? new Float32Array(AR * qDim) : null;
+  const kr = H ? new Float32Array(AR * kvDim) : null;
+  const attendRow = g.maskedSoftmax ? attendHeadMaskedSoftmax : attendHead;
   let positions = inp.inputPos;
   if (!positions) {
     positions = new Int32Array(AR);
     for (let i = 0; i < AR; i++) positions[i] = i;
   }
 
-  const attend = (layer: number, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array) => {
+  const attend = (layer: number, qIn: Float32Array, kIn: Float32Array, v: Float32Array, y: Float32Array) => {
+    let q = qIn;
+    let k = kIn;
+    if (H && qr && kr) {
+      hadamardHeads(qr, qIn, H, hd);
+      hadamardHeads(kr, kIn, H, hd);
+      q = qr;
+      k = kr;
+    }
     const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
     const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
@@ -153,7 +184,7 @@ export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, 
         const h = kvh * group + j; // GQA: query head h uses KV head floor(h / group)
         for (let i = 0; i < AR; i++) {
           const off = i * qDim + h * hd;
-          attendHead(q, off, hd, view, CL, inp.attnMask, i * CL, scale, scores, y, off);
+          attendRow(q, off, hd, view, CL, inp.attnMask, i * CL, scale, scores, y, off);
         }
       }
     }

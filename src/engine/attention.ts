@@ -1,6 +1,7 @@
 // Owns scaled dot-product attention of one query head as the device graph computes it (SPEC §1, §3):
 // scores = (q·k) / sqrt(hd), then + mask, then softmax over all key columns, then ·V. Each of the graph's
 // ops (matmul, divide, add, softmax, matmul) rounds its output to fp32; sums run in ascending column/dim order.
+// The masked-softmax variant (SPEC-2026 §8.1) replaces the add by a substitution of masked scores with (row min - 20).
 import { softmaxInPlace } from "./kernels.js";
 
 const fround = Math.fround;
@@ -46,6 +47,48 @@ export function attendHead(
     for (let d = 0; d < hd; d++) dot += q[qOff + d] * kData[kc + d * kRowStride];
     scores[c] = fround(fround(fround(dot) / scale) + mask[maskOff + c]);
   }
+  softmaxInPlace(scores, cols);
+  for (let d = 0; d < hd; d++) {
+    let acc = 0;
+    for (let c = 0; c < cols; c++) acc += scores[c] * vData[vOff + c * vRowStride + d];
+    y[yOff + d] = fround(acc);
+  }
+}
+
+/** The masked softmax's margin below the row minimum (static_llama's `minus_value`). */
+export const MASKED_SOFTMAX_OFFSET = 20;
+
+/**
+ * attendHead with the masked softmax of SPEC-2026 §8.1 (static_llama's `enable_masked_softmax`): s_c = fround(
+ * fround(q·k_c) / scale) over all `cols` columns (attendHead's sums), m = min_c s_c over all of them, s'_c = s_c where
+ * mask[maskOff + c] == 0 and fround(m - 20) elsewhere (any non-zero mask value means masked; the mask is never added),
+ * then attendHead's softmax and ·V. Masked columns keep weight e^(m-20-max), not 0. Same arguments as attendHead.
+ */
+export function attendHeadMaskedSoftmax(
+  q: Float32Array,
+  qOff: number,
+  hd: number,
+  view: KvView,
+  cols: number,
+  mask: Float32Array,
+  maskOff: number,
+  scale: number,
+  scores: Float32Array,
+  y: Float32Array,
+  yOff: number,
+): void {
+  const { kData, kOff, kRowStride, kColStride, vData, vOff, vRowStride } = view;
+  let min = Infinity;
+  for (let c = 0; c < cols; c++) {
+    const kc = kOff + c * kColStride;
+    let dot = 0;
+    for (let d = 0; d < hd; d++) dot += q[qOff + d] * kData[kc + d * kRowStride];
+    const s = fround(fround(dot) / scale);
+    scores[c] = s;
+    if (s < min) min = s;
+  }
+  const fill = fround(min - MASKED_SOFTMAX_OFFSET);
+  for (let c = 0; c < cols; c++) if (mask[maskOff + c] !== 0) scores[c] = fill;
   softmaxInPlace(scores, cols);
   for (let d = 0; d < hd; d++) {
     let acc = 0;

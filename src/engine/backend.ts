@@ -23,6 +23,8 @@ export interface BackendInit {
   contextLen?: number;
   /** Current flow: AR lengths of the AR-N graphs the run calls (1 = decode; AR_pp = prompt). */
   arLens?: readonly number[];
+  /** Current flow: the attention variants the AR-N graphs were exported with (SPEC-2026 §8). */
+  attention?: { maskedSoftmax?: boolean; r3?: boolean };
 }
 
 export interface ExecuteOptions {

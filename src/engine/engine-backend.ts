@@ -20,7 +20,7 @@ export function createEngineBackend(init: BackendInit, opts: { matMul?: MatMulFn
   const prefill = init.prefillSeqLen !== undefined ? createPrefillGraph(init.model, init.prefillSeqLen, { matMul }) : undefined;
   const arGraphs = new Map<number, ArGraph>();
   if (init.contextLen !== undefined)
-    for (const arLen of new Set(init.arLens ?? [1])) arGraphs.set(arLen, createArGraph(init.model, { contextLen: init.contextLen, arLen, matMul }));
+    for (const arLen of new Set(init.arLens ?? [1])) arGraphs.set(arLen, createArGraph(init.model, { contextLen: init.contextLen, arLen, matMul, ...init.attention }));
   const executeArSync = (arLen: number, inputs: ArGraphInputs, outputs: ArGraphOutputs, o?: ExecuteOptions) => {
     const g = arGraphs.get(arLen);
     if (!g) throw new Error(`reference backend: built without an AR-N graph of ${arLen} rows`);

@@ -164,6 +164,8 @@ add("current: --backend wasm not yet", [...C, "--backend", "wasm"], /--flow curr
 add("current: buffers over the limit", [...C, "--max_context_len", "99999999", "--max_seq_len", "99999999"], /GiB/);
 add("seed: several --prompt", [...M, "--prompt", "a", "--prompt", "b"], /--prompt given 2 times.*--flow current/);
 add("parity: several --prompt", ["parity", ...M, ...S, "--backend", "reference", "--prompt", "a", "--prompt", "b"], /parity: --prompt given 2 times/);
+add("current: --masked_softmax maybe", [...C, "--masked_softmax", "maybe"], /--masked_softmax "maybe": expected on or off/);
+add("--r3 with a seed-flow flag", [...M, "--r3", "on", "--kv_seq_len", "64"], /seed flow.*current flow/);
 // --- outputs ---
 add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);
 add("--dump_logits is the tokenizer", [...M, ...S, "--dump_logits", TOK], /--dump_logits.*input of this run/);

@@ -25,6 +25,21 @@ describe("--flow current", () => {
     expect(o.stats).toMatchObject({ flow: "current", max_context_len: 40 });
   });
 
+  it("--masked_softmax and --r3: reported in the stats; the greedy text stays that of the plain graph here", async () => {
+    const base = ["--flow", "current", "--max_seq_len", "40", "--prefill_ar_len", "8", "--json", "--seed", "1"];
+    const plain = JSON.parse((await cli(...base)).stdout);
+    expect(plain.stats).toMatchObject({ masked_softmax: false, r3: false });
+    for (const extra of [["--masked_softmax", "on"], ["--r3", "on"], ["--masked_softmax", "on", "--r3", "on"]]) {
+      const r = await cli(...base, ...extra);
+      expect(r.code, r.stderr).toBe(0);
+      const o = JSON.parse(r.stdout);
+      expect(o.stats.masked_softmax).toBe(extra.includes("--masked_softmax"));
+      expect(o.stats.r3).toBe(extra.includes("--r3"));
+      // Both variants change the logits only by ~1e-6 on stories260K (test/engine/ar-attention-variants.test.ts).
+      expect(o.generated_tokens).toEqual(plain.generated_tokens);
+    }
+  });
+
   it("a second turn that does not fit: exit 2, the error last, nothing written", async () => {
     const dump = join(mkdtempSync(join(tmpdir(), "llama-golden-turns-")), "l.f32");
     const r = await cli("--flow", "current", "--max_seq_len", "24", "--prefill_ar_len", "4", "--prompt", "Lily", "--prompt", "Tom", "--dump_logits", dump);
