@@ -23,6 +23,25 @@ export interface KvView {
   vRowStride: number;
 }
 
+/** fround(q·k_c): the float64 dot product over ascending d, rounded once (the graph's matmul output). */
+function scoreDot(q: Float32Array, qOff: number, hd: number, view: KvView, c: number): number {
+  const kc = view.kOff + c * view.kColStride;
+  let dot = 0;
+  for (let d = 0; d < hd; d++) dot += q[qOff + d] * view.kData[kc + d * view.kRowStride];
+  return fround(dot);
+}
+
+/** softmax over scores[0..cols) in place, then y[yOff + d] = fround(Σ_c p_c·V[c][d]) in ascending c. */
+function softmaxTimesV(scores: Float32Array, cols: number, hd: number, view: KvView, y: Float32Array, yOff: number): void {
+  softmaxInPlace(scores, cols);
+  const { vData, vOff, vRowStride } = view;
+  for (let d = 0; d < hd; d++) {
+    let acc = 0;
+    for (let c = 0; c < cols; c++) acc += scores[c] * vData[vOff + c * vRowStride + d];
+    y[yOff + d] = fround(acc);
+  }
+}
+
 /**
  * One query head over `cols` key columns, in column order 0..cols-1, with `mask[maskOff + c]` added.
  * `scores` is scratch of length >= cols. Writes y[yOff .. yOff+hd).
@@ -40,19 +59,8 @@ export function attendHead(
   y: Float32Array,
   yOff: number,
 ): void {
-  const { kData, kOff, kRowStride, kColStride, vData, vOff, vRowStride } = view;
-  for (let c = 0; c < cols; c++) {
-    const kc = kOff + c * kColStride;
-    let dot = 0;
-    for (let d = 0; d < hd; d++) dot += q[qOff + d] * kData[kc + d * kRowStride];
-    scores[c] = fround(fround(fround(dot) / scale) + mask[maskOff + c]);
-  }
-  softmaxInPlace(scores, cols);
-  for (let d = 0; d < hd; d++) {
-    let acc = 0;
-    for (let c = 0; c < cols; c++) acc += scores[c] * vData[vOff + c * vRowStride + d];
-    y[yOff + d] = fround(acc);
-  }
+  for (let c = 0; c < cols; c++) scores[c] = fround(fround(scoreDot(q, qOff, hd, view, c) / scale) + mask[maskOff + c]);
+  softmaxTimesV(scores, cols, hd, view, y, yOff);
 }
 
 /** The masked softmax's margin below the row minimum (static_llama's `minus_value`). */
@@ -77,22 +85,13 @@ export function attendHeadMaskedSoftmax(
   y: Float32Array,
   yOff: number,
 ): void {
-  const { kData, kOff, kRowStride, kColStride, vData, vOff, vRowStride } = view;
   let min = Infinity;
   for (let c = 0; c < cols; c++) {
-    const kc = kOff + c * kColStride;
-    let dot = 0;
-    for (let d = 0; d < hd; d++) dot += q[qOff + d] * kData[kc + d * kRowStride];
-    const s = fround(fround(dot) / scale);
+    const s = fround(scoreDot(q, qOff, hd, view, c) / scale);
     scores[c] = s;
     if (s < min) min = s;
   }
   const fill = fround(min - MASKED_SOFTMAX_OFFSET);
   for (let c = 0; c < cols; c++) if (mask[maskOff + c] !== 0) scores[c] = fill;
-  softmaxInPlace(scores, cols);
-  for (let d = 0; d < hd; d++) {
-    let acc = 0;
-    for (let c = 0; c < cols; c++) acc += scores[c] * vData[vOff + c * vRowStride + d];
-    y[yOff + d] = fround(acc);
-  }
+  softmaxTimesV(scores, cols, hd, view, y, yOff);
 }
