@@ -76,7 +76,6 @@ export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
   return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, run };
 }
 
-const readText = (path: string, flag: string): string => readUserText(path, flag);
 
 export async function quantReportCommand(argv: string[], io: RunIO): Promise<number> {
   const p = parseQuantReportArgs(argv);
@@ -87,8 +86,8 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   if (p.ptq === undefined) throw new UserError(`quant-report: --ptq is required (${SCHEME_NAMES.join(", ")})`);
   const a = p.run;
   if (p.html !== undefined) checkOutputs([{ flag: "--html", path: p.html }], [...runInputs(a), p.evalText, p.calibText]);
-  const evalText = readText(p.evalText, "--eval_text");
-  const calibText = p.calibText !== undefined ? readText(p.calibText, "--calib_text") : undefined;
+  const evalText = readUserText(p.evalText, "--eval_text");
+  const calibText = p.calibText !== undefined ? readUserText(p.calibText, "--calib_text") : undefined;
 
   const { model } = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
   const V = model.config.vocabSize;

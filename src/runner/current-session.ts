@@ -10,7 +10,7 @@ import type { ModelConfig } from "../engine/config.js";
 import type { TapFn } from "../engine/decoder.js";
 import { createCurrentKvManager, iotaMap, type CurrentKvManager } from "../kvcache/current-kv-manager.js";
 import { UserError } from "../util/errors.js";
-import { createYielder, MAX_RUN_BUFFER_BYTES, type Advance, type CallResult, type SteppedSession } from "./session.js";
+import { checkPromptIds, createYielder, MAX_RUN_BUFFER_BYTES, type Advance, type CallResult, type SteppedSession } from "./session.js";
 
 export type CurrentMode = "kv" | "hybrid";
 
@@ -71,12 +71,8 @@ export function checkCurrentShape(
     4 * (c.nLayers * 2 * c.nKvHeads * c.headDim * (CL - 1 + ar0) + (ar0 + 1) * CL + (ar0 + 1) * c.vocabSize + ar0 * (CL + 4 * c.dim + 3 * c.hiddenDim + 2 * c.nHeads * c.headDim));
   if (bytes > MAX_RUN_BUFFER_BYTES)
     throw new UserError(`--max_context_len ${CL}: the graph buffers would take ${(bytes / 2 ** 30).toFixed(1)} GiB, over the ${MAX_RUN_BUFFER_BYTES / 2 ** 30} GiB limit`);
+  checkPromptIds(o.promptTokens, o.config.vocabSize);
   const n = o.promptTokens.length;
-  if (n === 0) throw new UserError("the prompt is empty: no tokens to feed");
-  const V = o.config.vocabSize;
-  o.promptTokens.forEach((t, i) => {
-    if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`prompt token ${i} is ${t}, outside the model's vocabulary [0, ${V})`);
-  });
   const ar = o.mode === "kv" ? 1 : AR;
   // The runner aborts unless cur_pos + n < seq_len; the prompt processor needs start + n <= CL - AR.
   const at = start > 0 ? ` after ${start} tokens of conversation` : "";

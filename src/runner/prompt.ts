@@ -7,6 +7,7 @@ import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { UserError } from "../util/errors.js";
 import type { ModelFamily } from "./model-family.js";
+import { checkPromptIds } from "./session.js";
 
 export interface PromptInput {
   family: ModelFamily;
@@ -41,17 +42,12 @@ export function requireLlama3Tokenizer(tok: Tokenizer): void {
   if (tok.kind !== "tiktoken") throw new UserError(`--llama_model llama3_2 needs the Llama 3 tiktoken tokenizer.model (got a ${tok.kind} tokenizer)`);
 }
 
-/** Every id inside the model's vocabulary (the same check and message as the runner's, for every command). */
-function checkIds(ids: number[], vocabSize: number): number[] {
-  ids.forEach((t, i) => {
-    if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
-      throw new UserError(`prompt token ${i} is ${t}, outside the model's vocabulary [0, ${vocabSize})${t >= vocabSize ? " (see --fold_vocab)" : ""}`);
-  });
-  return ids;
-}
-
 export function assemblePrompt(p: PromptInput): AssembledPrompt {
-  const fold = (ids: number[]) => checkIds(foldIds(ids, p.vocabSize, p.foldVocab), p.vocabSize);
+  const fold = (ids: number[]) => {
+    const folded = foldIds(ids, p.vocabSize, p.foldVocab);
+    checkPromptIds(folded, p.vocabSize);
+    return folded;
+  };
   if (p.tokenizedIds !== undefined) return { ids: fold(p.tokenizedIds), text: "", notes: [] };
   const tok = p.tokenizer;
   if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin / --tokenizer_model, or the prompt as ids with --tokenized_prompt");

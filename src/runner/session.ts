@@ -172,6 +172,15 @@ export function createYielder(): () => Promise<void> {
   };
 }
 
+/** A prompt to feed: at least one id, every id inside the model's vocabulary (one check for every flow and command). */
+export function checkPromptIds(ids: readonly number[], vocabSize: number): void {
+  if (ids.length === 0) throw new UserError("the prompt is empty: no tokens to feed");
+  ids.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
+      throw new UserError(`prompt token ${i} is ${t}, outside the model's vocabulary [0, ${vocabSize})${t >= vocabSize ? " (see --fold_vocab)" : ""}`);
+  });
+}
+
 /** The checks the runner makes before generating; failures are the user's (exit code 2). */
 export function checkRunShape(o: { mode: EvalMode; kvSeqLen: number; prefillSeqLen: number; promptTokens: readonly number[]; config: ModelConfig }): void {
   const { mode, kvSeqLen, prefillSeqLen } = o;
@@ -187,11 +196,7 @@ export function checkRunShape(o: { mode: EvalMode; kvSeqLen: number; prefillSeqL
     const flags = [mode !== "prefill" ? `--kv_seq_len ${kvSeqLen}` : "", mode !== "kv" ? `--prefill_seq_len ${prefillSeqLen}` : ""].filter((f) => f !== "");
     throw new UserError(`${flags.join(" with ")}: the graph buffers would take ${gb(bytes)}, over the ${gb(MAX_RUN_BUFFER_BYTES)} limit; use shorter graphs`);
   }
-  if (n === 0) throw new UserError("the prompt is empty: no tokens to feed");
-  const V = o.config.vocabSize;
-  o.promptTokens.forEach((t, i) => {
-    if (!Number.isInteger(t) || t < 0 || t >= V) throw new UserError(`prompt token ${i} is ${t}, outside the model's vocabulary [0, ${V})`);
-  });
+  checkPromptIds(o.promptTokens, o.config.vocabSize);
   if (mode === "hybrid" && n > prefillSeqLen - 1)
     throw new UserError(
       `the prompt has ${n} tokens but hybrid mode with --prefill_seq_len ${prefillSeqLen} takes at most ${prefillSeqLen - 1}; ` +

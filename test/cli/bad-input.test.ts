@@ -165,6 +165,9 @@ add("current: buffers over the limit", [...C, "--max_context_len", "99999999", "
 add("seed: several --prompt", [...M, "--prompt", "a", "--prompt", "b"], /--prompt given 2 times.*--flow current/);
 add("parity: several --prompt", ["parity", ...M, ...S, "--backend", "reference", "--prompt", "a", "--prompt", "b"], /parity: --prompt given 2 times/);
 add("current: --masked_softmax maybe", [...C, "--masked_softmax", "maybe"], /--masked_softmax "maybe": expected on or off/);
+add("current: --r3 sometimes", [...C, "--r3", "sometimes"], /--r3 "sometimes": expected on or off/);
+add("--qnn_system_lib without qnn", [...M, "--qnn_system_lib", GARBAGE], /--qnn_system_lib is for --backend qnn/);
+add("--qnn_provider without qnn", [...M, "--qnn_provider", "HTP"], /--qnn_provider is for --backend qnn/);
 add("--r3 with a seed-flow flag", [...M, "--r3", "on", "--kv_seq_len", "64"], /seed flow.*current flow/);
 // --- outputs ---
 add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);

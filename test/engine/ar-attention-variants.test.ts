@@ -7,11 +7,12 @@ import { bitsEqual, hfCases, loadStories260K, maxAbsDiff } from "../helpers/fixt
 import { TINY_PARAMS, TINY_PTH, tinyReference } from "../helpers/tiny-llama3.js";
 import { loadModel } from "../../src/loaders/index.js";
 import type { Model } from "../../src/engine/weights.js";
-import { arForward, createArGraph, type ArGraph, type ArGraphOptions } from "../../src/engine/ar-graph.js";
+import { arForward, createArGraph, type ArGraphOptions } from "../../src/engine/ar-graph.js";
 import { allocArCaches, arCausalMask, type ArGraphOutputs } from "../../src/engine/ar-graph-io.js";
 import { attendHead, attendHeadMaskedSoftmax, attentionScale, type KvView } from "../../src/engine/attention.js";
 import { hadamardHeads, hadamardMatrix, hadamardRow } from "../../src/engine/hadamard.js";
 import type { TapName } from "../../src/engine/decoder.js";
+import { updateCaches } from "../helpers/ar-caches.js";
 
 const stories = loadStories260K();
 const tiny = loadModel({ checkpoint: TINY_PTH, params: TINY_PARAMS }).model;
@@ -56,18 +57,6 @@ function ulp32(x: number): number {
   return a < 2 ** -126 ? 2 ** -149 : 2 ** (Math.floor(Math.log2(a)) - 23);
 }
 
-/** Smart-Mask style cache update: fed row j (< n) of `out` goes to slot nPast + j (as in ar-graph.test.ts). */
-function updateCaches(g: ArGraph, kC: Float32Array[], vC: Float32Array[], out: ArGraphOutputs, nPast: number, n: number): void {
-  const { nKvHeads: H, headDim: hd } = g.model.config;
-  const C = g.cacheLen;
-  const AR = g.arLen;
-  for (let l = 0; l < kC.length; l++)
-    for (let j = 0; j < n; j++) {
-      for (let r = 0; r < H * hd; r++) kC[l][r * C + nPast + j] = out.kOut[l][r * AR + j];
-      for (let h = 0; h < H; h++)
-        for (let d = 0; d < hd; d++) vC[l][(h * C + nPast + j) * hd + d] = out.vOut[l][(h * AR + j) * hd + d];
-    }
-}
 
 /** A chunked prompt (AR rows per call, caches fed back from the outputs, stale bytes in unused slots); every call's outputs. */
 type Variant = Omit<ArGraphOptions, "contextLen" | "arLen">;

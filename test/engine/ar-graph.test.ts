@@ -6,11 +6,12 @@ import { bitsEqual, hfCases, loadStories260K, maxAbsDiff } from "../helpers/fixt
 import { TINY_PARAMS, TINY_PTH, tinyReference } from "../helpers/tiny-llama3.js";
 import { loadModel } from "../../src/loaders/index.js";
 import type { Model } from "../../src/engine/weights.js";
-import { arForward, createArGraph, type ArGraph } from "../../src/engine/ar-graph.js";
-import { allocArCaches, allocArOutputs, arCausalMask, arGraphSpec, type ArGraphOutputs } from "../../src/engine/ar-graph-io.js";
+import { arForward, createArGraph } from "../../src/engine/ar-graph.js";
+import { allocArCaches, allocArOutputs, arCausalMask, arGraphSpec } from "../../src/engine/ar-graph-io.js";
 import { createKvGraph, kvForward } from "../../src/engine/kv-graph.js";
 import { createPrefillGraph, prefillForward } from "../../src/engine/prefill-graph.js";
 import { causalMask, MASK_ATTEND, MASK_BLOCKED } from "../../src/engine/graph-io.js";
+import { updateCaches } from "../helpers/ar-caches.js";
 
 const stories = loadStories260K();
 const tiny = loadModel({ checkpoint: TINY_PTH, params: TINY_PARAMS }).model;
@@ -27,18 +28,6 @@ function stale(a: Float32Array, seed: number): Float32Array {
   return a;
 }
 
-/** Smart-Mask style update of per-layer caches: fed row j (< n) of `out` goes to slot nPast + j (SPEC-2026 §4.2). */
-function updateCaches(g: ArGraph, kC: Float32Array[], vC: Float32Array[], out: ArGraphOutputs, nPast: number, n: number): void {
-  const { nKvHeads: H, headDim: hd } = g.model.config;
-  const C = g.cacheLen;
-  const AR = g.arLen;
-  for (let l = 0; l < kC.length; l++)
-    for (let j = 0; j < n; j++) {
-      for (let r = 0; r < H * hd; r++) kC[l][r * C + nPast + j] = out.kOut[l][r * AR + j];
-      for (let h = 0; h < H; h++)
-        for (let d = 0; d < hd; d++) vC[l][(h * C + nPast + j) * hd + d] = out.vOut[l][(h * AR + j) * hd + d];
-    }
-}
 
 interface Step {
   logits: Float32Array;
