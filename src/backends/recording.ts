@@ -1,11 +1,16 @@
 // Owns the recording backend: a wrapper that forwards every graph call to another backend and records its
-// inputs and outputs as golden vectors (the format of src/golden/golden-vectors.ts), for `parity --dump`.
+// inputs and outputs as golden vectors (the format of src/golden/golden-vectors.ts), for `parity --dump`; the seed
+// flow's prefill/KV graphs or the current flow's AR-N graphs (named by their method: kv_forward at AR = 1,
+// prefill_forward at AR_pp, calibrate at AR = CL), whichever the run builds.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Interrupts } from "../util/interrupts.js";
 import { join } from "node:path";
-import type { Backend, BackendInit } from "../engine/backend.js";
+import type { Backend, BackendInit, ExecuteOptions } from "../engine/backend.js";
+import { arGraphSpec, type ArGraphInputs, type ArGraphOutputs, type ArGraphSpec } from "../engine/ar-graph-io.js";
 import { kvGraphSpec, prefillGraphSpec, type GraphSpec } from "../engine/graph-io.js";
 import {
+  arInputTensors,
+  arOutputTensors,
   callDirName,
   checkCount,
   GOLDEN_FORMAT,
@@ -36,11 +41,20 @@ import { describeFsError } from "../util/files.js";
  */
 export function createRecordingBackend(inner: Backend, dir: string, init: BackendInit, interrupts?: Interrupts): Backend & { complete(): void } {
   const c = init.model.config;
-  const specs: Partial<Record<GraphName, GraphSpec>> = {
-    kv_forward: inner.graphs.kv ?? (init.kvSeqLen !== undefined ? kvGraphSpec(c, init.kvSeqLen) : undefined),
-    prefill_forward:
-      inner.graphs.prefill ?? (init.prefillSeqLen !== undefined ? prefillGraphSpec(c, init.prefillSeqLen) : undefined),
-  };
+  const current = init.contextLen !== undefined;
+  const specs: Partial<Record<GraphName, GraphSpec | ArGraphSpec>> = {};
+  /** Current flow: the graph name of each AR length (decode kv_forward, prompt prefill_forward, or calibrate). */
+  const arNames = new Map<number, GraphName>();
+  if (current) {
+    const arSpecs = inner.graphs.ar ?? (init.arLens ?? [1]).map((ar) => arGraphSpec(c, init.contextLen!, ar));
+    for (const sp of arSpecs) {
+      specs[sp.name] = sp;
+      arNames.set(sp.arLen, sp.name);
+    }
+  } else {
+    specs.kv_forward = inner.graphs.kv ?? (init.kvSeqLen !== undefined ? kvGraphSpec(c, init.kvSeqLen) : undefined);
+    specs.prefill_forward = inner.graphs.prefill ?? (init.prefillSeqLen !== undefined ? prefillGraphSpec(c, init.prefillSeqLen) : undefined);
+  }
   const madeDir = !existsSync(dir);
   try {
     mkdirSync(dir, { recursive: true });
@@ -50,10 +64,9 @@ export function createRecordingBackend(inner: Backend, dir: string, init: Backen
   if (existsSync(join(dir, MANIFEST_FILE)))
     throw new UserError(`golden vectors ${dir}: already holds a recording (${MANIFEST_FILE}); choose an empty directory`);
 
-  const manifest: GoldenManifest = { format: GOLDEN_FORMAT, version: GOLDEN_VERSION, graphs: {}, calls: [] };
-  if (specs.kv_forward) manifest.graphs.kv_forward = specs.kv_forward;
-  if (specs.prefill_forward) manifest.graphs.prefill_forward = specs.prefill_forward;
-  const inputLists: Record<GraphName, string[]> = { kv_forward: [], prefill_forward: [] };
+  const manifest: GoldenManifest = { format: GOLDEN_FORMAT, version: GOLDEN_VERSION, ...(current ? { flow: "current" as const } : {}), graphs: {}, calls: [] };
+  for (const g of ["kv_forward", "prefill_forward", "calibrate"] as const) if (specs[g]) manifest.graphs[g] = specs[g];
+  const inputLists: Record<GraphName, string[]> = { kv_forward: [], prefill_forward: [], calibrate: [] };
   let counter = 0;
   const written = new Set<string>();
   const forget =
@@ -109,6 +122,15 @@ export function createRecordingBackend(inner: Backend, dir: string, init: Backen
       recordCall("kv_forward", kvInputTensors(inputs), () => inner.executeKv(inputs, outputs, opts), () => kvOutputTensors(outputs)),
     executePrefill: (inputs, outputs, opts) =>
       recordCall("prefill_forward", prefillInputTensors(inputs), () => inner.executePrefill(inputs, outputs, opts), () => prefillOutputTensors(outputs)),
+    ...(inner.executeAr
+      ? {
+          executeAr: (arLen: number, inputs: ArGraphInputs, outputs: ArGraphOutputs, opts?: ExecuteOptions) => {
+            const graph = arNames.get(arLen);
+            if (!graph) throw new Error(`recording backend: no AR-N graph of ${arLen} rows`);
+            return recordCall(graph, arInputTensors(inputs), () => inner.executeAr!(arLen, inputs, outputs, opts), () => arOutputTensors(outputs));
+          },
+        }
+      : {}),
     dispose() {
       inner.dispose();
     },

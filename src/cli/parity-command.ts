@@ -21,7 +21,8 @@ import { UserError } from "../util/errors.js";
 import type { RunArgs } from "./args.js";
 import { parseSubcommandArgs } from "./subcommand-args.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import { declaresContext, runInputs, type RunIO } from "./run.js";
+import { declaresContext, runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
+import { checkCurrentShape, type CurrentMode } from "../runner/current-session.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
@@ -46,8 +47,10 @@ Usage: llama-golden parity --backend NAME [model and flow flags] [flags]
   -h, --help              this text
 
 Model and flow flags as in the run command: --checkpoint --params --tokenizer_bin --tokenizer_model
---llama_model --rope_scale_factor --fold_vocab --prompt --system_prompt --tokenized_prompt --model_mode
---kv_updater --kv_seq_len --prefill_seq_len.
+--llama_model --rope_scale_factor --fold_vocab --prompt --system_prompt --tokenized_prompt --model_mode;
+seed flow: --kv_updater --kv_seq_len --prefill_seq_len; current flow (--flow current): --max_context_len
+--prefill_ar_len --max_seq_len --masked_softmax --r3. In the current flow every AR-N call is a step: the
+prompt chunks (AR_pp rows, or one token per call in kv mode), then the AR = 1 decode calls.
 
 A quantized device (qnn) departs from the fp32 reference by its quantization: pick the tolerance set of
 its export with --dtype (e.g. 16a4w) or give explicit --tol_* limits (docs/qnn.md).
@@ -182,17 +185,31 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   if (p.dump !== undefined && inputs.some((i) => i !== undefined && resolve(i) === resolve(p.dump!)))
     throw new UserError(`--dump ${p.dump}: is an input of this run; choose an empty directory`);
 
-  const { model, format } = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
+  const current = a.flow === "current";
+  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
+  const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const prompt = await promptTokens(a, model.config.vocabSize, family);
-  checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
-  const longer = contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(format));
+  const hd = model.config.headDim;
+  if (current && a.r3 && (hd & (hd - 1)) !== 0) throw new UserError(`--r3 needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
+  if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
+  else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
+  const longer = current
+    ? contextWarning(model.config, "kv", a.contextLen, a.contextLen, declaresContext(loaded.format))
+    : contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(loaded.format));
   if (longer) io.stderr(longer + "\n");
-  const init: BackendInit = {
-    model,
-    kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
-    prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
-  };
+  const init: BackendInit = current
+    ? {
+        model,
+        contextLen: a.contextLen,
+        arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen],
+        attention: { maskedSoftmax: a.maskedSoftmax ?? false, r3: a.r3 ?? false },
+      }
+    : {
+        model,
+        kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+        prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+      };
   const tolerance = applyOverrides(defaultTolerance(p.backend, p.dtype), { sqnrDb: p.tolSqnrDb, maxKl: p.tolKl, maxAbs: p.tolMaxAbs });
 
   const reference = createReferenceBackend(init);
@@ -214,19 +231,14 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
       recording = rec;
       candidate = rec;
     }
-    const report = await withProgress(ttyProgress(io, !a.json, "parity"), (bar) => runParity({
-      model,
-      reference,
-      candidate,
-      mode: a.modelMode,
-      kvUpdater: a.kvUpdater,
-      kvSeqLen: a.kvSeqLen,
-      prefillSeqLen: a.prefillSeqLen,
-      promptTokens: prompt,
-      steps: p.steps,
-      tolerance,
-      onProgress: bar.update,
-    }));
+    const common = { model, reference, candidate, promptTokens: prompt, steps: p.steps, tolerance };
+    const report = await withProgress(ttyProgress(io, !a.json, "parity"), (bar) =>
+      runParity(
+        current
+          ? { ...common, flow: "current", mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, onProgress: bar.update }
+          : { ...common, mode: a.modelMode, kvUpdater: a.kvUpdater, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, onProgress: bar.update },
+      ),
+    );
     recording?.complete();
     if (p.html !== undefined) {
       const f = openAtomicFile(p.html, "--html", io.interrupts);

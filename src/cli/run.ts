@@ -99,7 +99,7 @@ function quantSetup(a: RunArgs, io: RunIO, model: Model, tok: Tokenizer | undefi
  * --rope_scale_factor gets factor 8 (model_args.py's rope_scale_factor default), not Meta's 32.
  */
 export const CURRENT_ROPE_SCALE_FACTOR = 8;
-function withCurrentRopeDefault(model: Model): Model {
+export function withCurrentRopeDefault(model: Model): Model {
   const r = model.config.ropeScaling;
   return r ? { ...model, config: { ...model.config, ropeScaling: { ...r, factor: CURRENT_ROPE_SCALE_FACTOR } } } : model;
 }

@@ -8,7 +8,7 @@
 import type { Model } from "./weights.js";
 import type { TapFn } from "./decoder.js";
 import type { GraphSpec } from "./graph-io.js";
-import type { ArGraphInputs, ArGraphOutputs } from "./ar-graph-io.js";
+import type { ArGraphInputs, ArGraphOutputs, ArGraphSpec } from "./ar-graph-io.js";
 import type { CacheArray, CacheEncoding, EvalMode, KvCacheManager, MaskArray, TypedCtor } from "../kvcache/types.js";
 
 export type LogitsArray = Float32Array | Uint8Array | Uint16Array;
@@ -87,7 +87,7 @@ export interface GraphBackend<C extends CacheArray, M extends MaskArray, G exten
   /** Whether `tap` receives intermediate tensors. */
   readonly supportsTaps: boolean;
   /** The graphs this backend instance was built for, with their tensor lists in device order (fp32 graphs). */
-  readonly graphs: { kv?: GraphSpec; prefill?: GraphSpec };
+  readonly graphs: { kv?: GraphSpec; prefill?: GraphSpec; /** Current flow: the AR-N graphs, one per AR length. */ ar?: readonly ArGraphSpec[] };
   /** The runner modes this backend can serve (default: all). */
   readonly supportedModes?: readonly EvalMode[];
   /** The element types of the graph I/O; absent for fp32 graphs (FP32_GRAPH_ENCODING). */

@@ -37,7 +37,7 @@ export function createEngineBackend(init: BackendInit, opts: { matMul?: MatMulFn
   return {
     name: "reference",
     supportsTaps: true,
-    graphs: { kv: kv?.spec, prefill: prefill?.spec },
+    graphs: { kv: kv?.spec, prefill: prefill?.spec, ...(arGraphs.size ? { ar: [...arGraphs.values()].map((g) => g.spec) } : {}) },
     executeKvSync,
     executePrefillSync,
     async executeKv(inputs, outputs, o) {

@@ -23,6 +23,7 @@ import {
   type PrefillGraphInputs,
   type PrefillGraphOutputs,
 } from "../engine/graph-io.js";
+import type { ArGraphInputs, ArGraphName, ArGraphOutputs, ArGraphSpec } from "../engine/ar-graph-io.js";
 import { oneLine, UserError } from "../util/errors.js";
 import { describeFsError } from "../util/files.js";
 
@@ -30,8 +31,11 @@ export const GOLDEN_FORMAT = "llama-golden-golden-vectors";
 export const GOLDEN_VERSION = 1;
 export const MANIFEST_FILE = "manifest.json";
 
-export type GraphName = GraphSpec["name"];
-const GRAPH_NAMES: readonly GraphName[] = ["kv_forward", "prefill_forward"];
+/** Seed graphs (SPEC §3) and the current flow's AR-N graphs (SPEC-2026 §3: decode, prompt, calibration). */
+export type GraphName = GraphSpec["name"] | ArGraphName;
+const GRAPH_NAMES: readonly GraphName[] = ["kv_forward", "prefill_forward", "calibrate"];
+/** The flow a recording's graphs belong to; manifests of the seed flow carry no `flow` key (older recordings). */
+export type GoldenFlow = "seed" | "current";
 
 export interface GoldenTensor {
   name: string;
@@ -54,9 +58,14 @@ export interface GoldenCall {
 export interface GoldenManifest {
   format: typeof GOLDEN_FORMAT;
   version: typeof GOLDEN_VERSION;
-  graphs: { kv_forward?: GraphSpec; prefill_forward?: GraphSpec };
+  /** Present for the current flow only ("current"); the graphs then are AR-N graphs with merged per-layer KV. */
+  flow?: "current";
+  graphs: Partial<Record<GraphName, GraphSpec | ArGraphSpec>>;
   calls: GoldenCall[];
 }
+
+/** The flow of a manifest. */
+export const manifestFlow = (m: Pick<GoldenManifest, "flow">): GoldenFlow => m.flow ?? "seed";
 
 export interface GoldenVectors {
   dir: string;
@@ -87,6 +96,13 @@ export function prefillInputTensors(i: PrefillGraphInputs): RawTensor[] {
   return [i.tokens, i.attnMask];
 }
 export function prefillOutputTensors(o: PrefillGraphOutputs): RawTensor[] {
+  return [o.logits, ...o.kOut, ...o.vOut];
+}
+/** An AR-N call's inputs in arGraphSpec order: tokens, atten_mask, input_pos (absent when AR == CL), K per layer, V per layer. */
+export function arInputTensors(i: ArGraphInputs): RawTensor[] {
+  return [i.tokens, i.attnMask, ...(i.inputPos ? [i.inputPos] : []), ...i.kCaches, ...i.vCaches];
+}
+export function arOutputTensors(o: ArGraphOutputs): RawTensor[] {
   return [o.logits, ...o.kOut, ...o.vOut];
 }
 
@@ -157,7 +173,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object
 const isShape = (v: unknown): v is number[] => Array.isArray(v) && v.every((d) => Number.isInteger(d) && d >= 0);
 const isDType = (v: unknown): v is DType => v === "int32" || v === "float32";
 
-function checkSpec(where: string, v: unknown, name: GraphName): GraphSpec {
+function checkSpec(where: string, v: unknown, name: GraphName): GraphSpec | ArGraphSpec {
   const bad = (why: string) => new UserError(`${where}: graph ${name}: ${why}`);
   if (!isObj(v) || v.name !== name || !Array.isArray(v.inputs) || !Array.isArray(v.outputs))
     throw bad("expected {name, inputs, outputs}");
@@ -165,7 +181,7 @@ function checkSpec(where: string, v: unknown, name: GraphName): GraphSpec {
     for (const t of list)
       if (!isObj(t) || typeof t.name !== "string" || !isShape(t.shape) || !isDType(t.dtype))
         throw bad("a tensor is not {name, shape, dtype}");
-  return v as unknown as GraphSpec;
+  return v as unknown as GraphSpec | ArGraphSpec;
 }
 
 /** Reads and validates a recording: manifest shape, every call against its graph spec, every raw file's size. */
@@ -188,6 +204,7 @@ export function readGoldenVectors(dir: string): GoldenVectors {
     throw new UserError(`${where}: not a golden-vector manifest (format should be "${GOLDEN_FORMAT}")`);
   if (m.version !== GOLDEN_VERSION) throw new UserError(`${where}: unsupported version ${JSON.stringify(m.version)}, expected ${GOLDEN_VERSION}`);
   if (!isObj(m.graphs) || !Array.isArray(m.calls)) throw new UserError(`${where}: missing "graphs" or "calls"`);
+  if (m.flow !== undefined && m.flow !== "current") throw new UserError(`${where}: unknown flow ${JSON.stringify(m.flow)} (expected "current" or no flow key)`);
   const graphs: GoldenManifest["graphs"] = {};
   for (const g of GRAPH_NAMES) if (m.graphs[g] !== undefined) graphs[g] = checkSpec(where, m.graphs[g], g);
   const calls = m.calls.map((c: unknown, pos: number): GoldenCall => {
@@ -227,7 +244,8 @@ export function readGoldenVectors(dir: string): GoldenVectors {
     };
     return { index: pos, graph, inputs: tensors("inputs"), outputs: tensors("outputs") };
   });
-  return { dir, manifest: { format: GOLDEN_FORMAT, version: GOLDEN_VERSION, graphs, calls } };
+  const manifest: GoldenManifest = { format: GOLDEN_FORMAT, version: GOLDEN_VERSION, ...(m.flow === "current" ? { flow: "current" as const } : {}), graphs, calls };
+  return { dir, manifest };
 }
 
 /** Reads one recorded tensor's raw bytes, checking the size again (the file may have changed since reading). */

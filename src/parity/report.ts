@@ -42,7 +42,12 @@ function stepRow(s: StepReport): string {
 export function reportMarkdown(r: ParityReport): string {
   const out: string[] = [];
   out.push(`# Parity: ${r.backend} vs ${r.referenceBackend}: ${r.passed ? "PASSED" : "FAILED"}`, "");
-  out.push(`- mode: ${r.mode}, kv_updater: ${r.kvUpdater}`);
+  if (r.flow === "current")
+    out.push(
+      `- flow: current (AR-N graphs), mode: ${r.mode}, max_context_len ${r.contextLen}, prefill_ar_len ${r.prefillArLen}, ` +
+        `max_seq_len ${r.maxSeqLen}, kv_updater: ${r.kvUpdater}`,
+    );
+  else out.push(`- mode: ${r.mode}, kv_updater: ${r.kvUpdater}`);
   out.push(`- prompt tokens (${r.promptTokens.length}): ${r.promptTokens.join(" ")}`);
   out.push(`- graph calls compared (lock-step): ${r.steps.length}`);
   out.push(`- first divergent step: ${r.firstDivergentStep ?? "none"}`, "");
@@ -114,6 +119,12 @@ export function reportHtml(r: ParityReport): string {
     facts: [
       ["backend", r.backend],
       ["reference", r.referenceBackend],
+      ...(r.flow === "current"
+        ? ([
+            ["flow", "current (AR-N graphs)"],
+            ["max_context_len / prefill_ar_len / max_seq_len", `${r.contextLen} / ${r.prefillArLen} / ${r.maxSeqLen}`],
+          ] as [string, string][])
+        : []),
       ["mode", r.mode],
       ["kv_updater", r.kvUpdater],
       ["prompt tokens", String(r.promptTokens.length)],

@@ -15,20 +15,17 @@ import type { Model } from "../engine/weights.js";
 import { LAYER_TAPS, type TapFn, type TapName } from "../engine/decoder.js";
 import type { EvalMode } from "../kvcache/types.js";
 import { checkRunShape, createSession, type CallResult, type KvUpdater, type RunnerSession } from "../runner/session.js";
+import { checkCurrentShape, createCurrentSession, type CurrentMode, type CurrentSession } from "../runner/current-session.js";
 import { UserError } from "../util/errors.js";
 import { checkTolerance, compareTensors, klDivergence, top1, type TensorDiff } from "./metrics.js";
 import type { ParityTolerance } from "./tolerances.js";
 
 export type GraphKind = "prefill" | "kv";
 
-export interface RunParityOptions {
+interface ParityCommon {
   model: Model;
   reference: Backend;
   candidate: Backend;
-  mode: EvalMode;
-  kvUpdater: KvUpdater;
-  kvSeqLen: number;
-  prefillSeqLen: number;
   /** Prompt ids as fed (BOS included). */
   promptTokens: number[];
   /** Tokens to generate (greedy); graph calls are bounded by this and by the graphs' capacity. */
@@ -42,6 +39,29 @@ export interface RunParityOptions {
    */
   onProgress?: (done: number, total: number, phase: "lock-step" | "free-running") => void;
 }
+
+/** The seed flow (SPEC §3–6): the prefill and KV graphs with either cache updater. */
+export interface SeedParityOptions extends ParityCommon {
+  flow?: "seed";
+  mode: EvalMode;
+  kvUpdater: KvUpdater;
+  kvSeqLen: number;
+  prefillSeqLen: number;
+}
+
+/** The current flow (SPEC-2026 §3–5): AR-N calls (prompt chunks, then AR = 1 decode steps) over Smart Mask. */
+export interface CurrentParityOptions extends ParityCommon {
+  flow: "current";
+  mode: CurrentMode;
+  /** CL (--max_context_len). */
+  contextLen: number;
+  /** AR_pp (--prefill_ar_len). */
+  prefillArLen: number;
+  /** --max_seq_len. */
+  maxSeqLen: number;
+}
+
+export type RunParityOptions = SeedParityOptions | CurrentParityOptions;
 
 /** A K or V comparison of one (layer, head). */
 export interface HeadDiff extends TensorDiff {
@@ -111,6 +131,11 @@ export interface TokenMismatch {
 
 export interface ParityReport {
   passed: boolean;
+  /** Current flow only (absent: the seed flow): the flow and its graph lengths. */
+  flow?: "current";
+  contextLen?: number;
+  prefillArLen?: number;
+  maxSeqLen?: number;
   mode: EvalMode;
   kvUpdater: KvUpdater;
   backend: string;
@@ -132,13 +157,91 @@ export interface ParityReport {
 type CallOut = CallResult<Float32Array, Float32Array>;
 type Session = RunnerSession<Float32Array, Float32Array, Float32Array>;
 
-/** One backend driven through the runner's flow for a mode (src/runner/session.ts), greedy, without stop tokens. */
-function newSession(backend: Backend, o: RunParityOptions): Session {
-  const { model, mode, kvUpdater, kvSeqLen, prefillSeqLen, promptTokens } = o;
-  return createSession({ backend, config: model.config, mode, kvUpdater, kvSeqLen, prefillSeqLen, promptTokens });
+/**
+ * One backend's runner session as parity drives it, whatever the flow: calls whose K/V outputs come as one array
+ * per (layer, KV head) in layer-major order, reruns into fresh outputs, and lock-step cache adoption.
+ */
+interface ParitySession {
+  readonly phase: string;
+  readonly generated: readonly number[];
+  call(opts?: { tap?: TapFn; fresh?: boolean }): Promise<CallOut>;
+  advance(token: number): void;
+  /** Takes the other session's cache inputs for the next call (lock-step). */
+  adopt(from: ParitySession): void;
+  /** Graph calls a greedy run of `steps` tokens makes from here. */
+  plannedCalls(steps: number): number;
 }
 
-const done = (s: Session) => s.phase === "done";
+/** One backend driven through the seed runner's flow for a mode (src/runner/session.ts), greedy, without stop tokens. */
+function seedSession(backend: Backend, o: SeedParityOptions): ParitySession {
+  const { model, mode, kvUpdater, kvSeqLen, prefillSeqLen, promptTokens } = o;
+  const s: Session = createSession({ backend, config: model.config, mode, kvUpdater, kvSeqLen, prefillSeqLen, promptTokens });
+  const self: ParitySession & { s: Session } = {
+    s,
+    get phase() {
+      return s.phase;
+    },
+    get generated() {
+      return s.generated;
+    },
+    call: (opts) => s.call(opts),
+    advance: (t) => void s.advance(t),
+    // Only KV calls read caches; a prefill call's inputs are the prompt alone.
+    adopt: (from) => {
+      if (s.phase === "kv") s.adoptCacheInputs((from as typeof self).s);
+    },
+    // Up to position n - 1 + steps (or the end of the caches).
+    plannedCalls: (steps) => Math.max(1, Math.min(promptTokens.length - 1 + steps, s.cache.sizedLen) - s.pos),
+  };
+  return self;
+}
+
+/**
+ * The current flow's session (src/runner/current-session.ts), greedy, without stop tokens. Its per-layer K/V outputs
+ * ([H, hd, AR] and [H, AR, hd]) are handed to the comparison as per-head views (heads are contiguous in both).
+ */
+function currentSession(backend: Backend, o: CurrentParityOptions): ParitySession {
+  const c = o.model.config;
+  const s: CurrentSession = createCurrentSession({
+    backend,
+    config: c,
+    mode: o.mode,
+    contextLen: o.contextLen,
+    prefillArLen: o.prefillArLen,
+    maxSeqLen: o.maxSeqLen,
+    promptTokens: o.promptTokens,
+  });
+  const H = c.nKvHeads;
+  const heads = (perLayer: Float32Array[]) =>
+    perLayer.flatMap((t) => Array.from({ length: H }, (_, h) => t.subarray((h * t.length) / H, ((h + 1) * t.length) / H)));
+  const n = o.promptTokens.length;
+  const ar = o.mode === "kv" ? 1 : o.prefillArLen;
+  const seqLen = Math.min(o.maxSeqLen, o.contextLen);
+  const self: ParitySession & { s: CurrentSession } = {
+    s,
+    get phase() {
+      return s.phase;
+    },
+    get generated() {
+      return s.generated;
+    },
+    call: async (opts) => {
+      const r = await s.call(opts);
+      return { ...r, kOut: heads(r.kOut as Float32Array[]), vOut: heads(r.vOut as Float32Array[]) };
+    },
+    advance: (t) => void s.advance(t),
+    adopt: (from) => s.adoptCacheInputs((from as typeof self).s),
+    // ceil(n / AR) prompt chunks, then one decode call per further token while pos < seq_len - 1 (SPEC-2026 §5).
+    plannedCalls: (steps) => Math.ceil(n / ar) + Math.min(steps - 1, Math.max(0, seqLen - 1 - n)),
+  };
+  return self;
+}
+
+function newSession(backend: Backend, o: RunParityOptions): ParitySession {
+  return o.flow === "current" ? currentSession(backend, o) : seedSession(backend, o);
+}
+
+const done = (s: ParitySession) => s.phase === "done";
 
 const rowOf = (x: Float32Array, r: number, V: number) => x.subarray(r * V, (r + 1) * V);
 
@@ -151,7 +254,8 @@ function worse(a: TensorDiff, b: TensorDiff): boolean {
 function compareCall(ref: CallOut, cand: CallOut, V: number, t: ParityTolerance, nKvHeads: number): Omit<StepReport, "index"> {
   const failures: string[] = [];
   const logitsTol = { minSqnrDb: t.logitsSqnrDb, maxAbs: t.maxAbs, maxKl: t.maxKl, requireTop1: t.requireTop1 };
-  const sampleRow = ref.graph === "prefill" ? ref.position : 0;
+  // The sampled (or last fed) row: the last of the rows that carry fed tokens.
+  const sampleRow = ref.rowCount - 1;
   const judgeRow = (r: number) => {
     const rr = rowOf(ref.logits, r, V);
     const cr = rowOf(cand.logits, r, V);
@@ -239,7 +343,7 @@ function tapCollector(): { taps: Map<string, Float32Array>; tap: TapFn } {
   return { taps, tap: (layer, name, data) => taps.set(`${layer}/${name}`, data.slice()) };
 }
 
-async function bisectCall(step: number, ref: Session, cand: Session, nLayers: number, t: ParityTolerance): Promise<BisectResult> {
+async function bisectCall(step: number, ref: ParitySession, cand: ParitySession, nLayers: number, t: ParityTolerance): Promise<BisectResult> {
   const r = tapCollector();
   const c = tapCollector();
   await ref.call({ tap: r.tap, fresh: true });
@@ -267,22 +371,23 @@ function checkSteps(steps: number): void {
   if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps must be an integer >= 1, got ${steps}`);
 }
 
-async function freeRun(o: RunParityOptions, backend: Backend, onCall: () => void = () => {}): Promise<number[]> {
+/** A free run: the greedy tokens, and for each the index of the graph call that sampled it. */
+async function freeRun(o: RunParityOptions, backend: Backend, onCall: () => void = () => {}): Promise<{ tokens: number[]; calls: number[] }> {
   const s = newSession(backend, o);
-  while (!done(s) && s.generated.length < o.steps) {
+  const calls: number[] = [];
+  for (let call = 0; !done(s) && s.generated.length < o.steps; call++) {
+    const before = s.generated.length;
     s.advance(top1((await s.call()).row));
+    for (let i = before; i < s.generated.length; i++) calls.push(call);
     onCall();
   }
-  return s.generated.slice();
-}
-
-/** Graph calls a greedy session makes for `steps` tokens: up to position n - 1 + steps (or the end of the caches). */
-function callsOf(s: Session, promptLength: number, steps: number): number {
-  return Math.max(1, Math.min(promptLength - 1 + steps, s.cache.sizedLen) - s.pos);
+  return { tokens: s.generated.slice(), calls };
 }
 
 export async function runParity(o: RunParityOptions): Promise<ParityReport> {
-  checkRunShape({ mode: o.mode, kvSeqLen: o.kvSeqLen, prefillSeqLen: o.prefillSeqLen, promptTokens: o.promptTokens, config: o.model.config });
+  if (o.flow === "current")
+    checkCurrentShape({ config: o.model.config, mode: o.mode, contextLen: o.contextLen, prefillArLen: o.prefillArLen, maxSeqLen: o.maxSeqLen, promptTokens: o.promptTokens });
+  else checkRunShape({ mode: o.mode, kvSeqLen: o.kvSeqLen, prefillSeqLen: o.prefillSeqLen, promptTokens: o.promptTokens, config: o.model.config });
   checkSteps(o.steps);
   const c = o.model.config;
   const V = c.vocabSize;
@@ -295,11 +400,11 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
   let firstDivergentStep: number | null = null;
   let bisect: BisectResult | undefined;
   let bisectNote: string | undefined;
-  const calls = callsOf(ref, o.promptTokens.length, o.steps);
+  const calls = ref.plannedCalls(o.steps);
   o.onProgress?.(0, calls, "lock-step");
   for (let index = 0; !done(ref) && ref.generated.length < o.steps; index++) {
     const r = await ref.call();
-    if (cand.phase === "kv") cand.adoptCacheInputs(ref);
+    cand.adopt(ref);
     const k = await cand.call();
     const step: StepReport = { index, ...compareCall(r, k, V, t, c.nKvHeads) };
     steps.push(step);
@@ -320,8 +425,10 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
 
   const report: ParityReport = {
     passed: firstDivergentStep === null,
+    ...(o.flow === "current" ? { flow: "current" as const, contextLen: o.contextLen, prefillArLen: o.prefillArLen, maxSeqLen: o.maxSeqLen } : {}),
     mode: o.mode,
-    kvUpdater: o.kvUpdater,
+    // The current flow has Smart Mask only (SPEC-2026 §4).
+    kvUpdater: o.flow === "current" ? "smart_mask" : o.kvUpdater,
     backend: o.candidate.name,
     referenceBackend: o.reference.name,
     tolerance: t,
@@ -336,8 +443,10 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
     let freeCalls = 0;
     const onCall = () => o.onProgress?.(++freeCalls, 2 * calls, "free-running");
     o.onProgress?.(0, 2 * calls, "free-running");
-    const tokensReference = await freeRun(o, o.reference, onCall);
-    const tokensCandidate = await freeRun(o, o.candidate, onCall);
+    const r = await freeRun(o, o.reference, onCall);
+    const k = await freeRun(o, o.candidate, onCall);
+    const tokensReference = r.tokens;
+    const tokensCandidate = k.tokens;
     let firstTokenMismatch: TokenMismatch | null = null;
     const n = o.promptTokens.length;
     const len = Math.max(tokensReference.length, tokensCandidate.length);
@@ -345,7 +454,7 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
       if (tokensReference[i] !== tokensCandidate[i]) {
         firstTokenMismatch = {
           index: i,
-          step: o.mode === "kv" ? n - 1 + i : i,
+          step: r.calls[i] ?? k.calls[i],
           position: n - 1 + i,
           reference: tokensReference[i] ?? -1,
           candidate: tokensCandidate[i] ?? -1,

@@ -8,7 +8,7 @@
 import type { Backend } from "../engine/backend.js";
 import type { ModelConfig } from "../engine/config.js";
 import type { TapFn } from "../engine/decoder.js";
-import { createCurrentKvManager, iotaMap, type CurrentKvManager } from "../kvcache/current-kv-manager.js";
+import { createCurrentKvManager, iotaMap, type CurrentKvLayerIO, type CurrentKvManager } from "../kvcache/current-kv-manager.js";
 import { UserError } from "../util/errors.js";
 import { checkPromptIds, createYielder, MAX_RUN_BUFFER_BYTES, type Advance, type CallResult, type SteppedSession } from "./session.js";
 
@@ -82,8 +82,18 @@ export function checkCurrentShape(
     throw new UserError(`the prompt has ${n} tokens${at} but --max_context_len ${CL} with an AR of ${ar} holds at most ${CL - ar - start} (start + n <= CL - AR)`);
 }
 
+/** A current-flow turn as parity drives it: reruns into fresh outputs and lock-step cache adoption. */
+export interface CurrentSession extends SteppedSession<Float32Array> {
+  /** The KV manager (shared with the conversation). */
+  readonly kv: CurrentKvManager<Float32Array, Float32Array>;
+  /** `fresh`: outputs go to newly allocated arrays, so a rerun (parity's bisection) leaves the KV buffers untouched. */
+  call(opts?: { tap?: TapFn; fresh?: boolean }): Promise<CallResult<Float32Array, Float32Array>>;
+  /** Overwrites the next call's cache inputs (mask, every layer's K and V in) with another session's (parity's lock-step). */
+  adoptCacheInputs(from: CurrentSession): void;
+}
+
 /** One turn; pass the conversation of the earlier turns to continue it (its position and cache move on). */
-export function createCurrentSession(o: CurrentSessionOptions, conversation: Conversation = createConversation(o)): SteppedSession<Float32Array> {
+export function createCurrentSession(o: CurrentSessionOptions, conversation: Conversation = createConversation(o)): CurrentSession {
   checkCurrentShape(o, conversation.pos);
   const { backend, config, mode } = o;
   const executeAr = backend.executeAr?.bind(backend);
@@ -131,8 +141,15 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
     if (p === "done") conversation.pos = pos;
   };
 
-  const call = async (opts: { tap?: TapFn } = {}): Promise<CallResult<Float32Array, Float32Array>> => {
+  /** The graph outputs of a call: the KV manager's out buffers (or fresh copies of their shape) and `logits`. */
+  const outputsFor = (layers: CurrentKvLayerIO<Float32Array>[], logits: Float32Array, fresh: boolean) =>
+    fresh
+      ? { logits: new Float32Array(logits.length), kOut: layers.map((l) => new Float32Array(l.kOut.length)), vOut: layers.map((l) => new Float32Array(l.vOut.length)) }
+      : { logits, kOut: layers.map((l) => l.kOut), vOut: layers.map((l) => l.vOut) };
+
+  const call = async (opts: { tap?: TapFn; fresh?: boolean } = {}): Promise<CallResult<Float32Array, Float32Array>> => {
     const execOpts = opts.tap ? { tap: opts.tap } : undefined;
+    const fresh = opts.fresh ?? false;
     if (phase === "prompt") {
       const base = chunk * arPrompt;
       for (let i = 0; i < arPrompt; i++) {
@@ -141,10 +158,11 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
       }
       const io = kv.graphIO();
       const layers = io.layers;
+      const out = outputsFor(layers, promptLogits, fresh);
       await executeAr(
         arPrompt,
         { tokens: promptTokens, attnMask: io.mask, inputPos: promptPos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
-        { logits: promptLogits, kOut: layers.map((l) => l.kOut), vOut: layers.map((l) => l.vOut) },
+        out,
         execOpts,
       );
       await yieldSometimes();
@@ -155,13 +173,13 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
       return {
         graph: arPrompt === 1 ? "kv" : "prefill",
         position: start + base + real - 1,
-        logits: promptLogits,
+        logits: out.logits,
         rowCount: real,
-        kOut: layers.map((l) => l.kOut),
-        vOut: layers.map((l) => l.vOut),
-        row: rowOf(promptLogits, last ? sampledRow : real - 1),
+        kOut: out.kOut,
+        vOut: out.vOut,
+        row: rowOf(out.logits, last ? sampledRow : real - 1),
         sampled: last,
-        promptLogits: Array.from({ length: real }, (_, i) => ({ pos: start + base + i, row: rowOf(promptLogits, i) })),
+        promptLogits: Array.from({ length: real }, (_, i) => ({ pos: start + base + i, row: rowOf(out.logits, i) })),
       };
     }
     if (phase === "decode") {
@@ -169,14 +187,15 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
       decodePos[0] = pos;
       const io = kv.graphIO();
       const layers = io.layers;
+      const out = outputsFor(layers, decodeLogits, fresh);
       await executeAr(
         1,
         { tokens: decodeToken, attnMask: io.mask, inputPos: decodePos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
-        { logits: decodeLogits, kOut: layers.map((l) => l.kOut), vOut: layers.map((l) => l.vOut) },
+        out,
         execOpts,
       );
       await yieldSometimes();
-      return { graph: "kv", position: pos, token: cur, logits: decodeLogits, rowCount: 1, kOut: layers.map((l) => l.kOut), vOut: layers.map((l) => l.vOut), row: decodeLogits, sampled: true };
+      return { graph: "kv", position: pos, token: cur, logits: out.logits, rowCount: 1, kOut: out.kOut, vOut: out.vOut, row: out.logits, sampled: true };
     }
     throw new Error("runner session: already finished");
   };
@@ -227,7 +246,19 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
       return stoppedOnToken;
     },
     io: { logitsToFloat: (row: Float32Array) => row },
+    kv,
     call,
     advance,
+    adoptCacheInputs(from) {
+      const a = kv.graphIO();
+      const b = from.kv.graphIO();
+      if (a.ar !== b.ar || a.mask.length !== b.mask.length || a.layers.length !== b.layers.length)
+        throw new Error(`runner session: cannot adopt the cache inputs of a session at AR ${b.ar} into one at AR ${a.ar}`);
+      a.mask.set(b.mask);
+      a.layers.forEach((l, i) => {
+        l.kIn.set(b.layers[i].kIn);
+        l.vIn.set(b.layers[i].vIn);
+      });
+    },
   };
 }

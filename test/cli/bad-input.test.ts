@@ -169,6 +169,9 @@ add("current: --r3 sometimes", [...C, "--r3", "sometimes"], /--r3 "sometimes": e
 add("--qnn_system_lib without qnn", [...M, "--qnn_system_lib", GARBAGE], /--qnn_system_lib is for --backend qnn/);
 add("--qnn_provider without qnn", [...M, "--qnn_provider", "HTP"], /--qnn_provider is for --backend qnn/);
 add("--r3 with a seed-flow flag", [...M, "--r3", "on", "--kv_seq_len", "64"], /seed flow.*current flow/);
+add("parity current: prompt over CL - AR", ["parity", ...C, "--backend", "reference", "--max_context_len", "12", "--max_seq_len", "12", "--prefill_ar_len", "8"], /holds at most 4/);
+add("parity current: seed-only --kv_seq_len", ["parity", ...C, "--backend", "reference", "--kv_seq_len", "64"], /--kv_seq_len is not a flag of the current flow/);
+add("quant-report current: not yet", ["quant-report", ...C, "--ptq", "8a8w"], /quant-report: runs the seed flow/);
 // --- outputs ---
 add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);
 add("--dump_logits is the tokenizer", [...M, ...S, "--dump_logits", TOK], /--dump_logits.*input of this run/);

@@ -33,7 +33,7 @@ import { createPrefillGraph, prefillForward } from "../../src/engine/prefill-gra
 import type { Backend, BackendInit } from "../../src/engine/backend.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { createQnnBackendFromGraphs, type ExecutableGraph } from "../../src/backends/qnn.js";
-import { runParity, type RunParityOptions } from "../../src/parity/run-parity.js";
+import { runParity, type SeedParityOptions } from "../../src/parity/run-parity.js";
 import { defaultTolerance } from "../../src/parity/tolerances.js";
 import { roundHalfEven } from "../../src/quant/affine.js";
 import { concatBytes } from "../../src/util/binary.js";
@@ -314,7 +314,7 @@ function applyFault(kind: StandInFaultKind, outs: Uint8Array[], enc: StandInEnco
 
 /** The run to record: the fields parity's own options name the same way (model, flow, prompt, --steps). */
 export interface RecordStandInOptions
-  extends Pick<RunParityOptions, "model" | "mode" | "kvUpdater" | "kvSeqLen" | "prefillSeqLen" | "promptTokens" | "steps"> {
+  extends Pick<SeedParityOptions, "model" | "mode" | "kvUpdater" | "kvSeqLen" | "prefillSeqLen" | "promptTokens" | "steps"> {
   fault?: StandInFault;
   socModel?: number;
 }

@@ -8,7 +8,7 @@ import { createReferenceBackend } from "../../src/backends/reference.js";
 import type { Backend } from "../../src/engine/backend.js";
 import { createBackend } from "../../src/backends/registry.js";
 import type { EvalMode } from "../../src/kvcache/types.js";
-import { runParity, tapOrder, type RunParityOptions } from "../../src/parity/run-parity.js";
+import { runParity, tapOrder, type SeedParityOptions } from "../../src/parity/run-parity.js";
 import { reportJson, reportMarkdown } from "../../src/parity/report.js";
 import { applyOverrides, defaultTolerance, describeTolerance, parseToleranceFlag } from "../../src/parity/tolerances.js";
 import { LAYER_TAPS } from "../../src/engine/decoder.js";
@@ -19,7 +19,7 @@ const model = loadStories260K();
 const PROMPT = [1, 403, 407, 261, 378];
 const n = PROMPT.length;
 
-function opts(mode: EvalMode, over: Partial<RunParityOptions> = {}): RunParityOptions {
+function opts(mode: EvalMode, over: Partial<SeedParityOptions> = {}): SeedParityOptions {
   const init = { model, kvSeqLen: mode !== "prefill" ? 24 : undefined, prefillSeqLen: mode !== "kv" ? 12 : undefined };
   return {
     model,
