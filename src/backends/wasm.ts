@@ -1,5 +1,6 @@
-// Owns the `wasm` backend: the reference graphs (src/engine: same SPEC §3 I/O, caches, attention, RoPE, taps)
-// with every weight product computed by the project's WebAssembly SIMD kernel (src/compute/kernels.ts) over
+// Owns the `wasm` backend: the reference graphs (src/engine: SPEC §3's kv_forward / prefill_forward and the current
+// flow's AR-N graphs of SPEC-2026 §3, one per AR length, with the §8 attention options; same I/O, caches, attention,
+// RoPE, taps) with every weight product computed by the project's WebAssembly SIMD kernel (src/compute/kernels.ts) over
 // weights packed into row panels at load time, in shared memories (wasm/layout.ts) that the worker pool
 // (src/compute/pool.ts, as panel matmul jobs: src/compute/panel-matmul.ts) reads together with the main
 // thread. Results are deterministic and the same for any thread count; they differ from the reference by fp32
@@ -8,10 +9,11 @@ import { cpus } from "node:os";
 import type { MatMulFn } from "../engine/decoder.js";
 import { createKvGraph } from "../engine/kv-graph.js";
 import { createPrefillGraph } from "../engine/prefill-graph.js";
+import { createArGraph, type ArGraph } from "../engine/ar-graph.js";
 import { buildKernelModule, DEFAULT_MATMUL, matmulName, packActivations } from "../compute/kernels.js";
 import { createPanelPool, type PanelPool } from "../compute/panel-matmul.js";
 import { UserError } from "../util/errors.js";
-import { wasmKvForward, wasmPrefillForward } from "./wasm/graphs.js";
+import { wasmArForward, wasmKvForward, wasmPrefillForward, type ArForwardFn } from "./wasm/graphs.js";
 import { allocateShards, modelMatrices, planShards, type PlacedMatrix, type ShardPlan } from "./wasm/layout.js";
 import type { Backend, BackendInit } from "../engine/backend.js";
 
@@ -20,7 +22,7 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Largest weight shard (one shared WebAssembly.Memory) in bytes; default 3 GiB. Small values force shards. */
   shardBytes?: number;
-  /** Token rows per kernel call (longer blocks are cut into chunks); default min(32, prefill rows). */
+  /** Token rows per kernel call (longer blocks are cut into chunks); default min(32, most rows of a call: prefill rows, largest AR). */
   tokenCap?: number;
   /**
    * Products with fewer multiply-adds (m·n·T) run on the main thread alone, where waking the workers would
@@ -59,7 +61,11 @@ export async function createWasmBackend(init: BackendInit, opts: WasmBackendOpti
   const variant = DEFAULT_MATMUL;
   const rows = variant.rows;
   const prefillRows = init.prefillSeqLen !== undefined ? init.prefillSeqLen - 1 : 1;
-  const tokenCap = opts.tokenCap ?? Math.max(1, Math.min(MAX_TOKEN_CAP, prefillRows));
+  const arLens = init.contextLen !== undefined ? [...new Set(init.arLens ?? [1])] : [];
+  // Built before any worker starts: a bad AR length, or R3 with head_dim not a power of two, throws here.
+  const arGraphs: ArGraph[] = arLens.map((arLen) => createArGraph(model, { contextLen: init.contextLen!, arLen, ...init.attention }));
+  const callRows = Math.max(prefillRows, ...arLens);
+  const tokenCap = opts.tokenCap ?? Math.max(1, Math.min(MAX_TOKEN_CAP, callRows));
   if (!Number.isInteger(tokenCap) || tokenCap < 1) throw new RangeError(`wasm backend: tokenCap must be a positive integer, got ${tokenCap}`);
   const minParallelWork = opts.minParallelWork ?? DEFAULT_MIN_PARALLEL_WORK;
 
@@ -99,13 +105,14 @@ export async function createWasmBackend(init: BackendInit, opts: WasmBackendOpti
   const prefillGraph = init.prefillSeqLen !== undefined ? createPrefillGraph(model, init.prefillSeqLen) : undefined;
   const kv = kvGraph && wasmKvForward(kvGraph, module, matMul);
   const prefill = prefillGraph && wasmPrefillForward(prefillGraph, module, matMul);
+  const ar = new Map<number, ArForwardFn>(arGraphs.map((g) => [g.arLen, wasmArForward(g, module, matMul)]));
   return {
     name: "wasm",
     supportsTaps: true,
     threads,
     poolStats: pool.stats,
     shards: plan,
-    graphs: { kv: kvGraph?.spec, prefill: prefillGraph?.spec },
+    graphs: { kv: kvGraph?.spec, prefill: prefillGraph?.spec, ...(arGraphs.length ? { ar: arGraphs.map((g) => g.spec) } : {}) },
     async executeKv(inputs, outputs, o) {
       if (!kv) throw new Error("wasm backend: built without a KV graph (kvSeqLen)");
       kv(inputs, outputs, o?.tap);
@@ -113,6 +120,12 @@ export async function createWasmBackend(init: BackendInit, opts: WasmBackendOpti
     async executePrefill(inputs, outputs, o) {
       if (!prefill) throw new Error("wasm backend: built without a prefill graph (prefillSeqLen)");
       prefill(inputs, outputs, o?.tap);
+    },
+    async executeAr(arLen, inputs, outputs, o) {
+      const f = ar.get(arLen);
+      if (!f)
+        throw new Error(`wasm backend: built without an AR-N graph of ${arLen} rows (built: ${arLens.length ? arLens.join(", ") : "none, contextLen not given"})`);
+      f(inputs, outputs, o?.tap);
     },
     dispose() {
       // Drop every reference to the shard memories (GBs for a large model) even if the caller keeps the backend.

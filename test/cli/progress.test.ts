@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createEtaProgress, createProgress, etaMs, formatEta, NO_PROGRESS, progressLine, ttyProgress, withProgress, writtenNote } from "../../src/cli/progress.js";
 import { main } from "../../src/cli/cli.js";
-import { runParity, type RunParityOptions } from "../../src/parity/run-parity.js";
+import { runParity, type SeedParityOptions } from "../../src/parity/run-parity.js";
 import { reportJson as parityJson } from "../../src/parity/report.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { defaultTolerance } from "../../src/parity/tolerances.js";
@@ -153,7 +153,7 @@ describe("ETA progress bar", () => {
 describe("progress of the parity run", () => {
   const model = loadStories260K();
   const PROMPT = [1, 403, 407, 261, 378];
-  const opts = (mode: EvalMode): RunParityOptions => {
+  const opts = (mode: EvalMode): SeedParityOptions => {
     const init = { model, kvSeqLen: mode !== "prefill" ? 24 : undefined, prefillSeqLen: mode !== "kv" ? 12 : undefined };
     return { model, reference: createReferenceBackend(init), candidate: createReferenceBackend(init), mode, kvUpdater: "smart_mask", kvSeqLen: 24, prefillSeqLen: 12, promptTokens: PROMPT, steps: 4, tolerance: defaultTolerance("reference") };
   };

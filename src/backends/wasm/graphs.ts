@@ -1,11 +1,15 @@
-// Owns the wasm backend's two graph calls: the reference's kv_forward and prefill_forward (src/engine/kv-graph.ts,
+// Owns the wasm backend's graph calls: the reference's kv_forward and prefill_forward (src/engine/kv-graph.ts,
 // prefill-graph.ts: same SPEC §3 I/O, checks, K/V staging and output order, the same runDecoder body, RoPE, taps)
-// with the weight products on the wasm matmul and attention on the wasm attention kernels (src/compute/kernels.ts:
-// scores, then the reference's softmax in JavaScript, then ·V). Attention data is copied into a small shared
-// memory of its own (keys, values, queries, mask, scores), used by the main thread only.
+// and the current flow's AR-N graphs (src/engine/ar-graph.ts: SPEC-2026 §3, with the §8.1 masked softmax and §8.2
+// R3 options) with the weight products on the wasm matmul and attention on the wasm attention kernels
+// (src/compute/kernels.ts: scores, then the reference's softmax in JavaScript, then ·V). Attention data is copied
+// into a small shared memory of its own (keys, values, queries, mask, scores), used by the main thread only.
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
 import { runDecoder } from "../../engine/decoder.js";
-import { attentionScale } from "../../engine/attention.js";
+import { attentionScale, MASKED_SOFTMAX_OFFSET } from "../../engine/attention.js";
+import { checkArGraphIo, stageArKv, type ArGraph } from "../../engine/ar-graph.js";
+import { allocArOutputs, type ArGraphInputs, type ArGraphOutputs } from "../../engine/ar-graph-io.js";
+import { hadamardHeads } from "../../engine/hadamard.js";
 import { softmaxInPlace } from "../../engine/kernels.js";
 import { checkKvGraphLengths, type KvGraph } from "../../engine/kv-graph.js";
 import { stagePrefillKv, type PrefillGraph } from "../../engine/prefill-graph.js";
@@ -158,6 +162,125 @@ export function wasmPrefillForward(g: PrefillGraph, module: WebAssembly.Module, 
     for (let i = 0; i < n; i++) {
       o.kOut[i].set(newK.subarray(i * hd * P, (i + 1) * hd * P));
       o.vOut[i].set(newV.subarray(i * P * hd, (i + 1) * P * hd));
+    }
+    return o;
+  };
+}
+
+export type ArForwardFn = (inp: ArGraphInputs, out?: ArGraphOutputs, tap?: TapFn) => ArGraphOutputs;
+
+/**
+ * §8.1 on raw scores (computed with a zero mask, so s = fround(dot / scale) exactly): per row, the minimum over all
+ * `cols` columns, then fround(min - 20) wherever the mask is non-zero (attendHeadMaskedSoftmax's substitution).
+ */
+function substituteMasked(A: Float32Array, s0: number, sStride: number, rows: number, cols: number, mask: Float32Array, m0: number): void {
+  for (let i = 0; i < rows; i++) {
+    const s = s0 + i * sStride;
+    let min = Infinity;
+    for (let c = 0; c < cols; c++) if (A[s + c] < min) min = A[s + c];
+    const fill = Math.fround(min - MASKED_SOFTMAX_OFFSET);
+    for (let c = 0; c < cols; c++) if (mask[m0 + i * cols + c] !== 0) A[s + c] = fill;
+  }
+}
+
+/** The reference's softmax on `rows` score rows of `cols` columns in place. */
+function softmaxRows(A: Float32Array, s0: number, sStride: number, rows: number, cols: number): void {
+  for (let i = 0; i < rows; i++) softmaxInPlace(A.subarray(s0 + i * sStride, s0 + i * sStride + cols), cols);
+}
+
+/** Copies `rows` rows of `width` floats, `srcStride` apart in `src`, into y at yOff, yStride apart. */
+function copyRows(y: Float32Array, yOff: number, yStride: number, src: Float32Array, srcOff: number, srcStride: number, rows: number, width: number): void {
+  for (let i = 0; i < rows; i++) y.set(src.subarray(srcOff + i * srcStride, srcOff + i * srcStride + width), yOff + i * yStride);
+}
+
+/**
+ * The AR-N graph (arForward) on the wasm kernels; `g` supplies the shapes, spec, RoPE tables and attention options
+ * (createArGraph; its matMul is not used, `matMul` computes every weight product). Per layer and KV head the keys
+ * are two column blocks, the cache's [hd, C] then the fed rows' [hd, AR], the values one [CL, hd] block (cache
+ * rows, then the fed rows), scored for every query head of the group over its AR rows with the [AR, CL] mask rows.
+ */
+export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: MatMulFn): ArForwardFn {
+  const c = g.model.config;
+  const { headDim: hd, nHeads, nKvHeads, nLayers } = c;
+  const CL = g.contextLen;
+  const AR = g.arLen;
+  const C = g.cacheLen;
+  const group = nHeads / nKvHeads;
+  const qDim = nHeads * hd;
+  const kvDim = nKvHeads * hd;
+  const hdPad = Math.ceil(hd / 4) * 4;
+  // Each row's kernel writes reach column C + 4·ceil(AR/4) - 1 <= CL + 2: a row never spills into the next.
+  const sStride = Math.ceil(CL / 4) * 4 + 4;
+  const { at, floats } = layout({ q: AR * qDim, mask: AR * CL, zero: CL, k: hd * C, kNew: hd * AR, v: CL * hd, s: AR * sStride, y: AR * hdPad });
+  const { A, scores, pv } = attentionMemory(module, floats);
+  const scale = attentionScale(hd);
+  const layerOut = kvDim * AR;
+  const newK = new Float32Array(nLayers * layerOut);
+  const newV = new Float32Array(nLayers * layerOut);
+  const logits = new Float32Array(AR * c.vocabSize);
+  const H = g.r3;
+  const qr = H ? new Float32Array(AR * qDim) : null;
+  const kr = H ? new Float32Array(AR * kvDim) : null;
+  const arange = Int32Array.from({ length: AR }, (_, i) => i);
+  // Masked softmax: raw scores (+ a zero mask row, maskStride 0), substituted in JavaScript; else + the mask rows.
+  const mask0 = (g.maskedSoftmax ? at.zero : at.mask) * 4;
+  const maskStride = g.maskedSoftmax ? 0 : CL * 4;
+  let cur: ArGraphInputs | undefined;
+
+  /** KV head kvh of `layer` into the scratch: cache keys [hd, C], fed keys [hd, AR] (staged), values [CL, hd]. */
+  const loadHead = (layer: number, kvh: number, lk: Float32Array, lv: Float32Array) => {
+    A.set(cur!.kCaches[layer].subarray(kvh * hd * C, (kvh + 1) * hd * C), at.k);
+    A.set(lk.subarray(kvh * hd * AR, (kvh + 1) * hd * AR), at.kNew);
+    A.set(cur!.vCaches[layer].subarray(kvh * C * hd, (kvh + 1) * C * hd), at.v);
+    A.set(lv.subarray(kvh * AR * hd, (kvh + 1) * AR * hd), at.v + C * hd);
+  };
+
+  /** Query head h's AR rows against the loaded KV head: scores, softmax, ·V, written into y [AR, qDim]. */
+  const attendHeadRows = (h: number, y: Float32Array) => {
+    const q0 = (at.q + h * hd) * 4;
+    if (C > 0) scores(q0, at.k * 4, at.s * 4, mask0, AR, hd, C, qDim * 4, C * 4, sStride * 4, maskStride, scale);
+    scores(q0, at.kNew * 4, (at.s + C) * 4, mask0 + (C * 4), AR, hd, AR, qDim * 4, AR * 4, sStride * 4, maskStride, scale);
+    if (g.maskedSoftmax) substituteMasked(A, at.s, sStride, AR, CL, A, at.mask);
+    softmaxRows(A, at.s, sStride, AR, CL);
+    pv(at.s * 4, at.v * 4, at.y * 4, AR, CL, hd, sStride * 4, hd * 4, hdPad * 4);
+    copyRows(y, h * hd, qDim, A, at.y, hdPad, AR, hd);
+  };
+
+  const attend = (layer: number, qIn: Float32Array, kIn: Float32Array, v: Float32Array, y: Float32Array) => {
+    let q = qIn;
+    let k = kIn;
+    if (H && qr && kr) {
+      hadamardHeads(qr, qIn, H, hd);
+      hadamardHeads(kr, kIn, H, hd);
+      q = qr;
+      k = kr;
+    }
+    A.set(q, at.q);
+    const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
+    const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
+    for (let kvh = 0; kvh < nKvHeads; kvh++) {
+      stageArKv(lk, lv, k, v, kvh, hd, kvDim, AR);
+      loadHead(layer, kvh, lk, lv);
+      for (let j = 0; j < group; j++) attendHeadRows(kvh * group + j, y); // GQA: heads kvh·group … kvh·group + group-1
+    }
+  };
+
+  return (inp, out, tap) => {
+    const o = out ?? allocArOutputs(c, CL, AR);
+    checkArGraphIo(g, inp, o);
+    A.set(inp.attnMask, at.mask);
+    A.fill(0, at.zero, at.zero + CL);
+    // Inputs are read layer by layer as the decoder runs; outputs are written only at the end (they may alias).
+    cur = inp;
+    try {
+      runDecoder(g.model, g.rope, inp.tokens, inp.inputPos ?? arange, attend, logits, tap, matMul);
+    } finally {
+      cur = undefined;
+    }
+    o.logits.set(logits);
+    for (let l = 0; l < nLayers; l++) {
+      o.kOut[l].set(newK.subarray(l * layerOut, (l + 1) * layerOut));
+      o.vOut[l].set(newV.subarray(l * layerOut, (l + 1) * layerOut));
     }
     return o;
   };
