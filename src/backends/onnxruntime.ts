@@ -1,12 +1,16 @@
-// Owns the ONNX Runtime backend: the two static graphs exported to ONNX (src/backends/onnx/build-graph.ts)
-// and run by onnxruntime-node behind the Backend interface, with optional per-layer taps as extra outputs.
+// Owns the ONNX Runtime backend: the static graphs exported to ONNX (src/backends/onnx/build-graph.ts) — the seed
+// flow's kv_forward / prefill_forward and, when `contextLen` is given, the current flow's AR-N graphs (SPEC-2026 §3,
+// one session per AR length in `arLens`, default [1], exported with `attention`'s §8 options) — run by
+// onnxruntime-node behind the Backend interface, with optional per-layer taps as extra outputs.
 import * as ort from "onnxruntime-node";
 import type { TapName } from "../engine/decoder.js";
-import type { GraphSpec } from "../engine/graph-io.js";
+import type { GraphSpec, TensorSpec } from "../engine/graph-io.js";
 import { kvGraphSpec, prefillGraphSpec } from "../engine/graph-io.js";
+import { checkArGraphIo, createArGraph, type ArGraph } from "../engine/ar-graph.js";
+import type { ArGraphSpec } from "../engine/ar-graph-io.js";
 import type { Model } from "../engine/weights.js";
 import { oneLine, UserError } from "../util/errors.js";
-import { buildKvGraphModel, buildPrefillGraphModel, tapList, tapOutputName } from "./onnx/build-graph.js";
+import { buildArGraphModel, buildKvGraphModel, buildPrefillGraphModel, tapList, tapOutputName } from "./onnx/build-graph.js";
 import type { Backend, BackendInit, ExecuteOptions } from "../engine/backend.js";
 
 export interface OnnxRuntimeBackendInit extends BackendInit {
@@ -20,7 +24,7 @@ export interface OnnxRuntimeBackendInit extends BackendInit {
 
 export interface OnnxRuntimeBackend extends Backend {
   /** The ORT sessions (for inspection: input/output names and metadata). */
-  readonly sessions: { kv?: ort.InferenceSession; prefill?: ort.InferenceSession };
+  readonly sessions: { kv?: ort.InferenceSession; prefill?: ort.InferenceSession; /** AR-N sessions by AR length. */ ar: ReadonlyMap<number, ort.InferenceSession> };
 }
 
 type Feeds = Record<string, ort.Tensor>;
@@ -71,21 +75,38 @@ export async function createOnnxRuntimeBackend(init: OnnxRuntimeBackendInit): Pr
 
   const kvSpec = init.kvSeqLen !== undefined ? kvGraphSpec(c, init.kvSeqLen) : undefined;
   const prefillSpec = init.prefillSeqLen !== undefined ? prefillGraphSpec(c, init.prefillSeqLen) : undefined;
-  // Sessions are created one after the other so a build's bytes can be dropped before the next is made.
-  const kv = kvSpec ? await createSession(buildKvGraphModel(model, init.kvSeqLen!, { taps }), providers, init.sessionOptions) : undefined;
+  // AR-N graphs as the reference builds them (engine-backend.ts): one per distinct AR length, in the given order.
+  // The reference's ArGraph (shapes, spec, options) checks every call's tensors exactly as arForward does.
+  const arGraphs: ArGraph[] = [];
+  if (init.contextLen !== undefined)
+    for (const arLen of new Set(init.arLens ?? [1])) arGraphs.push(createArGraph(model, { contextLen: init.contextLen, arLen, ...init.attention }));
+  // Sessions are created one after the other so a build's bytes can be dropped before the next is made; if one
+  // fails, those already created are released.
+  const created: ort.InferenceSession[] = [];
+  const open = async (bytes: () => Uint8Array) => {
+    const s = await createSession(bytes(), providers, init.sessionOptions);
+    created.push(s);
+    return s;
+  };
+  let kv: ort.InferenceSession | undefined;
   let prefill: ort.InferenceSession | undefined;
+  const ar = new Map<number, { graph: ArGraph; session: ort.InferenceSession }>();
   try {
-    prefill = prefillSpec
-      ? await createSession(buildPrefillGraphModel(model, init.prefillSeqLen!, { taps }), providers, init.sessionOptions)
-      : undefined;
+    kv = kvSpec ? await open(() => buildKvGraphModel(model, init.kvSeqLen!, { taps })) : undefined;
+    prefill = prefillSpec ? await open(() => buildPrefillGraphModel(model, init.prefillSeqLen!, { taps })) : undefined;
+    for (const g of arGraphs) {
+      const opts = { taps, maskedSoftmax: g.maskedSoftmax, r3: g.r3 !== null, name: g.spec.name };
+      ar.set(g.arLen, { graph: g, session: await open(() => buildArGraphModel(model, g.contextLen, g.arLen, opts)) });
+    }
   } catch (e) {
-    await kv?.release();
+    await Promise.all(created.map((s) => s.release()));
     throw e;
   }
+  const builtAr = arGraphs.length ? arGraphs.map((g) => g.arLen).join(", ") : "none, contextLen not given";
 
-  const mainOutputs = (s: GraphSpec) => s.outputs.map((o) => o.name);
+  const mainOutputs = (s: { outputs: TensorSpec[] }) => s.outputs.map((o) => o.name);
 
-  async function run(session: ort.InferenceSession, spec: GraphSpec, feeds: Feeds, opts: ExecuteOptions | undefined) {
+  async function run(session: ort.InferenceSession, spec: GraphSpec | ArGraphSpec, feeds: Feeds, opts: ExecuteOptions | undefined) {
     const wantTaps = taps && opts?.tap !== undefined;
     const fetches = wantTaps ? [...mainOutputs(spec), ...tapsInfo.map((t) => t.output)] : mainOutputs(spec);
     const res = await session.run(feeds, fetches);
@@ -111,8 +132,8 @@ export async function createOnnxRuntimeBackend(init: OnnxRuntimeBackendInit): Pr
   return {
     name: "onnxruntime",
     supportsTaps: taps,
-    graphs: { kv: kvSpec, prefill: prefillSpec },
-    sessions: { kv, prefill },
+    graphs: { kv: kvSpec, prefill: prefillSpec, ...(arGraphs.length ? { ar: arGraphs.map((g) => g.spec) } : {}) },
+    sessions: { kv, prefill, ar: new Map([...ar].map(([n, e]) => [n, e.session])) },
     async executeKv(inputs, outputs, opts) {
       live();
       if (!kv || !kvSpec) throw new Error("onnxruntime backend: built without a KV graph (kvSeqLen)");
@@ -142,11 +163,41 @@ export async function createOnnxRuntimeBackend(init: OnnxRuntimeBackendInit): Pr
       const res = await run(prefill, prefillSpec, feeds, opts);
       writeOutputs(prefillSpec, res, outputs.logits, outputs.kOut, outputs.vOut);
     },
+    async executeAr(arLen, inputs, outputs, opts) {
+      live();
+      const e = ar.get(arLen);
+      if (!e) throw new Error(`onnxruntime backend: built without an AR-N graph of ${arLen} rows (built: ${builtAr})`);
+      const { graph: g } = e;
+      const spec = g.spec;
+      checkArGraphIo(g, inputs, outputs); // arForward's checks: element counts, input_pos required unless AR == CL, positions < CL
+      if (g.arLen === g.contextLen && inputs.inputPos?.some((p, i) => p !== i))
+        throw new RangeError(`${spec.name}: the AR == CL graph has no input_pos (positions are arange(${g.contextLen})), got other positions`);
+      const NL = c.nLayers;
+      const ins = spec.inputs;
+      const base = ins.length - 2 * NL; // tokens, atten_mask[, input_pos]
+      const feeds: Feeds = {
+        tokens: tensor(inputs.tokens, ins[0].shape, "tokens"),
+        atten_mask: tensor(inputs.attnMask, ins[1].shape, "atten_mask"),
+      };
+      if (base === 3) feeds.input_pos = tensor(inputs.inputPos!, ins[2].shape, "input_pos");
+      for (let l = 0; l < NL; l++) {
+        feeds[ins[base + l].name] = tensor(inputs.kCaches[l], ins[base + l].shape, ins[base + l].name);
+        feeds[ins[base + NL + l].name] = tensor(inputs.vCaches[l], ins[base + NL + l].shape, ins[base + NL + l].name);
+      }
+      const res = await run(e.session, spec, feeds, opts);
+      // Copied only after the run: outputs may alias the inputs.
+      copyOut("logits", res.logits, outputs.logits);
+      for (let l = 0; l < NL; l++) {
+        copyOut(spec.outputs[1 + l].name, res[spec.outputs[1 + l].name], outputs.kOut[l]);
+        copyOut(spec.outputs[1 + NL + l].name, res[spec.outputs[1 + NL + l].name], outputs.vOut[l]);
+      }
+    },
     dispose() {
       if (disposed) return;
       disposed = true;
       void kv?.release();
       void prefill?.release();
+      for (const e of ar.values()) void e.session.release();
     },
   };
 }

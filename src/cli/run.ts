@@ -128,7 +128,6 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   checkOutputs(outputs, runInputs(a));
   const current = a.flow === "current";
   if (current && (a.ptq !== undefined || a.recipe !== undefined)) throw new UserError("--ptq / --recipe are not supported with --flow current yet");
-  if (current && a.backend !== "reference") throw new UserError(`--flow current runs on --backend reference for now (got --backend ${a.backend})`);
   const loadStart = Date.now();
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
     loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }),

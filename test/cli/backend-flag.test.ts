@@ -40,6 +40,22 @@ describe("--backend on the run command", () => {
     expect(wasm.stats.generation_tok_per_s).toBeGreaterThan(0);
   });
 
+  it("--flow current: --backend wasm and onnxruntime generate the reference's greedy tokens in kv and hybrid", async () => {
+    for (const mode of ["kv", "hybrid"]) {
+      const run = async (backend: string) => {
+        const r = await cli("--flow", "current", "--model_mode", mode, "--max_seq_len", "48", "--prefill_ar_len", "8", "--backend", backend, "--json", "--seed", "1");
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout);
+      };
+      const ref = await run("reference");
+      for (const backend of ["wasm", "onnxruntime"]) {
+        const o = await run(backend);
+        expect(o.stats).toMatchObject({ backend, flow: "current", mode });
+        expect(o.generated_tokens).toEqual(ref.generated_tokens);
+      }
+    }
+  });
+
   it("stop_reason: stop_token when a stop token ends the run, seq_len when the graph is full", async () => {
     const model = loadStories260K();
     const run = (stops: number[]) =>

@@ -1,11 +1,14 @@
-// Owns the ONNX export of the two static graphs (SPEC §1–3): kv_forward and prefill_forward as opset-18
-// ModelProto bytes with the device's tensor names, shapes and order (graph-io.ts), fp32 weights as
-// initializers, RoPE tables built by the reference's own buildRopeTables, and optional `tap.<layer>.<name>`
-// outputs mirroring runDecoder's LAYER_TAPS ([T, width] each).
+// Owns the ONNX export of the static graphs: the seed flow's kv_forward and prefill_forward (SPEC §1–3) and the
+// current flow's AR-N graphs (SPEC-2026 §3, one per AR length, with the §8.1 masked softmax and §8.2 R3 options),
+// as opset-18 ModelProto bytes with the device's tensor names, shapes and order (graph-io.ts, ar-graph-io.ts),
+// fp32 weights as initializers, RoPE tables built by the reference's own buildRopeTables, and optional
+// `tap.<layer>.<name>` outputs mirroring runDecoder's LAYER_TAPS ([T, width] each).
 import type { Model } from "../../engine/weights.js";
 import { kvGraphSpec, prefillGraphSpec, type GraphSpec, type TensorSpec } from "../../engine/graph-io.js";
 import { buildRopeTables } from "../../engine/rope.js";
-import { attentionScale } from "../../engine/attention.js";
+import { attentionScale, MASKED_SOFTMAX_OFFSET } from "../../engine/attention.js";
+import { arGraphSpec, type ArGraphName, type ArGraphSpec } from "../../engine/ar-graph-io.js";
+import { hadamardMatrix } from "../../engine/hadamard.js";
 import { LAYER_TAPS, type TapName } from "../../engine/decoder.js";
 import { UserError } from "../../util/errors.js";
 import { DataType, graphProto, modelProto, nodeProto, tensorProto, valueInfo, type AttrValue, type Msg } from "./proto.js";
@@ -89,12 +92,26 @@ class Builder {
 }
 
 interface Variant {
-  kind: "kv" | "prefill";
-  /** Rows per call: 1 (KV) or P (prefill). */
+  kind: "kv" | "prefill" | "ar";
+  /** Rows per call: 1 (KV), P (prefill) or AR (AR-N). */
   T: number;
-  /** L cache slots (KV only). */
+  /** Cache slots: L (KV), 0 (prefill), C = CL - AR (AR-N). */
   L: number;
-  spec: GraphSpec;
+  spec: GraphSpec | ArGraphSpec;
+  /** AR-N only: SPEC-2026 §8.1 masked softmax instead of the additive mask. */
+  maskedSoftmax?: boolean;
+  /** AR-N only: SPEC-2026 §8.2 R3, q and k times Hd after RoPE. */
+  r3?: boolean;
+}
+
+/** AR-N build options: the §8 attention variants the graph is exported with, and the method name. */
+export interface ArBuildOptions extends BuildOptions {
+  /** SPEC-2026 §8.1 masked softmax (default false: softmax(scores + mask)). */
+  maskedSoftmax?: boolean;
+  /** SPEC-2026 §8.2 R3 (default false); head_dim must be a power of two. */
+  r3?: boolean;
+  /** Graph name (default defaultArGraphName(CL, AR)). */
+  name?: ArGraphName;
 }
 
 function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
@@ -126,15 +143,19 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
     return b.o("Mul", [b.o("Mul", [x, inv]), weight]);
   };
 
-  // RoPE tables (fp32, the reference's function), gathered by position: [T, 1, half].
+  // RoPE tables (fp32, the reference's function), gathered by position: [T, 1, half]. KV: kvSeqLen rows at
+  // input_pos [1,1]; AR-N with cache slots: CL rows at input_pos [1, AR] (as [AR, 1]); prefill and the calibration
+  // graph (AR == CL, no input_pos): T rows at the constant positions arange(T).
   let cos: string;
   let sin: string;
-  if (v.kind === "kv") {
-    const rope = buildRopeTables(hd, v.spec.inputs[1].shape[1], c.ropeTheta, c.ropeScaling);
+  if (v.kind === "kv" || (v.kind === "ar" && v.L > 0)) {
+    const rows = v.kind === "kv" ? v.spec.inputs[1].shape[1] : v.T + v.L;
+    const rope = buildRopeTables(hd, rows, c.ropeTheta, c.ropeScaling);
     const cosT = b.init("rope_cos", [rope.maxPos, half], rope.cos);
     const sinT = b.init("rope_sin", [rope.maxPos, half], rope.sin);
-    cos = b.o("Gather", [cosT, "input_pos"], { axis: 0 }); // [1,1] -> [1,1,half]
-    sin = b.o("Gather", [sinT, "input_pos"], { axis: 0 });
+    const pos = v.kind === "kv" ? "input_pos" : b.reshape("input_pos", [T, 1]);
+    cos = b.o("Gather", [cosT, pos], { axis: 0 }); // KV: [1,1] -> [1,1,half]; AR-N: [AR,1] -> [AR,1,half]
+    sin = b.o("Gather", [sinT, pos], { axis: 0 });
   } else {
     const rope = buildRopeTables(hd, T, c.ropeTheta, c.ropeScaling);
     const cosT = b.init("rope_cos", [rope.maxPos, half], rope.cos);
@@ -157,7 +178,7 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
 
   const scale = b.f32(attentionScale(hd));
   const unsq1 = b.i64([1]);
-  const splitOnes = b.i64(Array.from({ length: H }, () => 1));
+  const splitOnes = v.kind === "ar" ? "" : b.i64(Array.from({ length: H }, () => 1)); // per-head outputs: seed graphs only
   const cacheName = (prefix: string, l: number, h: number) => `${prefix}_l${l}_h${h}`;
   /** Writes one tensor [H, ...] as H graph outputs [1, ...]. */
   const splitHeads = (x: string, prefix: string, l: number) => {
@@ -169,6 +190,15 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
     const names = Array.from({ length: H }, (_, h) => cacheName(prefix, l, h));
     return H === 1 ? names[0] : b.o("Concat", names, { axis: 0 });
   };
+
+  // AR-N options. R3: Hd [hd, hd] (the reference's fp32 matrix); x [T, heads*hd] -> per head x·Hd.
+  const hadamard = v.r3 ? b.init("r3_hadamard", [hd, hd], hadamardMatrix(hd)) : undefined;
+  const r3 = (x: string, heads: number) =>
+    hadamard ? b.reshape(b.o("MatMul", [b.reshape(x, [T, heads, hd]), hadamard]), [T, heads * hd]) : x;
+  // Masked softmax: which mask entries are masked (any non-zero value), [1, 1, T, S] bool, shared by every layer.
+  const masked = v.maskedSoftmax ? b.o("Not", [b.o("Equal", ["atten_mask", b.f32(0)])]) : undefined;
+  // AR-N caches: the last 2*NL inputs, K [1, H, hd, C] per layer then V [1, H, C, hd] per layer.
+  const arCacheName = (kOrV: 0 | 1, l: number) => v.spec.inputs[v.spec.inputs.length - (2 - kOrV) * nLayers + l].name;
 
   // Embedding: tokens [1, T] -> [T] -> x [T, dim].
   let x = b.o("Gather", [emb, b.reshape("tokens", [T])], { axis: 0 });
@@ -186,22 +216,42 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
     tap(l, "k", k);
     tap(l, "v", vv);
 
-    // New K as [H, hd, T] (transposed, like the cache), new V as [H, T, hd]; one output per KV head.
-    const kNew = b.o("Transpose", [b.reshape(k, [T, H, hd])], { perm: [1, 2, 0] });
+    // R3 (AR-N option): attention and the new K use q·Hd and k·Hd; the taps above stay before R3.
+    const qa = r3(q, nHeads);
+    const ka = r3(k, H);
+
+    // New K as [H, hd, T] (transposed, like the cache), new V as [H, T, hd]; seed graphs: one output per KV head;
+    // AR-N: one output per layer, [1, H, hd, AR] and [1, H, AR, hd].
+    const kNew = b.o("Transpose", [b.reshape(ka, [T, H, hd])], { perm: [1, 2, 0] });
     const vNew = b.o("Transpose", [b.reshape(vv, [T, H, hd])], { perm: [1, 0, 2] });
-    splitHeads(kNew, "k_out", l);
-    splitHeads(vNew, "v_out", l);
+    if (v.kind === "ar") {
+      b.o("Reshape", [kNew, b.i64([1, H, hd, T])], {}, v.spec.outputs[1 + l].name);
+      b.o("Reshape", [vNew, b.i64([1, H, T, hd])], {}, v.spec.outputs[1 + nLayers + l].name);
+    } else {
+      splitHeads(kNew, "k_out", l);
+      splitHeads(vNew, "v_out", l);
+    }
     let kAll = kNew;
     let vAll = vNew;
     if (v.kind === "kv") {
       // K = cat([k_cache, k_new], -1): [H, hd, L+1]; V = cat([v_cache, v_new], rows): [H, L+1, hd].
       kAll = b.o("Concat", [concatHeads("k_cache", l), kNew], { axis: 2 });
       vAll = b.o("Concat", [concatHeads("v_cache", l), vNew], { axis: 1 });
+    } else if (v.kind === "ar" && v.L > 0) {
+      // kh = cat(K_cache, k^T) along slots: [H, hd, CL]; vh = cat(V_cache, v): [H, CL, hd]. With C = 0 (the
+      // calibration graph) the cache inputs stay declared but unused: kh, vh are the new rows alone.
+      const C = v.L;
+      kAll = b.o("Concat", [b.reshape(arCacheName(0, l), [H, hd, C]), kNew], { axis: 2 });
+      vAll = b.o("Concat", [b.reshape(arCacheName(1, l), [H, C, hd]), vNew], { axis: 1 });
     }
     // GQA: query head h = kvh*G + j uses KV head kvh. q -> [H, G, T, hd].
-    const q4 = b.o("Transpose", [b.reshape(q, [T, H, G, hd])], { perm: [1, 2, 0, 3] });
+    const q4 = b.o("Transpose", [b.reshape(qa, [T, H, G, hd])], { perm: [1, 2, 0, 3] });
     const qk = b.o("MatMul", [q4, b.o("Unsqueeze", [kAll, unsq1])]); // [H, G, T, S]
-    const scores = b.o("Add", [b.o("Div", [qk, scale]), "atten_mask"]);
+    const s = b.o("Div", [qk, scale]);
+    // Additive mask, or the masked softmax (SPEC-2026 §8.1): masked scores replaced by (row min over all S - 20).
+    const scores = masked
+      ? b.o("Where", [masked, b.o("Sub", [b.o("ReduceMin", [s, axesLast], { keepdims: 1 }), b.f32(MASKED_SOFTMAX_OFFSET)]), s])
+      : b.o("Add", [s, "atten_mask"]);
     const probs = b.o("Softmax", [scores], { axis: -1 });
     const ctx = b.o("MatMul", [probs, b.o("Unsqueeze", [vAll, unsq1])]); // [H, G, T, hd]
     const y = b.reshape(b.o("Transpose", [ctx], { perm: [2, 0, 1, 3] }), [T, qDim]);
@@ -254,4 +304,20 @@ export function buildPrefillGraphModel(model: Model, prefillSeqLen: number, opts
     throw new RangeError(`prefill_seq_len must be an integer >= 2, got ${prefillSeqLen}`);
   const P = prefillSeqLen - 1;
   return build(model, { kind: "prefill", T: P, L: 0, spec: prefillGraphSpec(model.config, prefillSeqLen) }, opts);
+}
+
+/**
+ * The current flow's AR-N graph (SPEC-2026 §3) as ONNX ModelProto bytes: exactly arGraphSpec(CL, AR)'s tensors in
+ * order (input_pos absent when AR == CL: positions arange(CL)); per-layer caches K [1,H,hd,C] / V [1,H,C,hd] ahead of
+ * the AR new rows, a [1,1,AR,CL] mask, RoPE tables of CL rows; with `maskedSoftmax` / `r3` the §8.1 / §8.2 attention
+ * of createArGraph. With C = 0 the cache inputs are declared (0-sized) but feed no node.
+ */
+export function buildArGraphModel(model: Model, contextLen: number, arLen: number, opts: ArBuildOptions = {}): Uint8Array {
+  const spec = arGraphSpec(model.config, contextLen, arLen, opts.name); // checks 1 <= AR <= CL
+  if (opts.r3) hadamardMatrix(model.config.headDim); // RangeError unless head_dim is a power of two
+  return build(
+    model,
+    { kind: "ar", T: arLen, L: contextLen - arLen, spec, maskedSoftmax: opts.maskedSoftmax ?? false, r3: opts.r3 ?? false },
+    { taps: opts.taps },
+  );
 }
