@@ -17,7 +17,7 @@ export const FLOWS: readonly Flow[] = ["seed", "current"];
 
 /** Flags that belong to one flow only; giving one implies that flow (SPEC-2026 §2.1 vs the seed's llama.py). */
 const SEED_ONLY = ["prefill_seq_len", "kv_seq_len", "kv_updater", "kv_updator"];
-const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3"];
+const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3", "sample_raw_codes"];
 
 /** The flow a command line asks for: --flow, else implied by its flags, else the seed flow; mixing is an error. */
 function chooseFlow(values: Record<string, string | boolean | string[] | undefined>): Flow {
@@ -53,6 +53,8 @@ export interface RunArgs {
   /** Current flow: attention variants (SPEC-2026 §8); undefined = the model family's default (off for Llama / stories). */
   maskedSoftmax?: boolean;
   r3?: boolean;
+  /** Current flow: the sampler reads quantized logits as raw codes (SPEC-2026 §9); default on. */
+  sampleRawCodes: boolean;
   prefillSeqLen: number;
   kvSeqLen: number;
   prompt: string;
@@ -142,6 +144,7 @@ const OPTIONS = {
   flow: { type: "string" },
   prefill_ar_len: { type: "string" },
   masked_softmax: { type: "string" },
+  sample_raw_codes: { type: "string" },
   r3: { type: "string" },
   max_context_len: { type: "string" },
   max_seq_len: { type: "string" },
@@ -317,6 +320,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     contextLen: intFlag("max_context_len", s("max_context_len"), maxSeqLen, 2),
     prefillArLen: intFlag("prefill_ar_len", s("prefill_ar_len"), 32, 1),
     maskedSoftmax: onOff("masked_softmax", s("masked_softmax")),
+    sampleRawCodes: onOff("sample_raw_codes", s("sample_raw_codes")) ?? true,
     r3: onOff("r3", s("r3")),
     prefillSeqLen: intFlag("prefill_seq_len", s("prefill_seq_len"), 32, 2),
     kvSeqLen: intFlag("kv_seq_len", s("kv_seq_len"), 128, 2),
@@ -373,6 +377,9 @@ Device flow
   --masked_softmax on|off  current: masked softmax (masked scores set to the row minimum - 20) instead of adding
                            the mask (default off for Llama / stories, as their configs)
   --r3 on|off              current: R3 Hadamard rotation of q and k after RoPE (default off for Llama / stories)
+  --sample_raw_codes on|off
+                           current: sample a quantized graph's logits as raw integer codes, as the current
+                           runner does (default on; off samples the dequantized values, as the seed runner)
   --prefill_seq_len N      prefill graph length; it takes N-1 tokens (default 32)
   --kv_seq_len N           KV graph length; N-1 cache slots (default 128)
   --kv_updater NAME        smart_mask | shift_pointer (default smart_mask; --kv_updator also accepted)

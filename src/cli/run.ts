@@ -253,6 +253,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
               maxSeqLen: a.maxSeqLen,
               promptTokens: ids,
               stopTokens: stops,
+              sampleRawCodes: a.sampleRawCodes,
             },
             conversation,
           )
@@ -305,6 +306,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
                 max_seq_len: a.maxSeqLen,
                 masked_softmax: a.maskedSoftmax ?? false,
                 r3: a.r3 ?? false,
+                sample_raw_codes: a.sampleRawCodes,
               }
             : {}),
         },

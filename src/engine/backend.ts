@@ -96,6 +96,12 @@ export interface GraphBackend<C extends CacheArray, M extends MaskArray, G exten
   executeKv(inputs: KvCallInputs<C, M>, outputs: KvCallOutputs<C, G>, opts?: ExecuteOptions): Promise<void>;
   /** Runs prefill_forward; writes into `outputs`. */
   executePrefill(inputs: PrefillCallInputs<M>, outputs: PrefillCallOutputs<C, G>, opts?: ExecuteOptions): Promise<void>;
+  /**
+   * Current flow: the logits encoding of the AR-N graph of `arLen` rows when its logits tensor is fixed point and
+   * the backend hands out the dequantized fp32 values `scale·(code + offset)` (QNN's offset = −zero point);
+   * undefined for float logits. The current runner samples the raw codes (SPEC-2026 §9).
+   */
+  logitsEncoding?(arLen: number): { scale: number; offset: number } | undefined;
   /** Current flow: runs the AR-N graph of `arLen` rows (SPEC-2026 §3); backends that have not got it leave it out. */
   executeAr?(arLen: number, inputs: ArGraphInputs, outputs: ArGraphOutputs, opts?: ExecuteOptions): Promise<void>;
   dispose(): void;

@@ -28,6 +28,19 @@ export interface CurrentSessionOptions {
   /** The prompt ids of this turn as fed (BOS included when the tokenizer added it). */
   promptTokens: number[];
   stopTokens?: readonly number[];
+  /**
+   * SPEC-2026 §9: the sampler reads a quantized graph's logits as raw codes, `(float)code`, not dequantized
+   * (default true, as the current runner; false samples the dequantized values as the seed runner did). Only
+   * matters when the backend reports a logits encoding (`logitsEncoding`); float logits are sampled as they are.
+   */
+  sampleRawCodes?: boolean;
+}
+
+/** The codes behind dequantized logits `scale·(code + offset)`: round(x / scale − offset), as floats (the sampler's row). */
+export function rawLogitCodes(row: Float32Array, enc: { scale: number; offset: number }): Float32Array {
+  const out = new Float32Array(row.length);
+  for (let i = 0; i < row.length; i++) out[i] = Math.round(row[i] / enc.scale - enc.offset);
+  return out;
 }
 
 /**
@@ -128,6 +141,12 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
   kv.initAttentionMask(iotaMap(arPrompt), arPrompt, start);
 
   const rowOf = (logits: Float32Array, r: number) => logits.subarray(r * V, (r + 1) * V);
+  // The row the sampler reads (SPEC-2026 §9): raw codes when the graph's logits are quantized, unless turned off.
+  const logitsEncoding = o.sampleRawCodes === false ? undefined : backend.logitsEncoding?.bind(backend);
+  const samplerRow = (row: Float32Array, ar: number): Float32Array => {
+    const enc = logitsEncoding?.(ar);
+    return enc ? rawLogitCodes(row, enc) : row;
+  };
   const yieldSometimes = createYielder();
 
   const startDecode = () => {
@@ -177,7 +196,7 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
         rowCount: real,
         kOut: out.kOut,
         vOut: out.vOut,
-        row: rowOf(out.logits, last ? sampledRow : real - 1),
+        row: last ? samplerRow(rowOf(out.logits, sampledRow), arPrompt) : rowOf(out.logits, real - 1),
         sampled: last,
         promptLogits: Array.from({ length: real }, (_, i) => ({ pos: start + base + i, row: rowOf(out.logits, i) })),
       };
@@ -195,7 +214,7 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
         execOpts,
       );
       await yieldSometimes();
-      return { graph: "kv", position: pos, token: cur, logits: out.logits, rowCount: 1, kOut: out.kOut, vOut: out.vOut, row: out.logits, sampled: true };
+      return { graph: "kv", position: pos, token: cur, logits: out.logits, rowCount: 1, kOut: out.kOut, vOut: out.vOut, row: samplerRow(out.logits, 1), sampled: true };
     }
     throw new Error("runner session: already finished");
   };
