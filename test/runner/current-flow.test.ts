@@ -7,7 +7,8 @@ import type { Backend } from "../../src/engine/backend.js";
 import type { Model } from "../../src/engine/weights.js";
 import { loadModel } from "../../src/loaders/index.js";
 import { generate, generateCurrent } from "../../src/runner/generate.js";
-import { createConversation } from "../../src/runner/current-session.js";
+import { createConversation, createCurrentSession } from "../../src/runner/current-session.js";
+import { argmax } from "../../src/runner/sampler.js";
 import { buildStats } from "../../src/runner/stats.js";
 import { createSampler } from "../../src/runner/sampler.js";
 import { bitsEqual, FIXTURES, hfCases, loadStories260K, loadTok512, maxAbsDiff } from "../helpers/fixtures.js";
@@ -175,6 +176,39 @@ describe("current flow", () => {
       expect(buildStats(t2, 0, 0).generated_tokens).toBe(buildStats(single, 0, 0).generated_tokens);
       expect(buildStats(t2, 0, 0).prompt_tokens).toBe(p2.length);
       expect(bitsEqual(sampled2[0], single.sampled[0])).toBe(true);
+    }
+  });
+
+  it("after hybrid's switch to decode (rearrange_cache) the cache holds kv mode's K and V, slot for slot, bit for bit", async () => {
+    for (const [label, model] of [["stories260K", stories], ["tiny Llama 3.2", tiny]] as const) {
+      const CL = 48;
+      const { nLayers, nKvHeads } = model.config;
+      for (const n of [1, 5, 9, 16, 23]) {
+        const prompt = ids(n, model.config.vocabSize, 3);
+        const after = async (mode: "kv" | "hybrid", AR: number) => {
+          const o = { config: model.config, mode, contextLen: CL, prefillArLen: AR };
+          const conversation = createConversation(o);
+          const s = createCurrentSession(
+            { ...o, backend: createReferenceBackend({ model, contextLen: CL, arLens: [1, AR] }), maxSeqLen: CL, promptTokens: prompt },
+            conversation,
+          );
+          while (s.phase === "prompt") s.advance(argmax((await s.call()).row));
+          expect(s.phase).toBe("decode");
+          expect(conversation.kv.curAr()).toBe(1); // the decode stride
+          return conversation.kv;
+        };
+        const kv = await after("kv", 1);
+        for (const AR of [2, 4, 8, 16]) {
+          const hy = await after("hybrid", AR);
+          for (let l = 0; l < nLayers; l++)
+            for (let h = 0; h < nKvHeads; h++)
+              for (let slot = 0; slot < n; slot++) {
+                const where = `${label} n=${n} AR=${AR} layer ${l} head ${h} slot ${slot}`;
+                expect(bitsEqual(hy.readK(l, h, slot), kv.readK(l, h, slot)), where).toBe(true);
+                expect(bitsEqual(hy.readV(l, h, slot), kv.readV(l, h, slot)), where).toBe(true);
+              }
+        }
+      }
     }
   });
 
