@@ -1,14 +1,19 @@
-// Owns the tfjs backend: the two static graphs of SPEC §3 expressed with TensorFlow.js ops, on
-// `@tensorflow/tfjs-node` when the user has installed it (optional: its installer downloads libtensorflow,
-// which fails without internet, so it is never a dependency) and otherwise on `@tensorflow/tfjs-backend-wasm`
-// (the WebAssembly binaries ship inside the npm package). A second, independent engine to check the
-// reference against: its own op order, its own kernels, fp32 throughout.
+// Owns the tfjs backend: the two static graphs of SPEC §3 and the current flow's AR-N graphs (SPEC-2026 §3, one per
+// AR length of `arLens` when `contextLen` is given, with the §8.1 masked softmax and §8.2 R3 when `attention` asks)
+// expressed with TensorFlow.js ops, on `@tensorflow/tfjs-node` when the user has installed it (optional: its
+// installer downloads libtensorflow, which fails without internet, so it is never a dependency) and otherwise on
+// `@tensorflow/tfjs-backend-wasm` (the WebAssembly binaries ship inside the npm package). A second, independent
+// engine to check the reference against: its own op order, its own kernels, fp32 throughout.
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type * as TF from "@tensorflow/tfjs-core";
 import type { Backend, BackendInit, ExecuteOptions } from "../engine/backend.js";
 import { kvGraphSpec, prefillGraphSpec, type KvGraphInputs, type KvGraphOutputs, type PrefillGraphInputs, type PrefillGraphOutputs } from "../engine/graph-io.js";
 import { buildRopeTables, type RopeTables } from "../engine/rope.js";
+import { checkArGraphIo, createArGraph, type ArGraph } from "../engine/ar-graph.js";
+import type { ArGraphInputs, ArGraphOutputs } from "../engine/ar-graph-io.js";
+import { hadamardMatrix } from "../engine/hadamard.js";
+import { MASKED_SOFTMAX_OFFSET } from "../engine/attention.js";
 import { LAYER_TAPS, type TapName } from "../engine/decoder.js";
 import { UserError } from "../util/errors.js";
 
@@ -47,6 +52,13 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
   const { dim, headDim: hd, nHeads, nKvHeads, hiddenDim, vocabSize, nLayers } = c;
   const group = nHeads / nKvHeads;
   const half = hd / 2;
+  // AR-N graphs as the reference builds them (engine-backend.ts): one per distinct AR length, in the given order,
+  // before any tensor is made (a bad AR length, or R3 with a head_dim that is not a power of two, throws here);
+  // the reference's ArGraph gives the spec and checks every call's tensors as arForward does.
+  const arGraphs = new Map<number, ArGraph>();
+  if (init.contextLen !== undefined)
+    for (const arLen of new Set(init.arLens ?? [1])) arGraphs.set(arLen, createArGraph(m, { contextLen: init.contextLen, arLen, ...init.attention }));
+  const builtAr = arGraphs.size ? [...arGraphs.keys()].join(", ") : "none, contextLen not given";
   const W = (a: Float32Array, shape: number[]) => tf.tensor(a, shape, "float32");
   const weights = {
     emb: W(m.weights.tokEmbeddings, [vocabSize, dim]),
@@ -65,7 +77,9 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
     })),
   };
   const lmHead = weights.out ?? weights.emb;
-  const maxPos = Math.max(init.kvSeqLen ?? 0, (init.prefillSeqLen ?? 0) - 1, 1);
+  // §8.2: Hd [hd, hd] (createArGraph above has already refused a head_dim that is not a power of two).
+  const hadamard = arGraphs.size && init.attention?.r3 ? tf.tensor2d(hadamardMatrix(hd), [hd, hd]) : undefined;
+  const maxPos = Math.max(init.kvSeqLen ?? 0, (init.prefillSeqLen ?? 0) - 1, init.contextLen ?? 0, 1);
   const rope: RopeTables = buildRopeTables(hd, maxPos, c.ropeTheta, c.ropeScaling);
   const cosT = tf.tensor(rope.cos, [maxPos, half]);
   const sinT = tf.tensor(rope.sin, [maxPos, half]);
@@ -83,9 +97,15 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
     return tf.reshape(tf.concat([re, im], 2), [T, heads * hd]) as TF.Tensor2D;
   };
 
+  /** x·Hd on every hd-wide head slice of x [T, heads*hd] (§8.2). */
+  const rotateR3 = (x: TF.Tensor2D, heads: number, H: TF.Tensor2D): TF.Tensor2D =>
+    tf.reshape(tf.matMul(tf.reshape(x, [x.shape[0] * heads, hd]) as TF.Tensor2D, H), [x.shape[0], heads * hd]) as TF.Tensor2D;
+
   /**
    * The decoder for T rows. `keysFor(layer, g, kNew, vNew)` returns the attention's K [hd, cols] and V [cols, hd]
-   * for KV head g and `mask` is [T, cols]. Returns logits [T, vocab] and the roped k / v of every layer.
+   * for KV head g and `mask` is [T, cols]. Returns logits [T, vocab] and the roped k / v of every layer (k·Hd with
+   * R3). `attn.maskedSoftmax` (§8.1): masked scores (mask != 0) become (row min over all cols) - 20 and the mask is
+   * not added; `attn.r3` (§8.2): q and k times Hd after RoPE (the taps keep q and k before R3, as the reference's).
    */
   function forward(
     tokens: Int32Array,
@@ -93,8 +113,15 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
     mask: TF.Tensor2D,
     keysFor: (layer: number, g: number, kNew: TF.Tensor2D, vNew: TF.Tensor2D) => { K: TF.Tensor2D; V: TF.Tensor2D },
     tap?: (layer: number, name: TapName, t: TF.Tensor) => void,
+    attn: { maskedSoftmax?: boolean; r3?: TF.Tensor2D } = {},
   ): { logits: TF.Tensor2D; ks: TF.Tensor2D[]; vs: TF.Tensor2D[] } {
     const T = tokens.length;
+    const masked = attn.maskedSoftmax ? tf.notEqual(mask, 0) : undefined;
+    const attendScores = (s: TF.Tensor2D): TF.Tensor2D => {
+      if (!masked) return tf.add(s, mask) as TF.Tensor2D;
+      const fill = tf.sub(tf.min(s, -1, true), MASKED_SOFTMAX_OFFSET);
+      return tf.where(masked, tf.broadcastTo(fill, s.shape), s) as TF.Tensor2D;
+    };
     const posT = tf.tensor1d(positions, "int32");
     const cos = tf.reshape(tf.gather(cosT, posT), [T, 1, half]);
     const sin = tf.reshape(tf.gather(sinT, posT), [T, 1, half]);
@@ -105,15 +132,17 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
     for (let l = 0; l < nLayers; l++) {
       const lw = weights.layers[l];
       const a = rmsNorm(x, lw.attnNorm);
-      const q = rotate(linear(a, lw.wq), nHeads, cos, sin);
-      const k = rotate(linear(a, lw.wk), nKvHeads, cos, sin);
+      const qRoped = rotate(linear(a, lw.wq), nHeads, cos, sin);
+      const kRoped = rotate(linear(a, lw.wk), nKvHeads, cos, sin);
       const v = linear(a, lw.wv);
       if (tap) {
         tap(l, "attn_norm", a);
-        tap(l, "q", q);
-        tap(l, "k", k);
+        tap(l, "q", qRoped);
+        tap(l, "k", kRoped);
         tap(l, "v", v);
       }
+      const q = attn.r3 ? rotateR3(qRoped, nHeads, attn.r3) : qRoped;
+      const k = attn.r3 ? rotateR3(kRoped, nKvHeads, attn.r3) : kRoped;
       ks.push(k);
       vs.push(v);
       const heads: TF.Tensor2D[] = [];
@@ -124,7 +153,7 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
         for (let j = 0; j < group; j++) {
           const h = g * group + j;
           const qh = tf.slice(q, [0, h * hd], [T, hd]) as TF.Tensor2D;
-          const scores = tf.add(tf.div(tf.matMul(qh, K), scale), mask) as TF.Tensor2D;
+          const scores = attendScores(tf.div(tf.matMul(qh, K), scale) as TF.Tensor2D);
           heads.push(tf.matMul(tf.softmax(scores, -1) as TF.Tensor2D, V));
         }
       }
@@ -178,6 +207,7 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
     graphs: {
       kv: init.kvSeqLen !== undefined ? kvGraphSpec(c, init.kvSeqLen) : undefined,
       prefill: init.prefillSeqLen !== undefined ? prefillGraphSpec(c, init.prefillSeqLen) : undefined,
+      ...(arGraphs.size ? { ar: [...arGraphs.values()].map((g) => g.spec) } : {}),
     },
     async executeKv(inp: KvGraphInputs, out: KvGraphOutputs, opts?: ExecuteOptions) {
       if (init.kvSeqLen === undefined) throw new Error("tfjs backend: built without a KV graph (kvSeqLen)");
@@ -227,8 +257,49 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
       });
       taps.flush();
     },
+    async executeAr(arLen: number, inp: ArGraphInputs, out: ArGraphOutputs, opts?: ExecuteOptions) {
+      const g = arGraphs.get(arLen);
+      if (!g) throw new Error(`tfjs backend: built without an AR-N graph of ${arLen} rows (built: ${builtAr})`);
+      checkArGraphIo(g, inp, out); // arForward's checks: element counts, input_pos required unless AR == CL, positions < CL
+      const CL = g.contextLen;
+      const AR = g.arLen;
+      const C = g.cacheLen;
+      const positions = inp.inputPos ?? Int32Array.from({ length: AR }, (_, i) => i);
+      const taps = tapCollector(opts?.tap);
+      // Every output is read back before any is written, so outputs may alias the inputs (as arForward allows).
+      const staged = tf.tidy(() => {
+        const mask = tf.tensor(inp.attnMask, [AR, CL]) as TF.Tensor2D;
+        const r = forward(
+          inp.tokens,
+          positions,
+          mask,
+          (l, h, kNew, vNew) => {
+            const kT = tf.transpose(kNew) as TF.Tensor2D;
+            if (C === 0) return { K: kT, V: vNew };
+            // Layer caches K [H, hd, C] and V [H, C, hd]: KV head h's [hd, C] and [C, hd] blocks are contiguous.
+            const kCache = tf.tensor(inp.kCaches[l].subarray(h * hd * C, (h + 1) * hd * C), [hd, C]);
+            const vCache = tf.tensor(inp.vCaches[l].subarray(h * C * hd, (h + 1) * C * hd), [C, hd]);
+            return { K: tf.concat([kCache, kT], 1) as TF.Tensor2D, V: tf.concat([vCache, vNew], 0) as TF.Tensor2D };
+          },
+          taps.tap,
+          { maskedSoftmax: g.maskedSoftmax, r3: g.r3 ? hadamard : undefined },
+        );
+        return {
+          logits: r.logits.dataSync() as Float32Array,
+          // k [AR, H*hd] -> [H*hd, AR] = K out [H, hd, AR]; v [AR, H, hd] -> V out [H, AR, hd].
+          kOut: r.ks.map((k) => tf.transpose(k).dataSync() as Float32Array),
+          vOut: r.vs.map((v) => tf.transpose(tf.reshape(v, [AR, nKvHeads, hd]), [1, 0, 2]).dataSync() as Float32Array),
+        };
+      });
+      out.logits.set(staged.logits);
+      for (let l = 0; l < nLayers; l++) {
+        out.kOut[l].set(staged.kOut[l]);
+        out.vOut[l].set(staged.vOut[l]);
+      }
+      taps.flush();
+    },
     dispose() {
-      const all: TF.Tensor[] = [weights.emb, weights.norm, cosT, sinT, ...(weights.out ? [weights.out] : [])];
+      const all: TF.Tensor[] = [weights.emb, weights.norm, cosT, sinT, ...(weights.out ? [weights.out] : []), ...(hadamard ? [hadamard] : [])];
       for (const l of weights.layers) all.push(...Object.values(l));
       tf.dispose(all);
     },
