@@ -2,6 +2,9 @@
 // graph departs from fp32 (src/quant/report.ts): per-step logits SQNR / KL / top-1 on a greedy run, per-layer
 // activation SQNR, and perplexity on an evaluation text. Model flags are the run command's (parseRunArgs);
 // kv mode only. Exit code 0 on success, 2 on bad input (a UserError, via main).
+// `--compare_encodings A B` is a mode of its own: no model, only two encodings files compared
+// (src/quant/encodings-diff.ts) with its flags --tol_rel, --tol_offset, --name_map, --json; exit code 0 when
+// they agree, 1 when they differ.
 import { join } from "node:path";
 import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
@@ -10,6 +13,8 @@ import { assemblePrompt, plainTextIds, requireLlama3Tokenizer } from "../runner/
 import { checkRunShape } from "../runner/session.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { quantReport, reportHtml, reportJson, reportMarkdown } from "../quant/report.js";
+import { readEncodingsAny } from "../quant/encodings-formats.js";
+import { DEFAULT_TOL_REL, diffEncodings, showTolerance, diffJson, diffMarkdown, parseNameMap } from "../quant/encodings-diff.js";
 import { UserError } from "../util/errors.js";
 import { readUserText } from "../util/files.js";
 import { PACKAGE_ROOT, type RunArgs } from "./args.js";
@@ -25,6 +30,7 @@ export const DEFAULT_EVAL_TEXT = join(PACKAGE_ROOT, "data", "eval.txt");
 export const QUANT_REPORT_HELP = `llama-golden quant-report — how far a --ptq scheme moves the model from fp32
 
 Usage: llama-golden quant-report --ptq ${SCHEME_NAMES.join("|")} [model flags] [flags]
+       llama-golden quant-report --compare_encodings A B [--tol_rel X] [--tol_offset N] [--name_map FILE] [--json]
 
   --ptq SCHEME            quantization scheme (required)
   --steps N               tokens to generate in the comparison run (default: until the cache is full)
@@ -39,7 +45,22 @@ Model flags as in the run command: --checkpoint --params --tokenizer_bin --token
 --rope_scale_factor --fold_vocab --prompt --system_prompt --tokenized_prompt --kv_updater --kv_seq_len.
 KV mode only. Perplexity is teacher-forced over windows of at most kv_seq_len - 1 tokens, the cache restarted
 for each window. Markdown report on stdout by default. Exit code 0: report written; 2: bad input.
+
+--compare_encodings A B   compare two encodings files instead (no model is loaded, no --ptq): each AIMET 0.x
+                          (0.6.1, --dump_encodings), AIMET 1.0.0, or "qnn inspect --json" output saved to a
+                          file. Lists the tensors whose dtype / bitwidth / symmetry / scale / offset differ and
+                          those in one file only. Exit code 0: the same within the tolerances; 1: different.
+  --tol_rel X             relative scale tolerance (default ${showTolerance(DEFAULT_TOL_REL)})
+  --tol_offset N          largest allowed offset difference (default 0: exact)
+  --name_map FILE         JSON object: tensor name in A -> tensor name in B (names are otherwise matched
+                          exactly; QNN's tensor names and module paths have no reliable automatic mapping)
+  --json                  stdout is one JSON object
 `;
+
+/** The flags of the --compare_encodings mode (with a value), and --json. */
+const COMPARE_FLAGS = ["tol_rel", "tol_offset", "name_map"] as const;
+type CompareFlag = (typeof COMPARE_FLAGS)[number];
+const COMPARE = "quant-report --compare_encodings";
 
 const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html"] as const;
 /** Run-command flags that mean nothing here (greedy, kv mode, report on stdout). */
@@ -77,7 +98,85 @@ export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
 }
 
 
+export interface CompareEncodingsArgs {
+  help: boolean;
+  files: [string, string];
+  tolRel: number;
+  tolOffset: number;
+  nameMap?: string;
+  json: boolean;
+}
+
+/** Splits `--compare_encodings A B` (or `--compare_encodings=A B`) off argv; undefined when it is not given. */
+export function splitCompareEncodings(argv: string[]): { files: [string, string]; rest: string[] } | undefined {
+  const at = argv.findIndex((a) => a === "--compare_encodings" || a.startsWith("--compare_encodings="));
+  if (at < 0) return undefined;
+  if (argv.slice(at + 1).some((a) => a === "--compare_encodings" || a.startsWith("--compare_encodings="))) throw new UserError(`quant-report: --compare_encodings given twice`);
+  const inline = argv[at].startsWith("--compare_encodings=") ? [argv[at].slice("--compare_encodings=".length)] : [];
+  const files = [...inline, ...argv.slice(at + 1, at + 3 - inline.length)];
+  if (files.length < 2 || files.some((f) => f === "" || f.startsWith("--")))
+    throw new UserError(`${COMPARE} needs two files, A and B (see quant-report --help)`);
+  return { files: [files[0], files[1]], rest: [...argv.slice(0, at), ...argv.slice(at + 3 - inline.length)] };
+}
+
+/** The rest of a --compare_encodings command line: only its own flags; anything else is refused by name. */
+export function parseCompareEncodingsArgs(files: [string, string], rest: string[]): CompareEncodingsArgs {
+  const own: Partial<Record<CompareFlag, string>> = {};
+  let help = false;
+  let json = false;
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    if (a === "-h" || a === "--help") help = true;
+    else if (a === "--json") json = true;
+    else {
+      const m = /^--([A-Za-z_]+)(?:=(.*))?$/s.exec(a);
+      if (!m) throw new UserError(`${COMPARE}: unexpected argument ${JSON.stringify(a)} (it takes two files)`);
+      const name = m[1];
+      if (!(COMPARE_FLAGS as readonly string[]).includes(name))
+        throw new UserError(`${COMPARE}: --${name} is not used when comparing encodings (no model is loaded; the flags are --${COMPARE_FLAGS.join(", --")}, --json)`);
+      let v = m[2];
+      if (v === undefined) {
+        if (i + 1 >= rest.length || rest[i + 1].startsWith("--")) throw new UserError(`${COMPARE}: --${name} needs a value`);
+        v = rest[++i];
+      }
+      if (own[name as CompareFlag] !== undefined) throw new UserError(`${COMPARE}: --${name} given twice`);
+      own[name as CompareFlag] = v;
+    }
+  }
+  let tolRel = DEFAULT_TOL_REL;
+  if (own.tol_rel !== undefined) {
+    const x = Number(own.tol_rel);
+    if (!/^\s*[0-9.]+(e[-+]?\d+)?\s*$/i.test(own.tol_rel) || !Number.isFinite(x) || x < 0)
+      throw new UserError(`--tol_rel ${JSON.stringify(own.tol_rel)}: expected a number >= 0`);
+    tolRel = x;
+  }
+  let tolOffset = 0;
+  if (own.tol_offset !== undefined) {
+    if (!/^\s*\d+\s*$/.test(own.tol_offset) || !Number.isSafeInteger(Number(own.tol_offset)))
+      throw new UserError(`--tol_offset ${JSON.stringify(own.tol_offset)}: expected an integer >= 0`);
+    tolOffset = Number(own.tol_offset);
+  }
+  return { help, files, tolRel, tolOffset, nameMap: own.name_map, json };
+}
+
+/** `quant-report --compare_encodings A B`: the comparison on stdout; 0 when the files agree, 1 when not. */
+function compareEncodingsCommand(c: CompareEncodingsArgs, io: RunIO): number {
+  if (c.help) {
+    io.stdout(QUANT_REPORT_HELP);
+    return 0;
+  }
+  const [a, b] = c.files.map(readEncodingsAny);
+  const nameMap = c.nameMap !== undefined ? parseNameMap(readUserText(c.nameMap, "--name_map"), c.nameMap) : undefined;
+  const d = diffEncodings(a, b, { tolRel: c.tolRel, tolOffset: c.tolOffset, nameMap, nameMapFile: c.nameMap });
+  io.stdout(c.json ? diffJson(d) + "\n" : diffMarkdown(d));
+  return d.same ? 0 : 1;
+}
+
 export async function quantReportCommand(argv: string[], io: RunIO): Promise<number> {
+  const compare = splitCompareEncodings(argv);
+  if (compare !== undefined) return compareEncodingsCommand(parseCompareEncodingsArgs(compare.files, compare.rest), io);
+  const misplaced = argv.map((a) => /^--([A-Za-z_]+)/.exec(a)?.[1]).find((f) => f !== undefined && (COMPARE_FLAGS as readonly string[]).includes(f));
+  if (misplaced !== undefined) throw new UserError(`quant-report: --${misplaced} is for --compare_encodings A B`);
   const p = parseQuantReportArgs(argv);
   if (p.help) {
     io.stdout(QUANT_REPORT_HELP);

@@ -224,6 +224,37 @@ for (const flag of ["model_mode", "prefill_seq_len", "temperature", "seed", "dum
 add("quant-report tokenized id beyond the vocabulary", [...Q, "--ptq", "16a4w", "--tokenized_prompt", IDS_BIG], /prompt token 2 is 9999/);
 add("quant-report without a tokenizer", ["quant-report", "--checkpoint", TINY_PTH, "--params", TINY_PARAMS, "--ptq", "16a4w"], /no tokenizer/);
 add("quant-report prompt longer than the cache", [...Q.slice(0, -2), "--kv_seq_len", "3", "--ptq", "16a4w"], /kv_seq_len 3/);
+// --- quant-report --compare_encodings ---
+const ENC_GOOD = inFile("enc-good.json", JSON.stringify({ version: "0.6.1", activation_encodings: { x: [{ bitwidth: 8, dtype: "int", is_symmetric: "False", max: 1, min: 0, offset: 0, scale: 0.1 }] } }));
+const encV1 = (name: string, entries: object[]) => inFile(name, JSON.stringify({ version: "1.0.0", activation_encodings: entries }));
+const V1 = { name: "x", dtype: "INT", enc_type: "PER_TENSOR", bw: 8, is_sym: false, scale: [0.1], offset: [0] };
+const ENC_V2 = inFile("enc-v2.json", JSON.stringify({ version: "2.0.0", encodings: [] }));
+const ENC_ZERO = encV1("enc-zero.json", [{ ...V1, scale: [0] }]);
+const ENC_NAN = inFile("enc-nan.json", '{"version": "1.0.0", "activation_encodings": [{"name": "x", "dtype": "INT", "enc_type": "PER_TENSOR", "bw": 8, "is_sym": false, "scale": [NaN], "offset": [0]}]}');
+const ENC_LENGTHS = encV1("enc-lengths.json", [{ ...V1, enc_type: "PER_CHANNEL", scale: [0.1, 0.2] }]);
+const ENC_DUP = encV1("enc-dup.json", [V1, V1]);
+const ENC_NO_GRAPHS = inFile("enc-no-graphs.json", JSON.stringify({ plans: [], contexts: [], graph_listing: { available: false, reason: "native addon not available" } }));
+const PTE = inFile("program.pte", new Uint8Array(64).map((_, i) => [0, 0, 0, 0, 69, 84, 49, 50][i] ?? 0));
+const CE = ["quant-report", "--compare_encodings"];
+add("compare_encodings: A not JSON", [...CE, ENC_BAD, ENC_GOOD], /enc-bad\.json: not valid JSON/);
+add("compare_encodings: B binary", [...CE, ENC_GOOD, GARBAGE], /garbage\.bin: not valid JSON/);
+add("compare_encodings: {} is no layout", [...CE, ENC_EMPTY, ENC_GOOD], /enc-empty\.json: unknown layout/);
+add("compare_encodings: a .pte", [...CE, PTE, ENC_GOOD], /program\.pte: an ExecuTorch program.*qnn inspect/);
+add("compare_encodings: missing file", [...CE, ENC_GOOD, join(IN, "nope.json")], /nope\.json: no such file/);
+add("compare_encodings: version 2.0.0", [...CE, ENC_V2, ENC_GOOD], /enc-v2\.json: encodings version 2\.0\.0 is not supported/);
+add("compare_encodings: scale 0", [...CE, ENC_ZERO, ENC_GOOD], /enc-zero\.json: .*scale\[0\] 0 is not a positive finite number/);
+add("compare_encodings: scale NaN", [...CE, ENC_NAN, ENC_GOOD], /enc-nan\.json: .*scale\[0\] "NaN" is not a positive finite number/);
+add("compare_encodings: scale / offset lengths", [...CE, ENC_LENGTHS, ENC_GOOD], /enc-lengths\.json: .*scale has 2 values, offset 1/);
+add("compare_encodings: duplicate names", [...CE, ENC_DUP, ENC_GOOD], /enc-dup\.json: .*duplicate tensor name "x"/);
+add("compare_encodings: qnn inspect without graphs", [...CE, ENC_NO_GRAPHS, ENC_GOOD], /enc-no-graphs\.json: qnn inspect could not list the graphs/);
+add("compare_encodings: one file", [...CE, ENC_GOOD], /--compare_encodings needs two files/);
+add("compare_encodings: --ptq refused", [...CE, ENC_GOOD, ENC_GOOD, "--ptq", "16a4w"], /--ptq is not used when comparing encodings/);
+add("compare_encodings: --checkpoint refused", [...CE, ENC_GOOD, ENC_GOOD, ...M], /--checkpoint is not used when comparing encodings/);
+add("compare_encodings: --tol_rel abc", [...CE, ENC_GOOD, ENC_GOOD, "--tol_rel", "abc"], /--tol_rel "abc"/);
+add("compare_encodings: --tol_offset -1", [...CE, ENC_GOOD, ENC_GOOD, "--tol_offset", "-1"], /--tol_offset "-1"/);
+add("compare_encodings: --name_map not JSON", [...CE, ENC_GOOD, ENC_GOOD, "--name_map", RECIPE_BAD], /--name_map .*recipe-bad\.json: not valid JSON/);
+add("compare_encodings: --name_map values not names", [...CE, ENC_GOOD, ENC_GOOD, "--name_map", PARAMS_WRONG], /--name_map .*params-wrong\.json: the value of "dim" is not a non-empty string/);
+add("quant-report --tol_rel without --compare_encodings", [...Q, "--ptq", "16a4w", "--tol_rel", "1e-3"], /--tol_rel is for --compare_encodings/);
 // --- tokenize ---
 add("tokenize without a prompt", ["tokenize", "--tokenizer_model", TIKTOKEN], /--prompt/);
 add("tokenize missing tokenizer file", ["tokenize", "--tokenizer_model", join(IN, "nope.model"), "--prompt", "hi"], /nope\.model/);
