@@ -7,11 +7,19 @@
 // the device's element types (a QUANT_ENCODING cache manager's uint8 caches and uint16 mask, uint16 logits)
 // and hands their bytes to the graph without a copy; `executeKvBytes` takes raw bytes in SPEC §3 order.
 // Intermediate tensors are not observable on the device: supportsTaps is false.
+//
+// Current flow (BackendInit.contextLen set, SPEC-2026 §3): the .pte's kv_forward is the AR-N graph of AR = 1 and,
+// when arLens holds a prompt length AR_pp > 1, prefill_forward is the AR-N graph of AR_pp; both are bound by
+// bindArGraph and run by executeAr with the same conversion as executeKv (the float 0 / -255 mask goes through
+// the mask tensor's encoding: 65535 / 0, the runner's codes, under the calibrated scale 255/65535, offset
+// -65535). With fixed-point logits, logitsEncoding tells the runner session how to recover the raw codes the
+// device runner samples (SPEC-2026 §9). `executeArBytes` takes raw device bytes in SPEC-2026 §3 order.
 import type { Backend, BackendInit } from "../engine/backend.js";
 import { kvGraphSpec, prefillGraphSpec, type GraphSpec } from "../engine/graph-io.js";
+import { arGraphSpec, type ArGraphSpec } from "../engine/ar-graph-io.js";
 import type { CacheArray, MaskArray } from "../kvcache/types.js";
-import { bytesOf, dequantizeFrom, quantizeInto } from "../qnn/encoding.js";
-import { bindGraph, type DeviceGraphInfo, type GraphBinding, type TensorBinding } from "../qnn/tensor-map.js";
+import { bytesOf, dequantizeFrom, isFixedPoint, quantizeInto } from "../qnn/encoding.js";
+import { bindArGraph, bindGraph, type ArGraphBinding, type DeviceGraphInfo, type GraphBinding, type TensorBinding } from "../qnn/tensor-map.js";
 import { LITTLE_ENDIAN } from "../util/binary.js";
 import { UserError } from "../util/errors.js";
 import { openFileSource } from "../loaders/byte-source.js";
@@ -48,33 +56,65 @@ export interface KvCodesOutputs {
 }
 
 export interface QnnBackend extends Backend {
-  /** How every SPEC §3 tensor maps onto the device's. */
-  readonly bindings: { kv?: GraphBinding; prefill?: GraphBinding };
+  /** How every SPEC §3 tensor maps onto the device's (current flow: `ar`, one per AR length, as graphs.ar). */
+  readonly bindings: { kv?: GraphBinding; prefill?: GraphBinding; ar?: readonly ArGraphBinding[] };
   /** Raw device bytes per tensor in SPEC §3 order, executed as they are (no conversion, no copy). */
   executeKvBytes(inputs: Uint8Array[], outputs: Uint8Array[]): void;
   executePrefillBytes(inputs: Uint8Array[], outputs: Uint8Array[]): void;
   /** Device-native typed arrays; each element size must be the device tensor's. */
   executeKvCodes(inputs: KvCodesInputs, outputs: KvCodesOutputs): void;
+  /** Current flow: raw device bytes of the AR-N graph of `arLen` rows, in SPEC-2026 §3 order (no conversion, no copy). */
+  executeArBytes(arLen: number, inputs: Uint8Array[], outputs: Uint8Array[]): void;
 }
 
-interface Bound {
+interface Bound<S = GraphSpec, B extends { graph: string; inputs: TensorBinding[]; outputs: TensorBinding[] } = GraphBinding> {
   graph: ExecutableGraph;
-  binding: GraphBinding;
-  spec: GraphSpec;
+  binding: B;
+  spec: S;
   /** Preallocated buffers in the graph's reported order. */
   inBufs: Uint8Array[];
   outBufs: Uint8Array[];
 }
 
-function bind(kind: "kv" | "prefill", graph: ExecutableGraph, init: BackendInit, seqLen: number, where: string): Bound {
-  const c = init.model.config;
-  const binding = bindGraph(kind, graph, c, seqLen, where);
-  const spec = kind === "kv" ? kvGraphSpec(c, seqLen) : prefillGraphSpec(c, seqLen);
+type ArBound = Bound<ArGraphSpec, ArGraphBinding>;
+
+function withBuffers<S, B extends { graph: string; inputs: TensorBinding[]; outputs: TensorBinding[] }>(graph: ExecutableGraph, binding: B, spec: S): Bound<S, B> {
   const inBufs: Uint8Array[] = new Array(graph.inputs.length);
   const outBufs: Uint8Array[] = new Array(graph.outputs.length);
   for (const b of binding.inputs) inBufs[b.deviceIndex] = new Uint8Array(b.bytes);
   for (const b of binding.outputs) outBufs[b.deviceIndex] = new Uint8Array(b.bytes);
   return { graph, binding, spec, inBufs, outBufs };
+}
+
+function bind(kind: "kv" | "prefill", graph: ExecutableGraph, init: BackendInit, seqLen: number, where: string): Bound {
+  const c = init.model.config;
+  const binding = bindGraph(kind, graph, c, seqLen, where);
+  return withBuffers(graph, binding, kind === "kv" ? kvGraphSpec(c, seqLen) : prefillGraphSpec(c, seqLen));
+}
+
+function bindAr(graph: ExecutableGraph, init: BackendInit, contextLen: number, arLen: number, where: string): ArBound {
+  const c = init.model.config;
+  const binding = bindArGraph(graph, c, contextLen, arLen, where);
+  return withBuffers(graph, binding, arGraphSpec(c, contextLen, arLen, binding.graph));
+}
+
+/**
+ * The current flow's AR-N graphs of `init` by AR length: kv_forward for AR = 1, prefill_forward for the prompt
+ * length AR_pp > 1 (SPEC-2026 §2.1: one of each at most).
+ */
+function bindArGraphs(init: BackendInit, graphs: { kv?: ExecutableGraph; prefill?: ExecutableGraph }, where: string): Map<number, ArBound> {
+  const CL = init.contextLen!;
+  const lens = [...new Set(init.arLens ?? [1])].sort((a, b) => a - b);
+  const prompt = lens.filter((a) => a > 1);
+  if (prompt.length > 1) throw new Error(`qnn backend: one prompt graph (prefill_forward) serves one AR length, asked for ${prompt.join(", ")}`);
+  const out = new Map<number, ArBound>();
+  for (const ar of lens) {
+    const name = ar === 1 ? "kv_forward" : "prefill_forward";
+    const g = ar === 1 ? graphs.kv : graphs.prefill;
+    if (!g) throw new Error(`qnn backend: the AR-N graph of ${ar} row${ar === 1 ? "" : "s"} needs a ${name} graph`);
+    out.set(ar, bindAr(g, init, CL, ar, where));
+  }
+  return out;
 }
 
 /** Places SPEC-ordered byte arrays at their device positions, checking sizes. */
@@ -107,6 +147,9 @@ export function createQnnBackendFromGraphs(
   graphs: { kv?: ExecutableGraph; prefill?: ExecutableGraph },
   o: { where: string; onDispose?: () => void },
 ): QnnBackend {
+  if (init.contextLen !== undefined && (init.kvSeqLen !== undefined || init.prefillSeqLen !== undefined))
+    throw new Error("qnn backend: the seed flow's kv_seq_len / prefill_seq_len and the current flow's max_context_len both given; a .pte holds one flow's graphs");
+  const ar = init.contextLen !== undefined ? bindArGraphs(init, graphs, o.where) : new Map<number, ArBound>();
   const kv = init.kvSeqLen !== undefined ? graphs.kv && bind("kv", graphs.kv, init, init.kvSeqLen, o.where) : undefined;
   const prefill = init.prefillSeqLen !== undefined ? graphs.prefill && bind("prefill", graphs.prefill, init, init.prefillSeqLen, o.where) : undefined;
   if (init.kvSeqLen !== undefined && !kv) throw new Error("qnn backend: a kv_seq_len was given but no kv_forward graph");
@@ -118,12 +161,22 @@ export function createQnnBackendFromGraphs(
     return g;
   };
 
+  const liveAr = (arLen: number): ArBound => {
+    if (disposed) throw new Error("qnn backend: used after dispose()");
+    const g = ar.get(arLen);
+    if (!g)
+      throw new Error(
+        ar.size ? `qnn backend: no AR-N graph of ${arLen} rows (built for AR ${[...ar.keys()].join(", ")})` : `qnn backend: built without the current flow's AR-N graphs (contextLen)`,
+      );
+    return g;
+  };
+
   const executeKvBytes = (inputs: Uint8Array[], outputs: Uint8Array[]) => {
     const g = live(kv, "kv_forward");
     g.graph.execute(arrange(g.binding.inputs, inputs, "inputs", "kv_forward"), arrange(g.binding.outputs, outputs, "outputs", "kv_forward"));
   };
 
-  const run = (g: Bound, ins: ArrayLike<number>[], outs: (Float32Array | Int32Array)[]) => {
+  const run = (g: Bound<unknown, { graph: string; inputs: TensorBinding[]; outputs: TensorBinding[] }>, ins: ArrayLike<number>[], outs: (Float32Array | Int32Array)[]) => {
     const name = g.binding.graph;
     if (ins.length !== g.binding.inputs.length) throw new RangeError(`${name}: ${ins.length} inputs, the graph has ${g.binding.inputs.length}`);
     if (outs.length !== g.binding.outputs.length) throw new RangeError(`${name}: ${outs.length} outputs, the graph has ${g.binding.outputs.length}`);
@@ -135,8 +188,34 @@ export function createQnnBackendFromGraphs(
   return {
     name: "qnn",
     supportsTaps: false,
-    graphs: { kv: kv?.spec, prefill: prefill?.spec },
-    bindings: { kv: kv?.binding, prefill: prefill?.binding },
+    graphs: { kv: kv?.spec, prefill: prefill?.spec, ...(ar.size ? { ar: [...ar.values()].map((g) => g.spec) } : {}) },
+    bindings: { kv: kv?.binding, prefill: prefill?.binding, ...(ar.size ? { ar: [...ar.values()].map((g) => g.binding) } : {}) },
+    logitsEncoding(arLen) {
+      const b = ar.get(arLen)?.binding.outputs[0];
+      if (!b || !isFixedPoint(b.dataType) || b.device.encoding.kind !== "scale_offset") return undefined;
+      return { scale: b.device.encoding.scale, offset: b.device.encoding.offset };
+    },
+    async executeAr(arLen, inputs, outputs) {
+      const g = liveAr(arLen);
+      const { graph: name, contextLen: CL } = g.binding;
+      const NL = init.model.config.nLayers;
+      for (const [what, n] of [["K caches", inputs.kCaches.length], ["V caches", inputs.vCaches.length], ["K outputs", outputs.kOut.length], ["V outputs", outputs.vOut.length]] as const)
+        if (n !== NL) throw new RangeError(`${name}: ${n} ${what}, the graph has one per layer (${NL})`);
+      const pos: Int32Array[] = [];
+      if (arLen < CL) {
+        if (!inputs.inputPos) throw new RangeError(`${name}: input_pos is required when AR (${arLen}) < CL (${CL})`);
+        inputs.inputPos.forEach((p, i) => {
+          if (!(p >= 0 && p < CL)) throw new RangeError(`${name}: input_pos ${p} at row ${i} is outside [0, ${CL})`);
+        });
+        pos.push(inputs.inputPos);
+      }
+      run(g, [inputs.tokens, inputs.attnMask, ...pos, ...inputs.kCaches, ...inputs.vCaches], [outputs.logits, ...outputs.kOut, ...outputs.vOut]);
+    },
+    executeArBytes(arLen, inputs, outputs) {
+      const g = liveAr(arLen);
+      const name = g.binding.graph;
+      g.graph.execute(arrange(g.binding.inputs, inputs, "inputs", name), arrange(g.binding.outputs, outputs, "outputs", name));
+    },
     async executeKv(inputs, outputs) {
       const g = live(kv, "kv_forward");
       run(g, [inputs.tokens, inputs.attnMask, inputs.inputPos, ...inputs.kCaches, ...inputs.vCaches], [outputs.logits, ...outputs.kOut, ...outputs.vOut]);
@@ -178,7 +257,8 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buf
 
 /**
  * Reads the .pte, finds the context binaries that hold the graphs the run needs (kv_forward when kvSeqLen is
- * set, prefill_forward when prefillSeqLen is), opens them through the addon and binds the graphs.
+ * set or arLens holds 1, prefill_forward when prefillSeqLen is set or arLens holds an AR_pp > 1), opens them
+ * through the addon and binds the graphs.
  */
 export async function createQnnBackend(init: QnnBackendInit): Promise<QnnBackend> {
   const where = `--pte ${init.pte}`;
@@ -203,9 +283,12 @@ export async function createQnnBackend(init: QnnBackendInit): Promise<QnnBackend
   const { resolveQnnLibraries } = await import("../qnn/libraries.js");
   const libs = resolveQnnLibraries({ backendLib: init.backendLib, systemLib: init.systemLib });
 
+  // Seed flow: kv_forward for kv_seq_len, prefill_forward for prefill_seq_len. Current flow: kv_forward is the AR = 1
+  // graph, prefill_forward the AR_pp > 1 one.
+  const arLens = init.contextLen !== undefined ? init.arLens ?? [1] : [];
   const want: { kind: "kv" | "prefill"; name: "kv_forward" | "prefill_forward" }[] = [];
-  if (init.kvSeqLen !== undefined) want.push({ kind: "kv", name: "kv_forward" });
-  if (init.prefillSeqLen !== undefined) want.push({ kind: "prefill", name: "prefill_forward" });
+  if (init.kvSeqLen !== undefined || arLens.includes(1)) want.push({ kind: "kv", name: "kv_forward" });
+  if (init.prefillSeqLen !== undefined || arLens.some((a) => a > 1)) want.push({ kind: "prefill", name: "prefill_forward" });
   const infos = binaries.map((b) => native.readBinaryInfo(libs.systemLib, b));
   const allNames = infos.flatMap((i) => i.graphs.map((g) => g.name));
   const pick = new Map<string, number>();
