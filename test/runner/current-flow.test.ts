@@ -44,7 +44,7 @@ const ids = (n: number, V: number, salt = 7) => Array.from({ length: n }, (_, i)
 
 describe("current flow", () => {
   it("chunked prefill = kv mode: the next-token logits are bit-identical for every AR and prompt length", async () => {
-    for (const n of [1, 2, 3, 5, 8, 13, 21, 34, 55, 70]) {
+    for (let n = 1; n <= 70; n++) {
       const prompt = ids(n, stories.config.vocabSize);
       const kv = await current(stories, { mode: "kv", CL: 104, AR: 1, maxSeqLen: n + 2, prompt });
       for (const AR of [1, 2, 4, 8, 16, 32]) {
