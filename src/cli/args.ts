@@ -17,7 +17,7 @@ export const FLOWS: readonly Flow[] = ["seed", "current"];
 
 /** Flags that belong to one flow only; giving one implies that flow (SPEC-2026 §2.1 vs the seed's llama.py). */
 const SEED_ONLY = ["prefill_seq_len", "kv_seq_len", "kv_updater", "kv_updator"];
-const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3", "sample_raw_codes"];
+const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3", "sample_raw_codes", "dump_logits_path"];
 
 /** The flow a command line asks for: --flow, else implied by its flags, else the seed flow; mixing is an error. */
 function chooseFlow(values: Record<string, string | boolean | string[] | undefined>): Flow {
@@ -67,6 +67,8 @@ export interface RunArgs {
   kvUpdater: KvUpdater;
   json: boolean;
   dumpLogits?: string;
+  /** Current flow, kv mode: the runner's --dump_logits_path (every call's logits, raw dtype; SPEC-2026 §11-8). */
+  dumpLogitsPath?: string;
   dumpPromptLogits?: string;
   tokenizedPrompt?: string;
   /** Fold token ids >= the model's vocabulary to id mod V (test models smaller than their tokenizer). */
@@ -132,6 +134,7 @@ const OPTIONS = {
   kv_updator: { type: "string" }, // upstream llama.py's spelling
   json: { type: "boolean" },
   dump_logits: { type: "string" },
+  dump_logits_path: { type: "string" },
   dump_prompt_logits: { type: "string" },
   tokenized_prompt: { type: "string" },
   fold_vocab: { type: "boolean" },
@@ -332,6 +335,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     kvUpdater: s("kv_updater") !== undefined ? parseUpdater(s("kv_updater")) : parseUpdater(s("kv_updator"), "kv_updator"),
     json: values.json === true,
     dumpLogits: s("dump_logits"),
+    dumpLogitsPath: s("dump_logits_path"),
     dumpPromptLogits: s("dump_prompt_logits"),
     tokenizedPrompt: s("tokenized_prompt"),
     foldVocab: values.fold_vocab === true,
@@ -421,6 +425,9 @@ Quantization (kv and hybrid modes)
 Output
   --json                   stdout is one JSON object {prompt_tokens, generated_tokens, text, stats}
   --dump_logits FILE       fp32 LE logits row used for every sampled token, in order
+  --dump_logits_path FILE  current flow, kv mode (the runner's eval_mode 0): the runner's dump — every graph
+                           call's logits in call order (prompt calls, then decode calls), raw dtype: fp32 LE,
+                           or uint16 LE codes when the graph's logits are quantized
   --dump_prompt_logits FILE  fp32 LE logits rows of prompt positions 0..n-1
   -h, --help               this text
 

@@ -7,7 +7,7 @@ import type { Tokenizer } from "../tokenizer/types.js";
 import { createParallelReferenceBackend } from "../backends/reference.js";
 import { checkRunShape, generate } from "../runner/generate.js";
 import { contextWarning } from "../runner/session.js";
-import { checkCurrentShape, createConversation, type CurrentMode } from "../runner/current-session.js";
+import { checkCurrentShape, createConversation, rawLogitCodes, type CurrentMode } from "../runner/current-session.js";
 import type { GenerateResult } from "../runner/generate.js";
 import { generateCurrent } from "../runner/generate.js";
 import type { Backend } from "../engine/backend.js";
@@ -119,14 +119,32 @@ export const runInputs = (a: RunArgs): (string | undefined)[] => [
   a.calibText,
 ];
 
+/**
+ * One call's logits as the current runner's --dump_logits_path writes them (SPEC-2026 §11-8): the whole [AR, V]
+ * output in the graph's dtype, little-endian — fp32, or the uint16 codes of a quantized graph.
+ */
+export function runnerLogitsBytes(logits: Float32Array, backend: Backend, vocabSize: number): Uint8Array {
+  const enc = backend.logitsEncoding?.(logits.length / vocabSize);
+  if (!enc) return f32Bytes(logits);
+  const codes = rawLogitCodes(logits, enc);
+  const out = new Uint8Array(codes.length * 2);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < codes.length; i++) dv.setUint16(2 * i, Math.min(65535, Math.max(0, codes[i])), true);
+  return out;
+}
+
 export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   const outputs = [
     { flag: "--dump_logits", path: a.dumpLogits },
+    { flag: "--dump_logits_path", path: a.dumpLogitsPath },
     { flag: "--dump_prompt_logits", path: a.dumpPromptLogits },
     { flag: "--dump_encodings", path: a.dumpEncodings },
   ].filter((o): o is OutputPath => o.path !== undefined);
   checkOutputs(outputs, runInputs(a));
   const current = a.flow === "current";
+  // The runner accepts --dump_logits_path only with --eval_mode 0 (kv mode), SPEC-2026 §11-8.
+  if (a.dumpLogitsPath !== undefined && a.modelMode !== "kv")
+    throw new UserError(`--dump_logits_path needs --model_mode kv (the runner allows the dump only in eval_mode 0), got --model_mode ${a.modelMode}`);
   if (current && (a.ptq !== undefined || a.recipe !== undefined)) throw new UserError("--ptq / --recipe are not supported with --flow current yet");
   const loadStart = Date.now();
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
@@ -176,6 +194,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   };
   try {
     const dumpLogits = open(a.dumpLogits, "--dump_logits");
+    const dumpCalls = open(a.dumpLogitsPath, "--dump_logits_path");
     const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
     const quant = a.ptq !== undefined || a.recipe !== undefined;
     const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
@@ -254,6 +273,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
               promptTokens: ids,
               stopTokens: stops,
               sampleRawCodes: a.sampleRawCodes,
+              onCallLogits: dumpCalls ? (logits) => dumpCalls.write(runnerLogitsBytes(logits as Float32Array, backend as Backend, model.config.vocabSize)) : undefined,
             },
             conversation,
           )

@@ -60,6 +60,8 @@ export type DriverOptions = Pick<GenerateOptions, "sampler" | "onToken" | "onSam
   seedKvStamps: boolean;
   /** Called after every KV call's advance (seed flow). */
   afterKvStep?: (nextPos: number) => void;
+  /** Called with every graph call's whole logits output, in call order (current flow: `--dump_logits_path`). */
+  onCallLogits?: (logits: LogitsArray) => void;
 };
 
 /** Drives a session to the end: sampling, callbacks and the runner's clock readings (SPEC §6, SPEC-2026 §5). */
@@ -68,6 +70,7 @@ async function drive<G extends LogitsArray>(s: SteppedSession<G>, o: DriverOptio
   let firstPrefill = true;
   while (s.phase !== "done") {
     const call = await s.call();
+    o.onCallLogits?.(call.logits);
     if (o.seedKvStamps && call.graph === "kv") {
       // Quirk (kept): in kv mode the runner stamps first_token after the graph call at pos == n, i.e. one
       // step after the first generated token was sampled, and prompt_eval_end after the call at n - 1.
@@ -124,7 +127,9 @@ export async function generate<C extends CacheArray = Float32Array, M extends Ma
   return { ...r, cache: s.cache };
 }
 
-export type GenerateCurrentOptions = CurrentSessionOptions & Pick<GenerateOptions, "sampler" | "onToken" | "onSampleLogits" | "onPromptLogits" | "now">;
+export type GenerateCurrentOptions = CurrentSessionOptions &
+  Pick<GenerateOptions, "sampler" | "onToken" | "onSampleLogits" | "onPromptLogits" | "now"> &
+  Pick<DriverOptions, "onCallLogits">;
 
 /**
  * The current flow's generation (SPEC-2026 §5): chunked prompt, then decode, on a backend with the AR-N graphs.

@@ -165,6 +165,8 @@ add("seed: several --prompt", [...M, "--prompt", "a", "--prompt", "b"], /--promp
 add("parity: several --prompt", ["parity", ...M, ...S, "--backend", "reference", "--prompt", "a", "--prompt", "b"], /parity: --prompt given 2 times/);
 add("current: --masked_softmax maybe", [...C, "--masked_softmax", "maybe"], /--masked_softmax "maybe": expected on or off/);
 add("current: --r3 sometimes", [...C, "--r3", "sometimes"], /--r3 "sometimes": expected on or off/);
+add("current: --dump_logits_path in hybrid mode", [...C, "--dump_logits_path", join(tmpdir(), "lg-never.bin")], /--dump_logits_path needs --model_mode kv/);
+add("current: --dump_logits_path is the checkpoint", [...C, "--model_mode", "kv", "--dump_logits_path", CKPT], /--dump_logits_path.*input of this run/);
 add("current: --sample_raw_codes maybe", [...C, "--sample_raw_codes", "maybe"], /--sample_raw_codes "maybe": expected on or off/);
 add("seed: --sample_raw_codes with a seed-only flag", [...M, "--sample_raw_codes", "off", "--kv_seq_len", "64"], /seed flow.*current flow/);
 add("--qnn_system_lib without qnn", [...M, "--qnn_system_lib", GARBAGE], /--qnn_system_lib is for --backend qnn/);

@@ -50,3 +50,41 @@ describe("--flow current", () => {
     expect(existsSync(dump)).toBe(false);
   });
 });
+
+describe("--dump_logits_path (the current runner's dump, SPEC-2026 §11-8)", () => {
+  it("kv mode: every call's logits in call order, fp32 — the prompt rows, then the decode rows", async () => {
+    const { readFileSync } = await import("node:fs");
+    const dir = mkdtempSync(join(tmpdir(), "llama-golden-dump-path-"));
+    const [all, prompt, sampled] = ["all.bin", "prompt.bin", "sampled.bin"].map((f) => join(dir, f));
+    const r = await cli("--flow", "current", "--model_mode", "kv", "--max_seq_len", "24", "--json", "--seed", "1",
+      "--dump_logits_path", all, "--dump_prompt_logits", prompt, "--dump_logits", sampled);
+    expect(r.code, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout);
+    const V = 512;
+    const f32 = (p: string) => new Float32Array(new Uint8Array(readFileSync(p)).buffer);
+    const a = f32(all);
+    const p = f32(prompt);
+    const s = f32(sampled);
+    const n = o.prompt_tokens.length;
+    const k = o.generated_tokens.length;
+    expect(a.length).toBe((n + k - 1) * V); // n prompt calls, k - 1 decode calls
+    expect(a.subarray(0, n * V)).toEqual(p);
+    expect(a.subarray(n * V)).toEqual(s.subarray(V));
+  });
+
+  it("a quantized graph's logits are dumped as uint16 codes", async () => {
+    const { runnerLogitsBytes } = await import("../../src/cli/run.js");
+    const logits = Float32Array.from([-1, 0, 0.5, 2].map((x) => Math.fround(x)));
+    const backend = { logitsEncoding: () => ({ scale: 0.5, offset: -4 }) } as never;
+    expect([...new Uint16Array(runnerLogitsBytes(logits, backend, 4).buffer)]).toEqual([2, 4, 5, 8]);
+    const plain = runnerLogitsBytes(logits, {} as never, 4);
+    expect(new Float32Array(plain.buffer)).toEqual(logits);
+  });
+
+  it("hybrid mode is refused, as the runner allows the dump only in eval_mode 0", async () => {
+    const r = await cli("--flow", "current", "--model_mode", "hybrid", "--max_seq_len", "24", "--dump_logits_path", join(tmpdir(), "never-written.bin"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--dump_logits_path needs --model_mode kv/);
+    expect(existsSync(join(tmpdir(), "never-written.bin"))).toBe(false);
+  });
+});
