@@ -9,7 +9,6 @@ import { BACKEND_NAMES, createBackend, isBackendName } from "../backends/registr
 import type { Backend, BackendInit } from "../engine/backend.js";
 import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
 import { assemblePrompt } from "../runner/prompt.js";
-import { checkRunShape, contextWarning } from "../runner/session.js";
 import { runParity } from "../parity/run-parity.js";
 import { reportHtml, reportJson, reportMarkdown } from "../parity/report.js";
 import { checkOutputs, openAtomicFile } from "./atomic-file.js";
@@ -21,8 +20,8 @@ import { UserError } from "../util/errors.js";
 import type { RunArgs } from "./args.js";
 import { parseSubcommandArgs } from "./subcommand-args.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import { declaresContext, runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
-import { checkCurrentShape, type CurrentMode } from "../runner/current-session.js";
+import { backendInitFor, checkFlowShape, runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
+import type { CurrentMode } from "../runner/current-session.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
@@ -190,26 +189,8 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
   const prompt = await promptTokens(a, model.config.vocabSize, family);
-  const hd = model.config.headDim;
-  if (current && a.r3 && (hd & (hd - 1)) !== 0) throw new UserError(`--r3 needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
-  if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
-  else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
-  const longer = current
-    ? contextWarning(model.config, "kv", a.contextLen, a.contextLen, declaresContext(loaded.format))
-    : contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(loaded.format));
-  if (longer) io.stderr(longer + "\n");
-  const init: BackendInit = current
-    ? {
-        model,
-        contextLen: a.contextLen,
-        arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen],
-        attention: { maskedSoftmax: a.maskedSoftmax ?? false, r3: a.r3 ?? false },
-      }
-    : {
-        model,
-        kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
-        prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
-      };
+  checkFlowShape(a, model, prompt, loaded.format, io);
+  const init = backendInitFor(a, model);
   const tolerance = applyOverrides(defaultTolerance(p.backend, p.dtype), { sqnrDb: p.tolSqnrDb, maxKl: p.tolKl, maxAbs: p.tolMaxAbs });
 
   const reference = createReferenceBackend(init);

@@ -10,7 +10,7 @@ import { contextWarning } from "../runner/session.js";
 import { checkCurrentShape, createConversation, rawLogitCodes, type CurrentMode } from "../runner/current-session.js";
 import type { GenerateResult } from "../runner/generate.js";
 import { generateCurrent } from "../runner/generate.js";
-import type { Backend } from "../engine/backend.js";
+import type { Backend, BackendInit } from "../engine/backend.js";
 import { assemblePrompt, foldIds } from "../runner/prompt.js";
 import type { GraphBackend, LogitsArray } from "../engine/backend.js";
 import type { CacheArray, MaskArray } from "../kvcache/types.js";
@@ -104,6 +104,38 @@ export function withCurrentRopeDefault(model: Model): Model {
   return r ? { ...model, config: { ...model.config, ropeScaling: { ...r, factor: CURRENT_ROPE_SCALE_FACTOR } } } : model;
 }
 
+/**
+ * The run's graph lengths against the model and the prompt, for the flow in use (a UserError when they do not fit;
+ * --r3 needs a power-of-two head_dim), and the warning when the graphs reach past the model's trained context.
+ */
+export function checkFlowShape(a: RunArgs, model: Model, prompt: number[], format: string, io: Pick<RunIO, "stderr">): void {
+  const current = a.flow === "current";
+  const hd = model.config.headDim;
+  if (current && a.r3 && (hd & (hd - 1)) !== 0) throw new UserError(`--r3 needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
+  if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
+  else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
+  const longer = current
+    ? contextWarning(model.config, "kv", a.contextLen, a.contextLen, declaresContext(format))
+    : contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(format));
+  if (longer) io.stderr(longer + "\n");
+}
+
+/** The graphs a backend builds for the run: the seed flow's prefill/KV lengths, or the current flow's AR-N graphs. */
+export function backendInitFor(a: RunArgs, model: Model): BackendInit {
+  return a.flow === "current"
+    ? {
+        model,
+        contextLen: a.contextLen,
+        arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen],
+        attention: { maskedSoftmax: a.maskedSoftmax ?? false, r3: a.r3 ?? false },
+      }
+    : {
+        model,
+        kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
+        prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
+      };
+}
+
 /** Formats whose files state the trained context (llama2.c header seq_len; Hugging Face max_position_embeddings). */
 export const declaresContext = (format: string): boolean => format.startsWith("llama2c-bin") || format === "safetensors";
 
@@ -164,14 +196,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   });
   for (const note of promptIn.notes) io.stderr(note + "\n");
   const prompt = promptIn.ids;
-  const hd = model.config.headDim;
-  if (current && a.r3 && (hd & (hd - 1)) !== 0) throw new UserError(`--r3 needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
-  if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
-  else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
-  const longer = current
-    ? contextWarning(model.config, "kv", a.contextLen, a.contextLen, declaresContext(loaded.format))
-    : contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(loaded.format));
-  if (longer) io.stderr(longer + "\n");
+  checkFlowShape(a, model, prompt, loaded.format, io);
   // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3); without a tokenizer, the
   // family's stop set.
   const stops = tok ? [...tok.eosIds] : fam.stops;
@@ -200,18 +225,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
-    const init = current
-      ? {
-          model,
-          contextLen: a.contextLen,
-          arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen],
-          attention: { maskedSoftmax: a.maskedSoftmax ?? false, r3: a.r3 ?? false },
-        }
-      : {
-          model,
-          kvSeqLen: a.modelMode !== "prefill" ? a.kvSeqLen : undefined,
-          prefillSeqLen: a.modelMode !== "kv" ? a.prefillSeqLen : undefined,
-        };
+    const init = backendInitFor(a, model);
     const backend = qenc
       ? createQuantizedBackend({ ...init, qenc })
       : a.backend === "reference"

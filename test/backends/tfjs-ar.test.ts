@@ -14,23 +14,16 @@ import { arForward, createArGraph } from "../../src/engine/ar-graph.js";
 import { allocArOutputs, arCausalMask, type ArGraphInputs, type ArGraphOutputs } from "../../src/engine/ar-graph-io.js";
 import type { Backend, BackendInit } from "../../src/engine/backend.js";
 import type { TapFn } from "../../src/engine/decoder.js";
-import type { ModelConfig } from "../../src/engine/config.js";
 import { isPowerOfTwo } from "../../src/engine/hadamard.js";
-import type { Model } from "../../src/engine/weights.js";
-import { loadModel } from "../../src/loaders/index.js";
 import { generateCurrent } from "../../src/runner/generate.js";
 import { createSampler } from "../../src/runner/sampler.js";
-import { bitsEqual, llama2cCases, loadStories260K } from "../helpers/fixtures.js";
+import { loadStories260K } from "../helpers/fixtures.js";
 import { sqnrDb } from "../helpers/sqnr.js";
-import { TINY_PARAMS, TINY_PTH, tinyReference } from "../helpers/tiny-llama3.js";
+import { AR_MODELS, argmax, attentionVariants, CL, concat, randomInputs, rng, sameBits } from "../helpers/ar-backend-cases.js";
 
-const CL = 32;
 const AR_LENS = [1, 4, 32] as const;
 
-const models: { id: string; load: () => Model; prompt: () => number[] }[] = [
-  { id: "stories260K", load: loadStories260K, prompt: () => llama2cCases().find((x) => x.id === "lily_park_n64")!.prompt_tokens },
-  { id: "tiny_llama3", load: () => loadModel({ checkpoint: TINY_PTH, params: TINY_PARAMS }).model, prompt: () => tinyReference().greedyPrompt },
-];
+const models = AR_MODELS;
 
 const toDispose: Backend[] = [];
 afterAll(() => toDispose.forEach((b) => b.dispose()));
@@ -41,51 +34,6 @@ async function tfjs(init: BackendInit): Promise<Backend> {
   return b;
 }
 
-/** mulberry32: a seeded uniform [0, 1) generator. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-type MaskKind = "causal" | "soft";
-
-/**
- * One call's inputs: random caches (uniform [-2, 2), every slot filled, masked or not), random tokens at positions
- * nPast … nPast+AR-1 (input_pos omitted when AR == CL), and arCausalMask(CL, AR, nPast); "soft" replaces each blocked
- * entry by one of -3, -0.5, 0.25 (the additive mask then only biases those columns; §8.1 still substitutes them).
- */
-function randomInputs(c: ModelConfig, AR: number, kind: MaskKind, seed: number): ArGraphInputs {
-  const r = rng(seed);
-  const C = CL - AR;
-  const nPast = Math.floor(C * 0.6);
-  const layer = (n: number) => Float32Array.from({ length: n }, () => r() * 4 - 2);
-  const size = c.nKvHeads * c.headDim * C;
-  const attnMask = arCausalMask(CL, AR, nPast);
-  if (kind === "soft") for (let i = 0; i < attnMask.length; i++) if (attnMask[i] !== 0) attnMask[i] = [-3, -0.5, 0.25][Math.floor(r() * 3)];
-  return {
-    tokens: Int32Array.from({ length: AR }, () => Math.floor(r() * c.vocabSize)),
-    attnMask,
-    inputPos: AR === CL ? undefined : Int32Array.from({ length: AR }, (_, i) => nPast + i),
-    kCaches: Array.from({ length: c.nLayers }, () => layer(size)),
-    vCaches: Array.from({ length: c.nLayers }, () => layer(size)),
-  };
-}
-
-const argmax = (a: Float32Array) => a.reduce((best, x, i) => (x > a[best] ? i : best), 0);
-const concat = (xs: Float32Array[]) => Float32Array.from(xs.flatMap((x) => Array.from(x)));
-
-function sameBits(a: ArGraphOutputs, b: ArGraphOutputs): boolean {
-  return bitsEqual(a.logits, b.logits) && a.kOut.every((k, l) => bitsEqual(k, b.kOut[l])) && a.vOut.every((v, l) => bitsEqual(v, b.vOut[l]));
-}
-
-const attentionVariants = (hd: number) =>
-  [false, true].flatMap((r3) => (r3 && !isPowerOfTwo(hd) ? [] : [false, true].map((maskedSoftmax) => ({ maskedSoftmax, r3 }))));
 
 /** Lowest figures seen per model, printed at the end (the report quotes them). */
 const lowest = new Map<string, { logits: number; kv: number; taps: number; fill: number }>();

@@ -1,0 +1,65 @@
+// Test helper shared by the backends' AR-N graph tests (wasm, onnxruntime, tfjs): the two models, seeded random
+// call inputs at CL = 32, the attention variants to sweep, and small comparisons. The oracle itself is
+// src/engine/ar-graph.ts's arForward, called by each test.
+import { arCausalMask, type ArGraphInputs, type ArGraphOutputs } from "../../src/engine/ar-graph-io.js";
+import type { ModelConfig } from "../../src/engine/config.js";
+import { isPowerOfTwo } from "../../src/engine/hadamard.js";
+import type { Model } from "../../src/engine/weights.js";
+import { loadModel } from "../../src/loaders/index.js";
+import { bitsEqual, llama2cCases, loadStories260K } from "./fixtures.js";
+import { TINY_PARAMS, TINY_PTH, tinyReference } from "./tiny-llama3.js";
+
+/** The compiled context of every AR-N backend test. */
+export const CL = 32;
+
+export const AR_MODELS: { id: string; load: () => Model; prompt: () => number[] }[] = [
+  { id: "stories260K", load: loadStories260K, prompt: () => llama2cCases().find((x) => x.id === "lily_park_n64")!.prompt_tokens },
+  { id: "tiny_llama3", load: () => loadModel({ checkpoint: TINY_PTH, params: TINY_PARAMS }).model, prompt: () => tinyReference().greedyPrompt },
+];
+
+/** mulberry32: a seeded uniform [0, 1) generator. */
+export function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+export type MaskKind = "causal" | "soft";
+
+/**
+ * One call's inputs: random caches (uniform [-2, 2), every slot filled, masked or not), random tokens at positions
+ * nPast … nPast+AR-1 (input_pos omitted when AR == CL), and arCausalMask(CL, AR, nPast); "soft" replaces each blocked
+ * entry by one of -3, -0.5, 0.25 (the additive mask then only biases those columns; §8.1 still substitutes them).
+ */
+export function randomInputs(c: ModelConfig, AR: number, kind: MaskKind, seed: number): ArGraphInputs {
+  const r = rng(seed);
+  const C = CL - AR;
+  const nPast = Math.floor(C * 0.6);
+  const layer = (n: number) => Float32Array.from({ length: n }, () => r() * 4 - 2);
+  const size = c.nKvHeads * c.headDim * C;
+  const attnMask = arCausalMask(CL, AR, nPast);
+  if (kind === "soft") for (let i = 0; i < attnMask.length; i++) if (attnMask[i] !== 0) attnMask[i] = [-3, -0.5, 0.25][Math.floor(r() * 3)];
+  return {
+    tokens: Int32Array.from({ length: AR }, () => Math.floor(r() * c.vocabSize)),
+    attnMask,
+    inputPos: AR === CL ? undefined : Int32Array.from({ length: AR }, (_, i) => nPast + i),
+    kCaches: Array.from({ length: c.nLayers }, () => layer(size)),
+    vCaches: Array.from({ length: c.nLayers }, () => layer(size)),
+  };
+}
+
+export const argmax = (a: Float32Array) => a.reduce((best, x, i) => (x > a[best] ? i : best), 0);
+export const concat = (xs: Float32Array[]) => Float32Array.from(xs.flatMap((x) => Array.from(x)));
+
+export function sameBits(a: ArGraphOutputs, b: ArGraphOutputs): boolean {
+  return bitsEqual(a.logits, b.logits) && a.kOut.every((k, l) => bitsEqual(k, b.kOut[l])) && a.vOut.every((v, l) => bitsEqual(v, b.vOut[l]));
+}
+
+/** masked softmax × R3 on/off (R3 only where head_dim is a power of two). */
+export const attentionVariants = (hd: number) =>
+  [false, true].flatMap((r3) => (r3 && !isPowerOfTwo(hd) ? [] : [false, true].map((maskedSoftmax) => ({ maskedSoftmax, r3 }))));
