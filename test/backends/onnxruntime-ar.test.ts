@@ -17,10 +17,9 @@ import type { Backend, BackendInit } from "../../src/engine/backend.js";
 import type { TapFn } from "../../src/engine/decoder.js";
 import { isPowerOfTwo } from "../../src/engine/hadamard.js";
 import { generateCurrent } from "../../src/runner/generate.js";
-import { createSampler } from "../../src/runner/sampler.js";
 import { loadStories260K } from "../helpers/fixtures.js";
 import { sqnrDb } from "../helpers/sqnr.js";
-import { AR_MODELS, argmax, attentionVariants, CL, concat, randomInputs, rng, sameBits } from "../helpers/ar-backend-cases.js";
+import { AR_MODELS, argmax, attentionVariants, CL, concat, randomInputs, sameBits, expectNearReference, fillValueInputs, greedyCurrent } from "../helpers/ar-backend-cases.js";
 
 const AR_LENS = [1, 4, 32] as const;
 
@@ -91,18 +90,7 @@ describe.each(models)("$id: ONNX Runtime AR-N graphs vs arForward", ({ id, load,
           const ref = arForward(createArGraph(model, { contextLen: CL, arLen: AR, ...attention }), inp);
           const got = allocArOutputs(c, CL, AR);
           await b.executeAr!(AR, inp, got);
-          const db = sqnrDb(got.logits, ref.logits);
-          expect(db, `${what}: logits`).toBeGreaterThanOrEqual(60);
-          expect(db, `${what}: bit-identical would mean the reference ran`).toBeLessThan(Infinity);
-          low.logits = Math.min(low.logits, db);
-          for (let i = 0; i < AR; i++)
-            expect(argmax(got.logits.subarray(i * V, (i + 1) * V)), `${what}: top-1 of row ${i}`).toBe(argmax(ref.logits.subarray(i * V, (i + 1) * V)));
-          for (let l = 0; l < c.nLayers; l++)
-            for (const [name, g, want] of [["K", got.kOut[l], ref.kOut[l]], ["V", got.vOut[l], ref.vOut[l]]] as const) {
-              const s = sqnrDb(g, want);
-              expect(s, `${what}: ${name} out of layer ${l}`).toBeGreaterThanOrEqual(60);
-              low.kv = Math.min(low.kv, s);
-            }
+          expectNearReference(got, ref, c, AR, what, low);
         }
     },
   );
@@ -133,15 +121,7 @@ describe.each(models)("$id: ONNX Runtime AR-N graphs vs arForward", ({ id, load,
     // each layer's `attn` is made of the masked columns' weights alone (0 with the additive mask) and any other
     // fill value, or a row minimum over the wrong columns, moves it by a factor e^Δ.
     const AR = 4;
-    const C = CL - AR;
-    const inp = randomInputs(c, AR, "causal", 31);
-    inp.attnMask.fill(-255);
-    for (let i = 0; i < AR; i++) inp.attnMask[i * CL] = 0;
-    const r = rng(5);
-    for (const v of inp.vCaches)
-      for (let h = 0; h < c.nKvHeads; h++)
-        for (let s = 0; s < C; s++)
-          for (let d = 0; d < c.headDim; d++) v[(h * C + s) * c.headDim + d] = s === 0 ? 0 : r() < 0.5 ? -1000 : 1000;
+    const inp = fillValueInputs(c, AR);
     const attnTaps = async (run: (tap: TapFn) => Promise<unknown> | unknown) => {
       const m: Float32Array[] = [];
       await run((_layer, name, data) => void (name === "attn" && m.push(data.slice())));
@@ -206,18 +186,7 @@ describe.each(models)("$id: ONNX Runtime AR-N graphs vs arForward", ({ id, load,
       const AR = 4;
       for (const mode of ["kv", "hybrid"] as const) {
         const init: BackendInit = { model, contextLen: CL, arLens: [1, AR], attention };
-        const gen = (backend: Backend) =>
-          generateCurrent({
-            backend,
-            config: c,
-            mode,
-            contextLen: CL,
-            prefillArLen: AR,
-            maxSeqLen: CL,
-            promptTokens: [...prompt],
-            stopTokens: [],
-            sampler: createSampler({ vocabSize: V, temperature: 0, seed: 0n }),
-          });
+        const gen = (backend: Backend) => greedyCurrent(backend, c, mode, AR, prompt);
         const ref = await gen(createReferenceBackend(init));
         const ortB = await onnx(init);
         let calls = 0;
