@@ -129,6 +129,21 @@ export function stageArKv(
 }
 
 /**
+ * §8.2 for one call's rows: (q, k) [AR, heads·hd] → (q·Hd, k·Hd) per head, into scratch reused across layers; without
+ * R3 (H null) q and k pass through unchanged.
+ */
+export function r3Rotation(H: Float32Array | null, AR: number, qDim: number, kvDim: number, hd: number): (q: Float32Array, k: Float32Array) => [Float32Array, Float32Array] {
+  if (!H) return (q, k) => [q, k];
+  const qr = new Float32Array(AR * qDim);
+  const kr = new Float32Array(AR * kvDim);
+  return (q, k) => {
+    hadamardHeads(qr, q, H, hd);
+    hadamardHeads(kr, k, H, hd);
+    return [qr, kr];
+  };
+}
+
+/**
  * One AR-N call, a pure function of `inp`. Per layer and KV head the graph's kh/vh are built (cache slots, then the
  * fed rows) and every query head of the group (consecutive heads, GQA) runs attendHead over all CL columns with its
  * mask row added (or, with the masked softmax, its masked scores substituted); padded rows are computed like any
@@ -156,9 +171,7 @@ export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, 
   const layerOut = kvDim * AR;
   const newK = new Float32Array(nLayers * layerOut);
   const newV = new Float32Array(nLayers * layerOut);
-  const H = g.r3;
-  const qr = H ? new Float32Array(AR * qDim) : null;
-  const kr = H ? new Float32Array(AR * kvDim) : null;
+  const rotate = r3Rotation(g.r3, AR, qDim, kvDim, hd);
   const attendRow = g.maskedSoftmax ? attendHeadMaskedSoftmax : attendHead;
   let positions = inp.inputPos;
   if (!positions) {
@@ -167,14 +180,7 @@ export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, 
   }
 
   const attend = (layer: number, qIn: Float32Array, kIn: Float32Array, v: Float32Array, y: Float32Array) => {
-    let q = qIn;
-    let k = kIn;
-    if (H && qr && kr) {
-      hadamardHeads(qr, qIn, H, hd);
-      hadamardHeads(kr, kIn, H, hd);
-      q = qr;
-      k = kr;
-    }
+    const [q, k] = rotate(qIn, kIn);
     const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
     const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
     for (let kvh = 0; kvh < nKvHeads; kvh++) {

@@ -7,9 +7,8 @@
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
 import { runDecoder } from "../../engine/decoder.js";
 import { attentionScale, MASKED_SOFTMAX_OFFSET } from "../../engine/attention.js";
-import { checkArGraphIo, stageArKv, type ArGraph } from "../../engine/ar-graph.js";
+import { checkArGraphIo, r3Rotation, stageArKv, type ArGraph } from "../../engine/ar-graph.js";
 import { allocArOutputs, type ArGraphInputs, type ArGraphOutputs } from "../../engine/ar-graph-io.js";
-import { hadamardHeads } from "../../engine/hadamard.js";
 import { softmaxInPlace } from "../../engine/kernels.js";
 import { checkKvGraphLengths, type KvGraph } from "../../engine/kv-graph.js";
 import { stagePrefillKv, type PrefillGraph } from "../../engine/prefill-graph.js";
@@ -218,9 +217,7 @@ export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: Ma
   const newK = new Float32Array(nLayers * layerOut);
   const newV = new Float32Array(nLayers * layerOut);
   const logits = new Float32Array(AR * c.vocabSize);
-  const H = g.r3;
-  const qr = H ? new Float32Array(AR * qDim) : null;
-  const kr = H ? new Float32Array(AR * kvDim) : null;
+  const rotate = r3Rotation(g.r3, AR, qDim, kvDim, hd);
   const arange = Int32Array.from({ length: AR }, (_, i) => i);
   // Masked softmax: raw scores (+ a zero mask row, maskStride 0), substituted in JavaScript; else + the mask rows.
   const mask0 = (g.maskedSoftmax ? at.zero : at.mask) * 4;
@@ -247,14 +244,7 @@ export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: Ma
   };
 
   const attend = (layer: number, qIn: Float32Array, kIn: Float32Array, v: Float32Array, y: Float32Array) => {
-    let q = qIn;
-    let k = kIn;
-    if (H && qr && kr) {
-      hadamardHeads(qr, qIn, H, hd);
-      hadamardHeads(kr, kIn, H, hd);
-      q = qr;
-      k = kr;
-    }
+    const [q, k] = rotate(qIn, kIn);
     A.set(q, at.q);
     const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
     const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
