@@ -14,6 +14,7 @@ import type { Backend } from "../../src/engine/backend.js";
 import type { TapFn } from "../../src/engine/decoder.js";
 import { generateCurrent, type GenerateResult } from "../../src/runner/generate.js";
 import { createSampler } from "../../src/runner/sampler.js";
+import { rng } from "./rng.js";
 
 /** The compiled context of every AR-N backend test. */
 export const CL = 32;
@@ -23,17 +24,6 @@ export const AR_MODELS: { id: string; load: () => Model; prompt: () => number[] 
   { id: "tiny_llama3", load: () => loadModel({ checkpoint: TINY_PTH, params: TINY_PARAMS }).model, prompt: () => tinyReference().greedyPrompt },
 ];
 
-/** mulberry32: a seeded uniform [0, 1) generator. */
-export function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 export type MaskKind = "causal" | "soft";
 

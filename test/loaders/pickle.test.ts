@@ -33,6 +33,7 @@ import {
   type UnpickleOptions,
 } from "../../src/loaders/pickle.js";
 import { encodeLongLE, picklePlain, torchOrderedDict, torchTensor, type WritableValue } from "../../src/loaders/pickle-writer.js";
+import { rng } from "../helpers/rng.js";
 
 const PICKLES = join(FIXTURES, "pickle");
 const STORIES = new Uint8Array(readFileSync(join(PICKLES, "stories260K.data.pkl")));
@@ -139,17 +140,6 @@ function listDepth(v: PickleValue): number {
   return d;
 }
 
-/** A deterministic PRNG (mulberry32) for the fuzz tests. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Expected facts about the real files (from pickletools / Python's Unpickler, see the header).

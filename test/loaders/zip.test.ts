@@ -10,6 +10,7 @@ import { bufferSource, openFileSource, type ByteSource } from "../../src/loaders
 import { crc32, isZip, openZip, readEntry, readEntryChunks, type ZipArchive } from "../../src/loaders/zip.js";
 import { createZipWriter, zipToBytes } from "../../src/loaders/zip-writer.js";
 import { expectUserError } from "../helpers/errors.js";
+import { rng } from "../helpers/rng.js";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
 const STORIES_PT = join(FIXTURES, "stories260K.pt");
@@ -66,17 +67,6 @@ function centralOffsets(b: Uint8Array): number[] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) for the fuzz loop. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Expected contents from Python 3 `zipfile` (an independent reader), computed once:
 // [name, uncompressed size, CRC-32, local header offset, data offset (from the local header's name/extra lengths)].
