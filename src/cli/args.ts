@@ -81,8 +81,14 @@ export interface RunArgs {
   dumpEncodings?: string;
   /** --encodings: override the calibrated encodings with this file's. */
   encodings?: string;
-  /** --recipe: per-tensor schemes for weights and activations (JSON). */
+  /** --recipe: per-tensor schemes for weights and activations (JSON; the tap-level experiment). */
   recipe?: string;
+  /** --quant_arithmetic: the seed --ptq graphs' conv/matmul arithmetic (integer codes, or the fp32 fake-quant oracle). */
+  quantArithmetic: "integer" | "fake";
+  /** --group_size: 16a4w_block's block length along the input channels. */
+  groupSize?: number;
+  /** --quant_sim: the seed's converted graph (default for its schemes) or the tap-level experiment. */
+  quantSim?: "seed" | "taps";
   /** --threads: threads per weight product in the reference engine (same results for any count). */
   threads: number;
   /** --backend: the backend that runs the graphs (reference by default). */
@@ -143,6 +149,9 @@ const OPTIONS = {
   dump_encodings: { type: "string" },
   encodings: { type: "string" },
   recipe: { type: "string" },
+  quant_arithmetic: { type: "string" },
+  quant_sim: { type: "string" },
+  group_size: { type: "string" },
   threads: { type: "string" },
   flow: { type: "string" },
   prefill_ar_len: { type: "string" },
@@ -307,7 +316,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
   const ptqText = s("ptq");
   const ptq = ptqText === undefined ? undefined : oneOf("ptq", ptqText, SCHEME_NAMES, "16a4w");
   if (ptq === undefined && s("recipe") === undefined)
-    for (const f of ["calib_text", "dump_encodings", "encodings"] as const)
+    for (const f of ["calib_text", "dump_encodings", "encodings", "quant_arithmetic", "quant_sim", "group_size"] as const)
       if (s(f) !== undefined) throw new UserError(`--${f} needs --ptq SCHEME (or --recipe FILE)`);
   return {
     help: values.help === true,
@@ -344,6 +353,9 @@ export function parseRunArgs(argv: string[]): RunArgs {
     dumpEncodings: s("dump_encodings"),
     encodings: s("encodings"),
     recipe: s("recipe"),
+    quantArithmetic: oneOf("quant_arithmetic", s("quant_arithmetic"), ["integer", "fake"] as const, "integer"),
+    groupSize: s("group_size") === undefined ? undefined : intFlag("group_size", s("group_size"), 0, 1),
+    quantSim: s("quant_sim") === undefined ? undefined : oneOf("quant_sim", s("quant_sim"), ["seed", "taps"] as const, "seed"),
     threads: threadsFlag(s("threads")),
     backend,
     providers,
@@ -406,16 +418,28 @@ Generation
   --seed N                 sampler seed (uint64); printed when chosen from the clock
 
 Quantization (kv and hybrid modes)
-  --ptq SCHEME             run the quantized device graphs: 8a8w | 16a4w | 16a8w | 16a16w | 16a4w_block;
-                           calibrates first (one greedy fp32 run on the raw prompt up to the cache length
-                           or EOS); uint8/uint16 caches, uint16 mask and logits; --dump_logits writes the
-                           dequantized rows
+  --ptq SCHEME             run the seed's quantized graphs: 8a8w | 16a4w (the seed's two schemes) |
+                           16a4w_block (later upstream, SPEC 7.7); calibrates first as the seed does (KV
+                           graph: the prompt teacher-forced, then fp32 greedy to the cache end or EOS;
+                           hybrid: then the prefill graph, re-run per appended token); every tensor of the
+                           converted graph quantized with its encoding, convs and matmuls on integer codes;
+                           uint8 caches, mask and logits in their export encodings
+                           16a8w | 16a16w: experiments, not seed schemes (tap-level simulation; a note on
+                           stderr says so), as are --recipe and --encodings below
+  --quant_sim S            seed (default for 8a8w, 16a4w, 16a4w_block) | taps (the tap-level experiment;
+                           always for 16a8w, 16a16w, --recipe, --encodings)
+  --quant_arithmetic A     integer (default: exact integer accumulation, requantized) | fake (fp32
+                           fake-quant, the oracle)
+  --group_size N           16a4w_block's block length (default 64); a conv whose input width N does not
+                           divide keeps int4 per-channel weights
   --calib_text FILE        calibrate on this text (BOS + its tokens, cut to the graph length) instead
-  --dump_encodings FILE    write the calibrated encodings (AIMET 1.x JSON: activation_encodings by
-                           layers.<l>.<tap>, logits, k_cache.l<l>.h<h>, ...; param_encodings by Meta names)
-  --encodings FILE         use this encodings file's activation / K/V / logits encodings (names and
+  --dump_encodings FILE    write the calibrated encodings (AIMET 0.6.1 JSON; seed schemes: by the seed's
+                           module paths, layers.0.attention.wq_sha.0, ..., re-quantized edges as
+                           producer->consumer, kv_forward/ and prefill_forward/ prefixes in hybrid mode;
+                           experiments: layers.<l>.<tap>, logits, k_cache.l<l>.h<h>)
+  --encodings FILE         (experiment, tap-level) use this encodings file's activation / K/V / logits encodings (names and
                            bitwidths checked against the scheme; param encodings checked, not applied)
-  --recipe FILE            mixed precision: {"default": "16a4w", "overrides": [{"match": "layers.0.*",
+  --recipe FILE            (experiment, tap-level) mixed precision: {"default": "16a4w", "overrides": [{"match": "layers.0.*",
                            "scheme": "16a8w"}]}; a match (exact name or * glob; the last matching override
                            wins) names weights (Meta names, layers.0.attention.wq.weight), which take that
                            scheme's weight spec, and/or activations (layers.<l>.<tap>, final_norm), re-encoded

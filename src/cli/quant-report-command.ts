@@ -13,6 +13,8 @@ import { assemblePrompt, plainTextIds, requireLlama3Tokenizer } from "../runner/
 import { checkRunShape } from "../runner/session.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { quantReport, reportHtml, reportJson, reportMarkdown } from "../quant/report.js";
+import { seedQuantReport } from "../quant/seed/report.js";
+import { SEED_SCHEMES, type SeedScheme } from "../quant/seed/qspecs.js";
 import { readEncodingsAny } from "../quant/encodings-formats.js";
 import { DEFAULT_TOL_REL, diffEncodings, showTolerance, diffJson, diffMarkdown, parseNameMap } from "../quant/encodings-diff.js";
 import { UserError } from "../util/errors.js";
@@ -32,7 +34,11 @@ export const QUANT_REPORT_HELP = `llama-golden quant-report — how far a --ptq 
 Usage: llama-golden quant-report --ptq ${SCHEME_NAMES.join("|")} [model flags] [flags]
        llama-golden quant-report --compare_encodings A B [--tol_rel X] [--tol_offset N] [--name_map FILE] [--json]
 
-  --ptq SCHEME            quantization scheme (required)
+  --ptq SCHEME            quantization scheme (required): 8a8w, 16a4w, 16a4w_block run the seed's converted
+                          graph on integer codes and compare it with its fp32 fake-quant oracle too;
+                          16a8w, 16a16w are the tap-level experiment (not seed schemes)
+  --quant_sim S           seed (default for the seed's schemes) | taps (the tap-level experiment)
+  --group_size N          16a4w_block's block length (default 64)
   --steps N               tokens to generate in the comparison run (default: until the cache is full)
   --eval_text FILE        text for perplexity (default data/eval.txt of the package)
   --calib_text FILE       calibrate on this text's tokens (up to kv_seq_len - 1) instead of a greedy
@@ -62,13 +68,14 @@ const COMPARE_FLAGS = ["tol_rel", "tol_offset", "name_map"] as const;
 type CompareFlag = (typeof COMPARE_FLAGS)[number];
 const COMPARE = "quant-report --compare_encodings";
 
-const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html"] as const;
+const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html", "quant_sim", "group_size"] as const;
 /** Run-command flags that mean nothing here (greedy, kv mode, report on stdout). */
 const GREEDY = "greedy, kv mode, report on stdout";
 const OWN = "the report calibrates --ptq itself and runs the reference graphs on one thread";
 const REJECTED: Record<string, string> = Object.fromEntries([
   ...["temperature", "seed", "dump_logits", "dump_prompt_logits", "model_mode", "prefill_seq_len"].map((f) => [f, GREEDY]),
   ...["recipe", "encodings", "dump_encodings", "backend", "providers", "pte", "qnn_backend_lib", "qnn_system_lib", "qnn_provider", "threads"].map((f) => [f, OWN]),
+  ["quant_arithmetic", "the report runs the integer graph and compares it with the fake-quant oracle itself"],
 ]);
 
 export interface QuantReportArgs {
@@ -78,6 +85,9 @@ export interface QuantReportArgs {
   evalText: string;
   calibText?: string;
   html?: string;
+  /** The seed's converted graph (default for its schemes) or the tap-level experiment. */
+  quantSim: "seed" | "taps";
+  groupSize?: number;
   run: RunArgs;
 }
 
@@ -94,7 +104,19 @@ export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
       throw new UserError(`--steps ${JSON.stringify(own.steps)}: expected an integer >= 1`);
     steps = Number(own.steps);
   }
-  return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, run };
+  const seedScheme = ptq !== undefined && (SEED_SCHEMES as readonly string[]).includes(ptq);
+  const sim = own.quant_sim?.toLowerCase();
+  if (sim !== undefined && sim !== "seed" && sim !== "taps") throw new UserError(`--quant_sim ${JSON.stringify(own.quant_sim)}: expected one of seed, taps`);
+  if (sim === "seed" && ptq !== undefined && !seedScheme) throw new UserError(`--quant_sim seed runs the seed's schemes (${SEED_SCHEMES.join(", ")}) only; ${ptq} is the tap-level experiment`);
+  const quantSim = sim === "taps" || (ptq !== undefined && !seedScheme) ? "taps" : "seed";
+  let groupSize: number | undefined;
+  if (own.group_size !== undefined) {
+    if (!/^\s*\d+\s*$/.test(own.group_size) || !(Number(own.group_size) >= 1) || !Number.isSafeInteger(Number(own.group_size)))
+      throw new UserError(`--group_size ${JSON.stringify(own.group_size)}: expected an integer >= 1`);
+    if (ptq !== "16a4w_block" || quantSim !== "seed") throw new UserError("--group_size is the block length of --ptq 16a4w_block (seed graph)");
+    groupSize = Number(own.group_size);
+  }
+  return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, quantSim, groupSize, run };
 }
 
 
@@ -205,7 +227,7 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   const evalTokens = plain(evalText);
   if (evalTokens.length < 2) throw new UserError(`--eval_text ${p.evalText}: fewer than 2 tokens`);
 
-  const report = withProgress(ttyProgress(io, !a.json, "quant-report"), (bar) => quantReport(model, p.ptq!, {
+  const common = {
     promptTokens: prompt,
     kvSeqLen: a.kvSeqLen,
     evalTokens,
@@ -213,9 +235,12 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
     steps: p.steps,
     eos: family.stops[0],
     kvUpdater: a.kvUpdater,
-    weightOptions: { stories: family.name !== "llama3_2" },
-    onProgress: bar.update,
-  }));
+  };
+  const report = withProgress(ttyProgress(io, !a.json, "quant-report"), (bar) =>
+    p.quantSim === "seed"
+      ? seedQuantReport(model, p.ptq as SeedScheme, { ...common, blockSize: p.groupSize, storiesLmHead: family.name !== "llama3_2", onProgress: bar.update })
+      : { ...quantReport(model, p.ptq!, { ...common, weightOptions: { stories: family.name !== "llama3_2" }, onProgress: bar.update }), simulation: "taps (experiment)" as const, perLayerKind: "isolated" as const },
+  );
   if (p.html !== undefined) {
     const f = openAtomicFile(p.html, "--html", io.interrupts);
     try {

@@ -31,6 +31,7 @@ import { readEncodingsFile, serializeEncodings } from "../quant/encodings-file.j
 import { applyEncodingsFile, encodingsExpectations, encodingsToFile } from "../quant/encodings-io.js";
 import { applyRecipe, readRecipe } from "../quant/recipe.js";
 import { createQuantizedBackend } from "../quant/quantized-backend.js";
+import { calibrationTokens, experimentNote, seedQuantSetup, usesSeedGraphs } from "./seed-quant.js";
 
 export interface RunIO {
   stdout: (s: string) => void;
@@ -57,24 +58,7 @@ function quantSetup(a: RunArgs, io: RunIO, model: Model, tok: Tokenizer | undefi
   if (a.dumpPromptLogits !== undefined) throw new UserError("--dump_prompt_logits is not supported with --ptq");
   const recipe = a.recipe !== undefined ? readRecipe(a.recipe, model.config.nLayers) : undefined;
   const scheme = a.ptq ?? recipe!.default;
-  // Calibration tokens: the raw prompt (no chat template), or the --calib_text file's text.
-  let calib: number[];
-  if (a.calibText !== undefined) {
-    const text = readUserText(a.calibText, "--calib_text");
-    if (!tok) throw new UserError("--calib_text needs a tokenizer (--tokenizer_bin / --tokenizer_model)");
-    calib = [fam.bos, ...tok.encode(text)];
-  } else if (tok && a.tokenizedPrompt === undefined) {
-    calib = [fam.bos, ...tok.encode(a.prompt)];
-  } else {
-    calib = prompt.slice();
-  }
-  calib = foldIds(calib, model.config.vocabSize, a.foldVocab);
-  // Cut to what the graphs take (the prefill graph calibrates on the prompt itself in hybrid mode).
-  calib = calib.slice(0, a.modelMode === "hybrid" ? Math.min(a.kvSeqLen, a.prefillSeqLen) - 1 : a.kvSeqLen - 1);
-  const V = model.config.vocabSize;
-  calib.forEach((t, i) => {
-    if (t < 0 || t >= V) throw new UserError(`calibration token ${i} is ${t}, outside the model's vocabulary [0, ${V}) (see --fold_vocab)`);
-  });
+  const calib = calibrationTokens(a, model, tok, fam, prompt);
   const weightOptions = { stories: fam.name !== "llama3_2" };
   let qenc = withProgress(ttyProgress(io, !a.json, "calibrating"), (bar) =>
     calibrate(model, scheme, {
@@ -221,12 +205,22 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const dumpLogits = open(a.dumpLogits, "--dump_logits");
     const dumpCalls = open(a.dumpLogitsPath, "--dump_logits_path");
     const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
-    const quant = a.ptq !== undefined || a.recipe !== undefined;
+    const init = backendInitFor(a, model);
+    const seedQuant = usesSeedGraphs(a)
+      ? withProgress(ttyProgress(io, !a.json, "calibrating"), (bar) =>
+          seedQuantSetup(a, model, fam, calibrationTokens(a, model, tok, fam, prompt), stops[0], init, bar.update),
+        )
+      : undefined;
+    const quant = !seedQuant && (a.ptq !== undefined || a.recipe !== undefined);
     const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
+    const note = experimentNote(a);
+    for (const n of [...(note ? [note] : []), ...(seedQuant?.notes ?? [])]) io.stderr(n + "\n");
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
-    const init = backendInitFor(a, model);
-    const backend = qenc
+    if (dumpEnc && seedQuant) dumpEnc.write(new TextEncoder().encode(seedQuant.encodingsText()));
+    const backend = seedQuant
+      ? seedQuant.backend
+      : qenc
       ? createQuantizedBackend({ ...init, qenc })
       : a.backend === "reference"
         ? await createParallelReferenceBackend(init, { threads: a.threads })
@@ -327,7 +321,15 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
           seed: seed.toString(),
           mode: a.modelMode,
           kv_updater: a.kvUpdater,
-          ...(qenc ? { ptq: qenc.scheme } : {}),
+          ...(qenc ? { ptq: qenc.scheme, quant_simulation: "taps (experiment)" } : {}),
+          ...(seedQuant
+            ? {
+                ptq: a.ptq,
+                quant_simulation: "seed graph",
+                quant_arithmetic: a.quantArithmetic,
+                ...(a.quantArithmetic === "integer" ? { int32_overflows: seedQuant.backend.integerStats.int32Overflows } : {}),
+              }
+            : {}),
           llama_model: fam.name,
           checkpoint_format: loaded.format,
           backend: backend.name,

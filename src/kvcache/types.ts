@@ -4,7 +4,8 @@
 // caches and the device's uint8 / uint16 caches with the uint16 mask (the quantized simulation, the qnn backend).
 
 export type CacheArray = Float32Array | Uint8Array | Uint16Array;
-export type MaskArray = Float32Array | Uint16Array;
+/** Mask element types: fp32 (0 / -255), uint16 (16-bit encodings) and uint8 (8a8w: s = 1, zp 255). */
+export type MaskArray = Float32Array | Uint16Array | Uint8Array;
 
 export interface TypedCtor<T> {
   new (buffer: ArrayBuffer, byteOffset: number, length: number): T;

@@ -48,7 +48,7 @@ describe("--ptq", () => {
 
   it("--dump_encodings then --encodings of that file reproduces the same tokens", async () => {
     const enc = join(tmp, "enc.json");
-    const a = await cli("--ptq", "16a4w", "--json", ...SMALL, "--dump_encodings", enc);
+    const a = await cli("--ptq", "16a4w", "--quant_sim", "taps", "--json", ...SMALL, "--dump_encodings", enc);
     expect(a.code, a.stderr).toBe(0);
     const file = JSON.parse(readFileSync(enc, "utf8"));
     expect(file.version).toBe("0.6.1");
@@ -64,6 +64,50 @@ describe("--ptq", () => {
     expect(c.code, c.stderr).toBe(0);
     // Different calibration text, but every activation / K/V / logits encoding comes from the file.
     expect(JSON.parse(c.stdout).generated_tokens).toEqual(JSON.parse(a.stdout).generated_tokens);
+  });
+
+  it("seed schemes run the seed's converted graph: integer by default, fake-quant on request, 8a8w's mask noted", async () => {
+    const int = await cli("--ptq", "16a4w", "--json", ...SMALL);
+    const fake = await cli("--ptq", "16a4w", "--json", ...SMALL, "--quant_arithmetic", "fake");
+    expect(int.code, int.stderr).toBe(0);
+    expect(fake.code, fake.stderr).toBe(0);
+    const si = JSON.parse(int.stdout).stats;
+    expect([si.quant_simulation, si.quant_arithmetic, si.int32_overflows, si.backend]).toEqual(["seed graph", "integer", 0, "seed-ptq(16a4w, integer)"]);
+    expect(JSON.parse(fake.stdout).stats.backend).toBe("seed-ptq(16a4w, fake)");
+    // Their logits differ by rounding only; greedy decoding agrees until a near-tie (here at the 30th token).
+    expect(JSON.parse(fake.stdout).generated_tokens.slice(0, 20)).toEqual(JSON.parse(int.stdout).generated_tokens.slice(0, 20));
+    const e8 = await cli("--ptq", "8a8w", "--json", ...SMALL);
+    expect(e8.code, e8.stderr).toBe(0);
+    expect(e8.stderr).toMatch(/8a8w exports a uint8 \(s = 1, zp 255\) mask.*SPEC 7\.6/);
+    const exp = await cli("--ptq", "16a8w", "--json", ...SMALL);
+    expect(exp.stderr).toMatch(/tap-level quantization experiment \(16a8w is not a seed scheme\)/);
+    expect(JSON.parse(exp.stdout).stats.quant_simulation).toBe("taps (experiment)");
+  });
+
+  it("--dump_encodings of the seed graphs: the seed's module paths, kv_forward/ and prefill_forward/ in hybrid mode", async () => {
+    const kv = join(tmp, "seed-kv.json");
+    const hy = join(tmp, "seed-hybrid.json");
+    expect((await cli("--ptq", "16a4w", "--model_mode", "kv", ...SMALL, "--dump_encodings", kv)).code).toBe(0);
+    expect((await cli("--ptq", "16a4w_block", "--group_size", "32", ...SMALL, "--dump_encodings", hy)).code).toBe(0);
+    const a = JSON.parse(readFileSync(kv, "utf8"));
+    expect(a.activation_encodings["layers.0.attention.wq_sha.0"][0].bitwidth).toBe(16);
+    expect(a.activation_encodings["k_cache.0.0"][0]).toMatchObject({ bitwidth: 8, offset: -128, is_symmetric: "True" });
+    expect(a.activation_encodings["atten_mask"][0]).toMatchObject({ bitwidth: 16, offset: -65535 });
+    expect(a.param_encodings["layers.0.attention.wv_sha.0.weight"]).toHaveLength(8); // int4 per channel
+    const b = JSON.parse(readFileSync(hy, "utf8"));
+    expect(b.activation_encodings["kv_forward/layers.0.attention.wq_sha.0"]).toBeDefined();
+    expect(b.activation_encodings["prefill_forward/layers.0.attention.wq_sha.0"]).toBeDefined();
+    expect(b.lpbq_encodings["kv_forward/layers.0.attention.wq_sha.0.weight"]).toMatchObject({ block_size: 32, bw: 4 });
+    expect(b.lpbq_encodings["kv_forward/layers.0.feed_forward.w2_conv.weight"]).toBeUndefined(); // 172 inputs: per channel
+  });
+
+  it("refuses contradicting seed-graph flags", async () => {
+    expectUserError(await cli("--ptq", "16a4w", "--group_size", "32", ...SMALL), /--group_size is the block length of --ptq 16a4w_block/);
+    expectUserError(await cli("--ptq", "16a4w_block", "--group_size", "7", ...SMALL), /--group_size 7 divides no conv input width/);
+    expectUserError(await cli("--ptq", "16a8w", "--quant_sim", "seed", ...SMALL), /--quant_sim seed runs the seed's schemes/);
+    expectUserError(await cli("--ptq", "16a8w", "--quant_arithmetic", "fake", ...SMALL), /--quant_arithmetic applies to the seed's converted graphs/);
+    expectUserError(await cli("--quant_arithmetic", "fake"), /--quant_arithmetic needs --ptq/);
+    expectUserError(await cli("--ptq", "16a4w", "--quant_arithmetic", "exact"), /--quant_arithmetic "exact": expected one of integer, fake/);
   });
 
   it("refuses prefill mode and stray quantization flags", async () => {

@@ -40,7 +40,15 @@ describe("quant-report command", () => {
     expect(Object.keys(o.perplexity)).toEqual(["fp32", "quantized"]);
     expect(o.perplexity.fp32).toEqual({ tokens: expect.any(Number), nllMean: expect.any(Number), ppl: expect.any(Number) });
     expect(typeof o.top1Agreement).toBe("number");
-    expect(o.perLayer[0]).toEqual({ layer: -1, tensor: "embedding", sqnrDb: expect.any(Number) });
+    // The seed's scheme runs the seed's converted graph: per-conv SQNR, and the integer arithmetic against its oracle.
+    expect([o.simulation, o.arithmetic, o.perLayerKind]).toEqual(["seed graph", "integer", "accumulated"]);
+    expect(o.perLayer[0]).toEqual({ layer: 0, tensor: "attention.wq_sha.0", sqnrDb: expect.any(Number) });
+    expect(o.perLayer.at(-1)).toEqual({ layer: 5, tensor: "output.conv", sqnrDb: expect.any(Number) });
+    expect(o.integerVsFake.int32Overflows).toBe(0);
+    const t = await cli("quant-report", "--ptq=8a8w", "--quant_sim", "taps", "--json", "--calib_text", SHORT_EVAL, ...SMALL);
+    const ot = JSON.parse(t.stdout);
+    expect([ot.simulation, ot.perLayerKind]).toEqual(["taps (experiment)", "isolated"]);
+    expect(ot.perLayer[0]).toEqual({ layer: -1, tensor: "embedding", sqnrDb: expect.any(Number) });
     expect(readFileSync(html, "utf8")).toMatch(/^<!doctype html>/);
   });
 

@@ -16,7 +16,7 @@ import {
   quantizePerTensor,
   type QParams,
 } from "./qparams.js";
-import { edgeEnds, isEdge, type OutputQuantAttrs, type QSpec, type SeedScheme } from "./qspecs.js";
+import { edgeEnds, isEdge, schemeConfigs, type OutputQuantAttrs, type QSpec, type SeedScheme } from "./qspecs.js";
 
 /** Storage type of codes: QNN's view of the spec (int32 0..65535 is uint16; int8 -7..7 is int4). */
 export type CodeDtype = "uint8" | "uint16" | "int8" | "int4";
@@ -211,8 +211,9 @@ export function seedEncodings(obs: SeedObservers, scheme: SeedScheme): SeedEncod
   for (const n of g.nodes) {
     if (n.op === "param") {
       const id = obs.groupOf.get(`${n.name}->${g.users.get(n.name)![0]}`);
-      // 16a4w_block's conv weights are per block (SPEC §7.7, src/quant/weights.ts), not the per-channel observer's.
-      const perBlock = scheme === "16a4w_block" && id !== undefined && obs.groups[id].channelMin !== undefined;
+      // 16a4w_block's conv weights of the scheme's own int4 spec are per block (SPEC §7.7; quantized-graph.ts
+      // computes them); the V convs (8a4w) and the stories LM head (16a8w) keep their per-channel weights.
+      const perBlock = scheme === "16a4w_block" && id !== undefined && obs.groups[id].spec.id === schemeConfigs(scheme).perChannel.weight.id;
       if (id !== undefined && !perBlock) weights[n.name] = weightEncoding(g, n.name, obs.groups[id]);
       continue;
     }
