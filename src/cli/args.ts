@@ -437,14 +437,16 @@ Quantization (kv and hybrid modes)
                            module paths, layers.0.attention.wq_sha.0, ..., re-quantized edges as
                            producer->consumer, kv_forward/ and prefill_forward/ prefixes in hybrid mode;
                            experiments: layers.<l>.<tap>, logits, k_cache.l<l>.h<h>)
-  --encodings FILE         (experiment, tap-level) use this encodings file's activation / K/V / logits encodings (names and
-                           bitwidths checked against the scheme; param encodings checked, not applied)
-  --recipe FILE            (experiment, tap-level) mixed precision: {"default": "16a4w", "overrides": [{"match": "layers.0.*",
-                           "scheme": "16a8w"}]}; a match (exact name or * glob; the last matching override
-                           wins) names weights (Meta names, layers.0.attention.wq.weight), which take that
-                           scheme's weight spec, and/or activations (layers.<l>.<tap>, final_norm), re-encoded
-                           at that scheme's activation bits; K/V and logits keep theirs; implies --ptq with
-                           the recipe's default (given --ptq, it must be the same scheme)
+  --encodings FILE         (tap-level experiment) use this encodings file's activation / K/V / logits
+                           encodings (names and bitwidths checked against the scheme; param encodings
+                           checked, not applied)
+  --recipe FILE            (tap-level experiment) mixed precision: {"default": "16a4w", "overrides":
+                           [{"match": "layers.0.*", "scheme": "16a8w"}]}; a match (exact name or * glob; the
+                           last matching override wins) names weights (Meta names,
+                           layers.0.attention.wq.weight), which take that scheme's weight spec, and/or
+                           activations (layers.<l>.<tap>, final_norm), re-encoded at that scheme's activation
+                           bits; K/V and logits keep theirs; implies --ptq with the recipe's default (given
+                           --ptq, it must be the same scheme)
 
 Output
   --json                   stdout is one JSON object {prompt_tokens, generated_tokens, text, stats}

@@ -206,6 +206,25 @@ describe("the backend on device codes", () => {
   });
 });
 
+describe("the empty-cache-slot hazard (docs/quantization.md)", () => {
+  it("zero-byte caches (the runner's allocation) give the zero-point caches' logits bit for bit: the q·k encoding clamps a masked slot's score", async () => {
+    const steps = 40;
+    const kvSeqLen = steps + PROMPT.length + 1;
+    for (const scheme of ["16a4w", "8a8w"] as const) {
+      const ptq = seedPtq(model, { scheme, mode: "kv", kvSeqLen, promptTokens: PROMPT, eosId: EOS });
+      const zero = await greedy(createSeedQuantBackend({ model, kvSeqLen, ptq, fillZeroPoint: false }), "kv", steps);
+      const zp = await greedy(createSeedQuantBackend({ model, kvSeqLen, ptq, fillZeroPoint: true }), "kv", steps);
+      expect(zero.tokens, scheme).toEqual(zp.tokens);
+      zero.rows.forEach((r, i) => expect(r, `${scheme} step ${i}`).toEqual(zp.rows[i]));
+      // Code 0 of a K cache reads as -128·s in every dimension; the largest q·k that yields is far above the
+      // q·k encoding's calibrated maximum, which is what a masked slot's score is clamped to.
+      const g = seedQuantGraph(ptq.kv!.observers, scheme);
+      const qk = g.out.get("layers.0.attention.head.0.qk")!;
+      expect((qk.quantMax - qk.zeroPoint) * qk.scale / Math.sqrt(c.headDim)).toBeLessThan(255 / 4);
+    }
+  });
+});
+
 describe("16a4w_block (SPEC §7.7, later upstream)", () => {
   const ptq = seedPtq(model, { scheme: "16a4w_block", mode: "kv", kvSeqLen: 24, promptTokens: PROMPT, eosId: EOS });
   const q = seedQuantGraph(ptq.kv!.observers, "16a4w_block", { blockSize: 32 });
