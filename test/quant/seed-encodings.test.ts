@@ -234,6 +234,76 @@ describe("seed 16a4w KV-graph encodings follow SPEC §7.3 (stories260K)", () => 
   });
 });
 
+describe("seed 16a4w numbers recomputed plainly from SPEC §7.1 (stories260K)", () => {
+  const ptq = seedPtq(model, { scheme: "16a4w", mode: "kv", kvSeqLen: KV_SEQ_LEN, promptTokens: PROMPT, eosId: EOS }).kv!;
+  const e = ptq.encodings;
+  const g = buildSeedGraph(model, { mode: "kv", seqLen: KV_SEQ_LEN });
+  const rhe = (x: number): number => {
+    const r = Math.round(x);
+    return (r - x === 0.5 && r % 2 !== 0 ? r - 1 : r) + 0;
+  };
+  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+  const code = (x: number, s: number, zp: number, lo: number, hi: number) => clamp(rhe(f32(x * f32(1 / s))) + zp, lo, hi);
+  /** Affine: lo = min(x, 0), hi = max(x, 0), s = max(fp32(fp32(hi - lo) / (qmax - qmin)), eps), zp = clamp(qmin - rhe(lo / s)). */
+  const affine = (mn: number, mx: number, qmin: number, qmax: number, eps: number) => {
+    const lo = Math.min(mn, 0);
+    const hi = Math.max(mx, 0);
+    const s = Math.max(f32(f32(hi - lo) / (qmax - qmin)), f32(eps));
+    return { s, zp: clamp(qmin - rhe(f32(lo / s)), qmin, qmax) };
+  };
+
+  it("every per-channel conv weight: s_c = max(amax_c / qmax, 2^-12), codes clamp(rhe(w·fp32(1/s_c)), ±qmax)", () => {
+    let n = 0;
+    for (const [name, w] of Object.entries(e.weights)) {
+      if (w.encoding !== "per_channel(axis 0)") continue;
+      const v = g.byName.get(name)!.value!;
+      const rows = v.shape[0];
+      const cols = v.data.length / rows;
+      const qmax = name === "output.conv.weight" ? 127 : 7;
+      for (let r = 0; r < rows; r++) {
+        let amax = 0;
+        for (let i = 0; i < cols; i++) amax = Math.max(amax, Math.abs(v.data[r * cols + i]));
+        const s = Math.max(f32(amax / qmax), f32(2 ** -12));
+        expect((w.scale as number[])[r], `${name}[${r}]`).toBe(s);
+        const want = Array.from({ length: cols }, (_, i) => code(v.data[r * cols + i], s, 0, -qmax, qmax));
+        expect(Array.from(w.codes.subarray(r * cols, (r + 1) * cols)), `${name}[${r}]`).toEqual(want);
+      }
+      n++;
+    }
+    expect(n).toBe(c.nLayers * (c.nHeads + 2 * c.nKvHeads + 4) + 1);
+  });
+
+  it("the RMSNorm weights and the embedding table: uint16 affine per tensor over the whole tensor, eps 2^-20", () => {
+    for (const name of ["tok_embeddings.weight", "norm.weight", ...Array.from({ length: c.nLayers }, (_, l) => [`layers.${l}.attention_norm.weight`, `layers.${l}.ffn_norm.weight`]).flat()]) {
+      const v = g.byName.get(name)!.value!.data;
+      let mn = Infinity;
+      let mx = -Infinity;
+      for (const x of v) [mn, mx] = [Math.min(mn, x), Math.max(mx, x)];
+      const { s, zp } = affine(mn, mx, 0, 65535, 2 ** -20);
+      expect([e.weights[name].scale, e.weights[name].zeroPoint], name).toEqual([s, zp]);
+      for (let i = 0; i < v.length; i += 3) expect(e.weights[name].codes[i], `${name}[${i}]`).toBe(code(v[i], s, zp, 0, 65535));
+    }
+  });
+
+  it("every MinMax activation group: its scale and zero point from its observed range, affine (uint16) or sym8 (zp 128)", () => {
+    let n = 0;
+    for (const grp of Object.values(e.groups)) {
+      if (grp.observer !== "MinMaxObserver") continue;
+      const mn = grp.observedMin!;
+      const mx = grp.observedMax!;
+      if (grp.isSymmetric) {
+        const amax = Math.max(-Math.min(mn, 0), Math.max(mx, 0));
+        expect([grp.scale, grp.zeroPoint], `group ${grp.id}`).toEqual([Math.max(f32(amax / 127.5), f32(grp.eps!)), 128]);
+      } else {
+        const { s, zp } = affine(mn, mx, 0, grp.dtype === "uint16" ? 65535 : 255, grp.eps!);
+        expect([grp.scale, grp.zeroPoint], `group ${grp.id}`).toEqual([s, zp]);
+      }
+      n++;
+    }
+    expect(n).toBe(913); // stories260K's 16a4w KV graph has 913 MinMax activation groups
+  });
+});
+
 describe("seed hybrid calibration (SPEC §7.5)", () => {
   const P = 16;
   const r = seedPtq(model, { scheme: "16a4w", mode: "hybrid", kvSeqLen: 32, prefillSeqLen: P + 1, promptTokens: PROMPT, eosId: EOS });
