@@ -39,6 +39,9 @@ Usage: llama-golden quant-report --ptq ${SCHEME_NAMES.join("|")} [model flags] [
                           16a8w, 16a16w are the tap-level experiment (not seed schemes)
   --quant_sim S           seed (default for the seed's schemes) | taps (the tap-level experiment)
   --group_size N          16a4w_block's block length (default 64)
+  --sensitivity_threshold DB  a conv whose output SQNR is below DB is flagged sensitive (default 20); the
+                          report lists per-layer minima, the worst convs with their weight and input
+                          outlier statistics (kurtosis, max / p99.9)
   --steps N               tokens to generate in the comparison run (default: until the cache is full)
   --eval_text FILE        text for perplexity (default data/eval.txt of the package)
   --calib_text FILE       calibrate on this text's tokens (up to kv_seq_len - 1) instead of a greedy
@@ -68,7 +71,7 @@ const COMPARE_FLAGS = ["tol_rel", "tol_offset", "name_map"] as const;
 type CompareFlag = (typeof COMPARE_FLAGS)[number];
 const COMPARE = "quant-report --compare_encodings";
 
-const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html", "quant_sim", "group_size"] as const;
+const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html", "quant_sim", "group_size", "sensitivity_threshold"] as const;
 /** Run-command flags that mean nothing here (greedy, kv mode, report on stdout). */
 const GREEDY = "greedy, kv mode, report on stdout";
 const OWN = "the report calibrates --ptq itself and runs the reference graphs on one thread";
@@ -88,6 +91,8 @@ export interface QuantReportArgs {
   /** The seed's converted graph (default for its schemes) or the tap-level experiment. */
   quantSim: "seed" | "taps";
   groupSize?: number;
+  /** dB below which a conv counts as sensitive (seed graph). */
+  sensitivityThresholdDb?: number;
   run: RunArgs;
 }
 
@@ -116,7 +121,15 @@ export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
     if (ptq !== "16a4w_block" || quantSim !== "seed") throw new UserError("--group_size is the block length of --ptq 16a4w_block (seed graph)");
     groupSize = Number(own.group_size);
   }
-  return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, quantSim, groupSize, run };
+  let sensitivityThresholdDb: number | undefined;
+  if (own.sensitivity_threshold !== undefined) {
+    const x = Number(own.sensitivity_threshold);
+    if (!/^\s*-?[0-9.]+\s*$/.test(own.sensitivity_threshold) || !Number.isFinite(x))
+      throw new UserError(`--sensitivity_threshold ${JSON.stringify(own.sensitivity_threshold)}: expected a number of dB`);
+    if (quantSim !== "seed") throw new UserError("--sensitivity_threshold applies to the seed graph's per-conv analysis (--quant_sim seed)");
+    sensitivityThresholdDb = x;
+  }
+  return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, quantSim, groupSize, sensitivityThresholdDb, run };
 }
 
 
@@ -238,7 +251,7 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   };
   const report = withProgress(ttyProgress(io, !a.json, "quant-report"), (bar) =>
     p.quantSim === "seed"
-      ? seedQuantReport(model, p.ptq as SeedScheme, { ...common, blockSize: p.groupSize, storiesLmHead: family.name !== "llama3_2", onProgress: bar.update })
+      ? seedQuantReport(model, p.ptq as SeedScheme, { ...common, blockSize: p.groupSize, sensitivityThresholdDb: p.sensitivityThresholdDb, storiesLmHead: family.name !== "llama3_2", onProgress: bar.update })
       : { ...quantReport(model, p.ptq!, { ...common, weightOptions: { stories: family.name !== "llama3_2" }, onProgress: bar.update }), simulation: "taps (experiment)" as const, perLayerKind: "isolated" as const },
   );
   if (p.html !== undefined) {

@@ -26,6 +26,7 @@ import type { CacheArray, MaskArray } from "../kvcache/types.js";
 import { createQuantizedBackend } from "./quantized-backend.js";
 import { createEngineBackend } from "../engine/engine-backend.js";
 import { createKvSession } from "../runner/session.js";
+import { explain, sensitivityMarkdown, type SensitivityReport } from "./sensitivity.js";
 
 export interface QuantReportOptions {
   /** The prompt (BOS included) the greedy comparison run starts from (and calibration, unless calibTokens). */
@@ -104,6 +105,8 @@ export interface QuantReport {
    */
   perLayerKind?: "isolated" | "accumulated";
   integerVsFake?: IntegerVsFake;
+  /** Per-conv sensitivity with outlier statistics (seed graph and current flow). */
+  sensitivity?: SensitivityReport;
   kvSeqLen: number;
   kvUpdater: CacheKind;
   promptTokens: number[];
@@ -299,6 +302,7 @@ export function reportMarkdown(r: QuantReport): string {
   out.push("|---:|---|---:|");
   for (const l of r.perLayer) out.push(`| ${l.layer} | ${l.tensor} | ${f2(l.sqnrDb)} |`);
   out.push("");
+  if (r.sensitivity) out.push(sensitivityMarkdown(r.sensitivity));
   return out.join("\n");
 }
 
@@ -379,6 +383,9 @@ export function reportHtml(r: QuantReport, thresholds: QuantThresholds = {}): st
       r.perLayerKind === "accumulated"
         ? ["conv output SQNR per layer (dB)", "quantized graph vs fp32 graph on the same tokens, pooled over the generated steps (bar chart)"]
         : ["activation SQNR per layer tensor (dB)", "fake-quantized vs fp32, pooled over the generated steps (bar chart)"],
+      ...(r.sensitivity && r.sensitivity.convs.length
+        ? ([["most sensitive conv", `${r.sensitivity.convs[0].name}: ${explain(r.sensitivity.convs[0], r.sensitivity.thresholdDb)}; ${r.sensitivity.convs.filter((x) => x.belowThreshold).length} conv(s) below ${r.sensitivity.thresholdDb} dB`]] as [string, string][])
+        : []),
       ...(r.integerVsFake
         ? ([["integer vs fake-quant logits SQNR (dB)", `${f2(r.integerVsFake.logitsSqnrDb.pooled)} pooled, ${f2(r.integerVsFake.logitsSqnrDb.min)} worst step; top-1 agreement ${f4(r.integerVsFake.top1Agreement)}; int32 overflows ${r.integerVsFake.int32Overflows}`]] as [string, string][])
         : []),

@@ -152,6 +152,8 @@ add("--group_size dividing no width", [...M, ...S, "--ptq", "16a4w_block", "--gr
 add("quant-report --quant_arithmetic", ["quant-report", ...M, "--ptq", "16a4w", "--quant_arithmetic", "fake"], /--quant_arithmetic is not used/);
 add("quant-report --group_size with 16a4w", ["quant-report", ...M, "--ptq", "16a4w", "--group_size", "32"], /--group_size is the block length of --ptq 16a4w_block/);
 add("quant-report --quant_sim seed with 16a8w", ["quant-report", ...M, "--ptq", "16a8w", "--quant_sim", "seed"], /--quant_sim seed runs the seed's schemes/);
+add("quant-report --sensitivity_threshold not a number", ["quant-report", ...M, "--ptq", "16a4w", "--sensitivity_threshold", "high"], /--sensitivity_threshold "high": expected a number of dB/);
+add("quant-report --sensitivity_threshold with the tap experiment", ["quant-report", ...M, "--ptq", "16a8w", "--sensitivity_threshold", "20"], /--sensitivity_threshold applies to the seed graph/);
 add("--ptq with --backend wasm", [...M, "--ptq", "16a4w", "--backend", "wasm"], /--backend wasm does not apply/);
 add("--providers empty list", [...M, "--backend", "onnxruntime", "--providers", ","], /--providers/);
 add("--llama_model without --checkpoint", ["--llama_model", "llama3_2"], /needs --checkpoint/);

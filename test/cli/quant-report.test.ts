@@ -45,6 +45,9 @@ describe("quant-report command", () => {
     expect(o.perLayer[0]).toEqual({ layer: 0, tensor: "attention.wq_sha.0", sqnrDb: expect.any(Number) });
     expect(o.perLayer.at(-1)).toEqual({ layer: 5, tensor: "output.conv", sqnrDb: expect.any(Number) });
     expect(o.integerVsFake.int32Overflows).toBe(0);
+    expect(o.sensitivity.thresholdDb).toBe(20);
+    expect(o.sensitivity.layers.map((l: { layer: number | null }) => l.layer)).toEqual([0, 1, 2, 3, 4, null]);
+    expect(o.sensitivity.convs).toHaveLength(5 * 20 + 1);
     const t = await cli("quant-report", "--ptq=8a8w", "--quant_sim", "taps", "--json", "--calib_text", SHORT_EVAL, ...SMALL);
     const ot = JSON.parse(t.stdout);
     expect([ot.simulation, ot.perLayerKind]).toEqual(["taps (experiment)", "isolated"]);

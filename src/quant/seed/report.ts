@@ -19,21 +19,29 @@ import { createSeedFp32Backend } from "./fp32-backend.js";
 import type { SeedValues } from "./node-graph.js";
 import { seedPtq } from "./ptq.js";
 import type { SeedScheme } from "./qspecs.js";
+import { sensitivityReport } from "../sensitivity.js";
 
 export interface SeedQuantReportOptions extends Omit<QuantReportOptions, "weightOptions"> {
   /** 16a4w_block's block length (default 64). */
   blockSize?: number;
   /** annotate_linear_16a8w_in_affine_layer (stories models); default true. */
   storiesLmHead?: boolean;
-  /** Called after every generated step with both graphs' node values (the sensitivity analysis reads them). */
+  /** Called after every generated step with both graphs' node values. */
   onNodeValues?: (fp32: SeedValues, quantized: SeedValues) => void;
+  /** Sensitivity threshold in dB (default DEFAULT_SENSITIVITY_THRESHOLD_DB). */
+  sensitivityThresholdDb?: number;
 }
+
+/** Values of a conv's fp32 input kept for its outlier statistics (per conv, over the generated steps). */
+const MAX_INPUT_SAMPLES = 1 << 18;
 
 interface Energy {
   layer: number;
   tensor: string;
   sig: number;
   noise: number;
+  /** The conv's fp32 input values seen so far (capped at MAX_INPUT_SAMPLES). */
+  input: number[];
 }
 
 const db = (sig: number, noise: number): number => (noise === 0 ? Infinity : sig === 0 ? -Infinity : 10 * Math.log10(sig / noise));
@@ -66,7 +74,9 @@ export function seedQuantReport(model: Model, scheme: SeedScheme, o: SeedQuantRe
   const q = createKvSession(qb, c, o.kvSeqLen, prompt, kind);
   const fk = createKvSession(fakeB, c, o.kvSeqLen, prompt, kind);
   const f = createKvSession(createSeedFp32Backend({ ...init, onValues: (v) => (fValues = v) }), c, o.kvSeqLen, prompt);
-  const convs = qb.quantGraphs.kv!.graph.nodes.filter((nd) => nd.op === "conv2d").map((nd) => nd.name);
+  const graph = qb.quantGraphs.kv!.graph;
+  const convs = graph.nodes.filter((nd) => nd.op === "conv2d").map((nd) => nd.name);
+  const convInput = new Map(convs.map((name) => [name, graph.byName.get(name)!.inputs[0]]));
   const energies = new Map<string, Energy>();
   const maxGen = Math.max(0, o.steps ?? Infinity);
   const comparisons = Math.max(1, Math.min(L, n - 1 + maxGen));
@@ -101,8 +111,10 @@ export function seedQuantReport(model: Model, scheme: SeedScheme, o: SeedQuantRe
         let e = energies.get(name);
         if (!e) {
           const [layer, tensor] = layerOf(name, c.nLayers);
-          energies.set(name, (e = { layer, tensor, sig: 0, noise: 0 }));
+          energies.set(name, (e = { layer, tensor, sig: 0, noise: 0, input: [] }));
         }
+        const x = fValues!.get(convInput.get(name)!)!.data;
+        for (let i = 0; i < x.length && e.input.length < MAX_INPUT_SAMPLES; i++) e.input.push(x[i]);
         for (let i = 0; i < a.length; i++) {
           e.sig += a[i] * a[i];
           e.noise += (b[i] - a[i]) ** 2;
@@ -122,6 +134,13 @@ export function seedQuantReport(model: Model, scheme: SeedScheme, o: SeedQuantRe
   const gen = steps.filter((s) => s.generated);
   const sq = gen.map((s) => s.logitsSqnrDb);
   const perLayer: QuantLayerStat[] = [...energies.values()].map((e) => ({ layer: e.layer, tensor: e.tensor, sqnrDb: db(e.sig, e.noise) }));
+  const sensitivity = sensitivityReport(
+    [...energies.entries()].map(([name, e]) => {
+      const w = graph.byName.get(`${name}.weight`)!.value!;
+      return { name, layer: e.layer < c.nLayers ? e.layer : null, sig: e.sig, noise: e.noise, weight: { data: w.data, rows: w.shape[0] }, input: e.input };
+    }),
+    o.sensitivityThresholdDb,
+  );
   const scored = o.evalTokens.length - 1;
   const progress = (phase: "perplexity fp32" | "perplexity quantized") => (d: number) => o.onProgress?.(d, scored, phase);
   o.onProgress?.(0, scored, "perplexity fp32");
@@ -152,6 +171,7 @@ export function seedQuantReport(model: Model, scheme: SeedScheme, o: SeedQuantRe
     top1Agreement: gen.length === 0 ? NaN : gen.filter((s) => s.top1Agree).length / gen.length,
     logitsSqnrDb: { min: sq.length ? Math.min(...sq) : NaN, max: sq.length ? Math.max(...sq) : NaN },
     perplexity: { fp32, quantized },
+    sensitivity,
     integerVsFake: {
       logitsSqnrDb: { min: intFakeMin, pooled: db(intFakeSig, intFakeNoise) },
       top1Agreement: steps.length === 0 ? NaN : intFakeAgree / steps.length,
