@@ -10,6 +10,7 @@ import type { KvUpdater } from "../runner/generate.js";
 import { LLAMA_MODELS, type LlamaModel } from "../runner/model-family.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { BACKEND_NAMES, type BackendName } from "../backends/registry.js";
+import { BUILTIN_RECIPE_NAMES } from "../quant/current/recipe.js";
 
 
 export type Flow = "seed" | "current";
@@ -17,7 +18,11 @@ export const FLOWS: readonly Flow[] = ["seed", "current"];
 
 /** Flags that belong to one flow only; giving one implies that flow (SPEC-2026 §2.1 vs the seed's llama.py). */
 const SEED_ONLY = ["prefill_seq_len", "kv_seq_len", "kv_updater", "kv_updator"];
-const CURRENT_ONLY = ["prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3", "sample_raw_codes", "dump_logits_path"];
+const CURRENT_ONLY = [
+  "prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3", "sample_raw_codes", "dump_logits_path",
+  // quantization of the current flow (src/cli/current-quant.ts)
+  "quant_recipe", "decoder_model", "calib_samples", "calib_dataset", "calib_column", "calib_max_samples", "seq_mse_candidates",
+];
 
 /** The flow a command line asks for: --flow, else implied by its flags, else the seed flow; mixing is an error. */
 function chooseFlow(values: Record<string, string | boolean | string[] | undefined>): Flow {
@@ -87,6 +92,18 @@ export interface RunArgs {
   quantArithmetic: "integer" | "fake";
   /** --group_size: 16a4w_block's block length along the input channels. */
   groupSize?: number;
+  /** Current flow: --quant_recipe FILE (a JSON recipe, src/quant/current/recipe.ts). */
+  quantRecipe?: string;
+  /** Current flow: --decoder_model NAME, upstream's model name; picks the built-in recipe. */
+  decoderModel?: string;
+  /** Current flow: calibration data besides --calib_text: JSON/JSONL chat samples, a Parquet dataset. */
+  calibSamples?: string;
+  calibDataset?: string;
+  /** --calib_dataset's text column (default "text") and how many of its rows to keep. */
+  calibColumn?: string;
+  calibMaxSamples?: number;
+  /** Current flow: SeqMSE candidates (0 = off); default the model config's. */
+  seqMseCandidates?: number;
   /** --quant_sim: the seed's converted graph (default for its schemes) or the tap-level experiment. */
   quantSim?: "seed" | "taps";
   /** --threads: threads per weight product in the reference engine (same results for any count). */
@@ -152,6 +169,13 @@ const OPTIONS = {
   quant_arithmetic: { type: "string" },
   quant_sim: { type: "string" },
   group_size: { type: "string" },
+  quant_recipe: { type: "string" },
+  decoder_model: { type: "string" },
+  calib_samples: { type: "string" },
+  calib_dataset: { type: "string" },
+  calib_column: { type: "string" },
+  calib_max_samples: { type: "string" },
+  seq_mse_candidates: { type: "string" },
   threads: { type: "string" },
   flow: { type: "string" },
   prefill_ar_len: { type: "string" },
@@ -284,6 +308,10 @@ export function parseRunArgs(argv: string[]): RunArgs {
   if (flow === "current" && s("model_mode")?.toLowerCase() === "lookahead")
     throw new UserError("--model_mode lookahead is not supported yet (the current flow runs kv and hybrid)");
   const modelMode = oneOf("model_mode", s("model_mode"), flow === "seed" ? (["prefill", "kv", "hybrid"] as const) : (["kv", "hybrid"] as const), "hybrid");
+  if (flow === "current")
+    for (const f of ["recipe", "encodings", "quant_arithmetic", "quant_sim"] as const)
+      if (s(f) !== undefined)
+        throw new UserError(`--${f} belongs to the seed flow's quantization; the current flow takes --ptq, --quant_recipe FILE, --decoder_model NAME (docs/quantization.md)`);
   const maxSeqLen = intFlag("max_seq_len", s("max_seq_len"), 512, 2);
   const prompts = (values.prompt as unknown as string[] | undefined) ?? [];
   if (prompts.length > 1 && flow === "seed")
@@ -296,8 +324,9 @@ export function parseRunArgs(argv: string[]): RunArgs {
     if (values[flag] !== undefined && backend !== owner) throw new UserError(`--${flag} is for --backend ${owner}`);
   if (backend === "qnn" && s("pte") === undefined) throw new UserError("--backend qnn needs --pte FILE (the ExecuTorch program holding the QNN context binary)");
   if (backend === "replay") throw new UserError("--backend replay plays back a recording and is for parity (llama-golden parity --backend replay)");
-  if (backend !== "reference" && (s("ptq") !== undefined || s("recipe") !== undefined))
-    throw new UserError(`--ptq / --recipe run the quantized simulation; --backend ${backend} does not apply`);
+  const quantFlag = ["ptq", "recipe", "quant_recipe", "decoder_model"].find((f) => s(f as keyof typeof OPTIONS) !== undefined);
+  if (backend !== "reference" && quantFlag !== undefined)
+    throw new UserError(`--${quantFlag} runs the quantized simulation; --backend ${backend} does not apply`);
   let providers: string[] | undefined;
   if (s("providers") !== undefined) {
     providers = s("providers")!.split(",").map((p) => p.trim()).filter((p) => p !== "");
@@ -315,9 +344,12 @@ export function parseRunArgs(argv: string[]): RunArgs {
   const seedText = s("seed");
   const ptqText = s("ptq");
   const ptq = ptqText === undefined ? undefined : oneOf("ptq", ptqText, SCHEME_NAMES, "16a4w");
-  if (ptq === undefined && s("recipe") === undefined)
-    for (const f of ["calib_text", "dump_encodings", "encodings", "quant_arithmetic", "quant_sim", "group_size"] as const)
-      if (s(f) !== undefined) throw new UserError(`--${f} needs --ptq SCHEME (or --recipe FILE)`);
+  if (ptq === undefined && quantFlag === undefined)
+    for (const f of ["calib_text", "dump_encodings", "encodings", "quant_arithmetic", "quant_sim", "group_size", ...CURRENT_ONLY.filter((x) => x.startsWith("calib_") || x === "seq_mse_candidates")] as const)
+      if (s(f as keyof typeof OPTIONS) !== undefined)
+        throw new UserError(`--${f} needs --ptq SCHEME (${flow === "current" ? "or --quant_recipe FILE, --decoder_model NAME" : "or --recipe FILE"})`);
+  const decoderModelText = s("decoder_model");
+  const decoderModel = decoderModelText === undefined ? undefined : oneOf("decoder_model", decoderModelText, BUILTIN_RECIPE_NAMES, "stories260k");
   return {
     help: values.help === true,
     checkpoint: checkpoint ?? DEFAULT_CHECKPOINT,
@@ -355,6 +387,13 @@ export function parseRunArgs(argv: string[]): RunArgs {
     recipe: s("recipe"),
     quantArithmetic: oneOf("quant_arithmetic", s("quant_arithmetic"), ["integer", "fake"] as const, "integer"),
     groupSize: s("group_size") === undefined ? undefined : intFlag("group_size", s("group_size"), 0, 1),
+    quantRecipe: s("quant_recipe"),
+    decoderModel,
+    calibSamples: s("calib_samples"),
+    calibDataset: s("calib_dataset"),
+    calibColumn: s("calib_column"),
+    calibMaxSamples: s("calib_max_samples") === undefined ? undefined : intFlag("calib_max_samples", s("calib_max_samples"), 0, 1),
+    seqMseCandidates: s("seq_mse_candidates") === undefined ? undefined : intFlag("seq_mse_candidates", s("seq_mse_candidates"), 0, 0),
     quantSim: s("quant_sim") === undefined ? undefined : oneOf("quant_sim", s("quant_sim"), ["seed", "taps"] as const, "seed"),
     threads: threadsFlag(s("threads")),
     backend,
@@ -447,6 +486,23 @@ Quantization (kv and hybrid modes)
                            activations (layers.<l>.<tap>, final_norm), re-encoded at that scheme's activation
                            bits; K/V and logits keep theirs; implies --ptq with the recipe's default (given
                            --ptq, it must be the same scheme)
+
+Quantization of the current flow (--flow current; SPEC-2026 §10, docs/quantization.md "Current flow")
+  --decoder_model NAME     upstream's model name: its built-in recipe (stories260k, stories110m,
+                           llama3_2-1b_instruct, llama3_2-3b_instruct, qwen2_5-0_5b, qwen2_5-1_5b, qwen3-0_6b,
+                           qwen3-1_7b, smollm2_135m, smollm3-3b, phi_4_mini, gemma3-1b; llama3_2-1b / -3b also
+                           accepted) and SeqMSE setting; quantizes the run (as upstream, which always does)
+  --ptq SCHEME             16a4w | 16a4w_block | 16a8w | 8a8w: the recipe (--decoder_model's, --quant_recipe's,
+                           else the checkpoint family's) with its conv2d default replaced by SCHEME
+  --quant_recipe FILE      a JSON recipe: {"default": {"scheme": "16a4w_block", "block_size": 32}, "kv_bits": 8,
+                           "overrides": [{"pattern": "output\\\\.conv", "scheme": "16a8w"}], "base": "llama3_2-1b"}
+                           (patterns: regexes searched in conv module paths; the last match wins)
+  --group_size N           block length of every 16a4w_block conv (the recipe's otherwise)
+  --calib_text FILE        calibration text (one sample); --calib_samples FILE: JSON / JSONL chat samples;
+  --calib_dataset FILE     a Parquet dataset (--calib_column NAME, default text; --calib_max_samples N);
+                           several may be given; none: the prompt is the one sample (a note says so)
+  --seq_mse_candidates K   SeqMSE candidates (0 = off; default the model config's: 50 for llama3_2-1b, qwen3-0_6b)
+  --dump_encodings FILE    AIMET 1.0.0 encodings of the calibration (names: module paths, docs/quantization.md)
 
 Output
   --json                   stdout is one JSON object {prompt_tokens, generated_tokens, text, stats}

@@ -32,6 +32,7 @@ import { applyEncodingsFile, encodingsExpectations, encodingsToFile } from "../q
 import { applyRecipe, readRecipe } from "../quant/recipe.js";
 import { createQuantizedBackend } from "../quant/quantized-backend.js";
 import { calibrationTokens, experimentNote, seedQuantSetup, usesSeedGraphs } from "./seed-quant.js";
+import { checkCurrentQuantFlags, currentQuantRequested, currentQuantSetup } from "./current-quant.js";
 
 export interface RunIO {
   stdout: (s: string) => void;
@@ -133,6 +134,9 @@ export const runInputs = (a: RunArgs): (string | undefined)[] => [
   a.encodings,
   a.recipe,
   a.calibText,
+  a.quantRecipe,
+  a.calibSamples,
+  a.calibDataset,
 ];
 
 /**
@@ -161,7 +165,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   // The runner accepts --dump_logits_path only with --eval_mode 0 (kv mode), SPEC-2026 §11-8.
   if (a.dumpLogitsPath !== undefined && a.modelMode !== "kv")
     throw new UserError(`--dump_logits_path needs --model_mode kv (the runner allows the dump only in eval_mode 0), got --model_mode ${a.modelMode}`);
-  if (current && (a.ptq !== undefined || a.recipe !== undefined)) throw new UserError("--ptq / --recipe are not supported with --flow current yet");
+  if (current) checkCurrentQuantFlags(a);
   const loadStart = Date.now();
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
     loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }),
@@ -206,19 +210,23 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const dumpCalls = open(a.dumpLogitsPath, "--dump_logits_path");
     const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
     const init = backendInitFor(a, model);
-    const seedQuant = usesSeedGraphs(a)
+    const currentQuant = current && currentQuantRequested(a) ? await currentQuantSetup(a, io, model, tok, fam, prompt) : undefined;
+    const seedQuant = !current && usesSeedGraphs(a)
       ? withProgress(ttyProgress(io, !a.json, "calibrating"), (bar) =>
           seedQuantSetup(a, model, fam, calibrationTokens(a, model, tok, fam, prompt), stops[0], init, bar.update),
         )
       : undefined;
-    const quant = !seedQuant && (a.ptq !== undefined || a.recipe !== undefined);
+    const quant = !current && !seedQuant && (a.ptq !== undefined || a.recipe !== undefined);
     const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
-    const note = experimentNote(a);
-    for (const n of [...(note ? [note] : []), ...(seedQuant?.notes ?? [])]) io.stderr(n + "\n");
+    const note = current ? undefined : experimentNote(a);
+    for (const n of [...(note ? [note] : []), ...(seedQuant?.notes ?? []), ...(currentQuant?.notes ?? [])]) io.stderr(n + "\n");
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
     if (dumpEnc && seedQuant) dumpEnc.write(new TextEncoder().encode(seedQuant.encodingsText()));
-    const backend = seedQuant
+    if (dumpEnc && currentQuant) dumpEnc.write(new TextEncoder().encode(currentQuant.encodingsText()));
+    const backend = currentQuant
+      ? currentQuant.backend
+      : seedQuant
       ? seedQuant.backend
       : qenc
       ? createQuantizedBackend({ ...init, qenc })
@@ -322,6 +330,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
           mode: a.modelMode,
           kv_updater: a.kvUpdater,
           ...(qenc ? { ptq: qenc.scheme, quant_simulation: "taps (experiment)" } : {}),
+          ...(currentQuant ? currentQuant.stats : {}),
           ...(seedQuant
             ? {
                 ptq: a.ptq,

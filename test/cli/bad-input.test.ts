@@ -174,7 +174,6 @@ add("flags of both flows", [...M, "--prefill_seq_len", "16", "--prefill_ar_len",
 add("current: lookahead not yet", [...C, "--model_mode", "lookahead"], /lookahead/);
 add("current: --prefill_ar_len 0", [...C, "--prefill_ar_len", "0"], /--prefill_ar_len/);
 add("current: --max_context_len -3", [...C, "--max_context_len", "-3"], /--max_context_len -3/);
-add("current: --ptq not yet", [...C, "--ptq", "16a4w"], /--flow current/);
 add("current: buffers over the limit", [...C, "--max_context_len", "99999999", "--max_seq_len", "99999999"], /GiB/);
 add("seed: several --prompt", [...M, "--prompt", "a", "--prompt", "b"], /--prompt given 2 times.*--flow current/);
 add("parity: several --prompt", ["parity", ...M, ...S, "--backend", "reference", "--prompt", "a", "--prompt", "b"], /parity: --prompt given 2 times/);

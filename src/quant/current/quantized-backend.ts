@@ -1,0 +1,112 @@
+// Owns the current flow's quantized simulation as a backend (`run --flow current --ptq`, SPEC-2026 §10): the
+// quantized AR-N graphs of src/quant/current/forward.ts behind the backend contract, one per AR length, all on the
+// one set of calibrated encodings (§10.3 step 4: CALIBRATE → decode → prefill, input caches = output caches).
+//
+// Graph I/O. The current runner session (src/runner/current-session.ts) drives fp32 I/O, as it drives the qnn
+// backend's float view: `executeAr` takes and returns the VALUES of the device's codes — K/V outputs are
+// fp32((q - zp)·s) of their uint8 (zp 128) or uint16 codes, so the session's caches hold exactly the device's bytes
+// in value form (a never-written slot, 0.0, is the zero-point code: byte 128 for 8-bit K/V), the mask goes through
+// its encoding (0 -> 65535, -255 -> 0), and the logits are the values of their uint16 codes, whose encoding
+// `logitsEncoding` reports so the session samples the raw codes (SPEC-2026 §9). `executeArCodes` runs the same
+// graph on the device's element types directly (uint8/uint16 caches and mask, uint16 logits): the byte view, for a
+// code-typed session or report. Conversions are exact both ways (a value read back gives its code again).
+import type { Backend, BackendInit } from "../../engine/backend.js";
+import type { Model } from "../../engine/weights.js";
+import { createArGraph } from "../../engine/ar-graph.js";
+import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js";
+import { dequantizeInto, quantizeInto } from "./activations.js";
+import { encodingOf, kCacheName, LOGITS_NAME, MASK_NAME, vCacheName, type CurrentEncodings } from "./encodings.js";
+import { quantArForward, quantArGraph, type QuantArGraph } from "./forward.js";
+
+export type CodeArray = Uint8Array | Uint16Array;
+
+/** AR-N inputs on device codes: mask and caches in their encodings' element types. */
+export interface ArCodeInputs {
+  tokens: Int32Array;
+  attnMask: CodeArray;
+  inputPos?: Int32Array;
+  kCaches: CodeArray[];
+  vCaches: CodeArray[];
+}
+
+export interface ArCodeOutputs {
+  logits: CodeArray;
+  kOut: CodeArray[];
+  vOut: CodeArray[];
+}
+
+export interface CurrentQuantizedBackend extends Backend {
+  readonly encodings: CurrentEncodings;
+  /** The K/V element type of the device graph (uint8 for 8-bit K/V, else uint16). */
+  readonly kvCodes: typeof Uint8Array | typeof Uint16Array;
+  executeArSync(arLen: number, inputs: ArGraphInputs, outputs: ArGraphOutputs): void;
+  /** The same call on device codes (mask, caches, logits as codes). */
+  executeArCodes(arLen: number, inputs: ArCodeInputs, outputs: ArCodeOutputs): void;
+}
+
+export interface CurrentQuantizedOptions {
+  /** CL of the graphs (default: the calibration's). */
+  contextLen?: number;
+  /** AR lengths to build (1 = decode, AR_pp = prompt). */
+  arLens: readonly number[];
+}
+
+/** The quantized current-flow graphs of `model` under `encodings` (calibrateCurrent of the same model). */
+export function currentQuantizedBackend(model: Model, encodings: CurrentEncodings, opts: CurrentQuantizedOptions): CurrentQuantizedBackend {
+  const CL = opts.contextLen ?? encodings.contextLen;
+  const graphs = new Map<number, QuantArGraph>();
+  for (const ar of new Set(opts.arLens)) graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings));
+  const graph = (ar: number): QuantArGraph => {
+    const g = graphs.get(ar);
+    if (!g) throw new Error(`quantized backend: built without an AR-N graph of ${ar} rows (built for AR ${[...graphs.keys()].join(", ")})`);
+    return g;
+  };
+  const NL = model.config.nLayers;
+  const kEnc = Array.from({ length: NL }, (_, l) => encodingOf(encodings, kCacheName(l)));
+  const vEnc = Array.from({ length: NL }, (_, l) => encodingOf(encodings, vCacheName(l)));
+  const maskEnc = encodingOf(encodings, MASK_NAME);
+  const logitsEnc = encodingOf(encodings, LOGITS_NAME);
+  const executeArSync = (ar: number, inputs: ArGraphInputs, outputs: ArGraphOutputs) => {
+    quantArForward(graph(ar), inputs, outputs);
+  };
+  const values = (codes: CodeArray, e: Parameters<typeof dequantizeInto>[1]) => {
+    const x = new Float32Array(codes.length);
+    dequantizeInto(codes, e, x);
+    return x;
+  };
+  const unsupported = () => Promise.reject(new Error("the current flow's quantized backend runs the AR-N graphs only (executeAr)"));
+  return {
+    name: `quantized-current(${encodings.recipe.recipe.name})`,
+    supportsTaps: false,
+    supportedModes: ["kv", "hybrid"],
+    graphs: { ar: [...graphs.values()].map((g) => g.graph.spec) },
+    encodings,
+    kvCodes: encodings.recipe.kv.bits === 8 ? Uint8Array : Uint16Array,
+    logitsEncoding: () => ({ scale: logitsEnc.scale, offset: logitsEnc.offset }),
+    executeArSync,
+    async executeAr(ar, inputs, outputs) {
+      executeArSync(ar, inputs, outputs);
+    },
+    executeArCodes(ar, inputs, outputs) {
+      const inp: ArGraphInputs = {
+        tokens: inputs.tokens,
+        attnMask: values(inputs.attnMask, maskEnc),
+        ...(inputs.inputPos ? { inputPos: inputs.inputPos } : {}),
+        kCaches: inputs.kCaches.map((k, l) => values(k, kEnc[l])),
+        vCaches: inputs.vCaches.map((v, l) => values(v, vEnc[l])),
+      };
+      const out = quantArForward(graph(ar), inp);
+      quantizeInto(out.logits, logitsEnc, outputs.logits);
+      out.kOut.forEach((k, l) => quantizeInto(k, kEnc[l], outputs.kOut[l]));
+      out.vOut.forEach((v, l) => quantizeInto(v, vEnc[l], outputs.vOut[l]));
+    },
+    executeKv: unsupported,
+    executePrefill: unsupported,
+    dispose() {},
+  };
+}
+
+/** BackendInit-shaped entry point (the AR lengths of a run). */
+export function currentQuantizedBackendFor(init: BackendInit, encodings: CurrentEncodings): CurrentQuantizedBackend {
+  return currentQuantizedBackend(init.model, encodings, { contextLen: init.contextLen, arLens: init.arLens ?? [1] });
+}
