@@ -320,17 +320,21 @@ export function buildSeedGraph(model: Model, opts: SeedGraphOptions): SeedGraph 
 /** Values of every node of one call, by name. */
 export type SeedValues = Map<string, Tensor>;
 
+/** A graph input's value from `feeds`, checked against the node's static shape. */
+export function placeholderValue(g: SeedGraph, nd: SeedNode, feeds: ReadonlyMap<string, Tensor>): Tensor {
+  const v = feeds.get(nd.name);
+  if (!v) throw new RangeError(`${g.mode} graph: no value for input ${nd.name}`);
+  if (v.data.length !== nd.shape.reduce((a, s) => a * s, 1))
+    throw new RangeError(`${g.mode} graph: input ${nd.name} has ${v.data.length} values, expected shape [${nd.shape}]`);
+  return { shape: nd.shape, data: v.data };
+}
+
 /** Runs the graph in fp32 on placeholder values `feeds` (by name); returns every node's value. */
 export function runSeedGraph(g: SeedGraph, feeds: ReadonlyMap<string, Tensor>): SeedValues {
   const values: SeedValues = new Map();
   for (const nd of g.nodes) {
-    if (nd.op === "placeholder") {
-      const v = feeds.get(nd.name);
-      if (!v) throw new RangeError(`${g.mode} graph: no value for input ${nd.name}`);
-      if (v.data.length !== nd.shape.reduce((a, s) => a * s, 1))
-        throw new RangeError(`${g.mode} graph: input ${nd.name} has ${v.data.length} values, expected shape [${nd.shape}]`);
-      values.set(nd.name, { shape: nd.shape, data: v.data });
-    } else if (nd.value) values.set(nd.name, nd.value);
+    if (nd.op === "placeholder") values.set(nd.name, placeholderValue(g, nd, feeds));
+    else if (nd.value) values.set(nd.name, nd.value);
     else values.set(nd.name, nd.evaluate!(nd.inputs.map((i) => values.get(i)!)));
   }
   return values;

@@ -21,7 +21,7 @@
 import { roundHalfEven } from "../affine.js";
 import { quantizeWeightBlockwise, type BlockwiseWeights } from "../weights.js";
 import { groupQParams } from "./encodings.js";
-import type { SeedGraph, SeedNode, SeedValues } from "./node-graph.js";
+import { placeholderValue, type SeedGraph, type SeedNode, type SeedValues } from "./node-graph.js";
 import type { SeedObservers } from "./observers.js";
 import { perChannelQParams, quantizeValue, type QParams } from "./qparams.js";
 import { edgeKey, schemeConfigs, type SeedScheme } from "./qspecs.js";
@@ -288,12 +288,8 @@ export function runSeedQuantGraph(
   const encodingOfInput = (p: string, n: string): QParams | undefined => q.edge.get(edgeKey(p, n)) ?? q.out.get(p);
   for (const nd of g.nodes) {
     if (nd.op === "placeholder") {
-      const v = feeds.get(nd.name);
-      if (!v) throw new RangeError(`${g.mode} graph: no value for input ${nd.name}`);
-      if (v.data.length !== nd.shape.reduce((a, s) => a * s, 1))
-        throw new RangeError(`${g.mode} graph: input ${nd.name} has ${v.data.length} values, expected shape [${nd.shape}]`);
       const e = q.out.get(nd.name);
-      const t = { shape: nd.shape, data: v.data };
+      const t = placeholderValue(g, nd, feeds);
       values.set(nd.name, e && nd.dtype === "float32" ? fakeQuantize(t, e) : t);
       continue;
     }
