@@ -16,7 +16,7 @@ import {
 } from "./ar-graph-io.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
 import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
-import { attendHead, attendHeadMaskedSoftmax, attentionScale, type KvView } from "./attention.js";
+import { attendHead, attendHeadMaskedSoftmax, attentionScale, type AttendRowFn, type KvView } from "./attention.js";
 import { hadamardHeads, hadamardMatrix } from "./hadamard.js";
 import { matMulRows } from "./kernels.js";
 
@@ -143,6 +143,24 @@ export function r3Rotation(H: Float32Array | null, AR: number, qDim: number, kvD
   };
 }
 
+/** Hooks into one AR-N call; each is optional and none changes a bit when absent. */
+export interface ArHooks {
+  /** The decoder's taps (may transform a tensor in place). */
+  tap?: TapFn;
+  /** Every weight product (default: the graph's own matMul). */
+  matMul?: MatMulFn;
+  /** q·Hd of a layer after R3 (in place; called only with R3). */
+  qR3?: (layer: number, q: Float32Array) => void;
+  /** The fed rows' new K (after R3) and V of a layer [AR, kvDim], in place, before they join the cache and the outputs. */
+  newKv?: (layer: number, k: Float32Array, v: Float32Array) => void;
+  /** Replaces the call's mask and caches after they are checked, before anything reads them. */
+  inputs?: (inp: ArGraphInputs) => ArGraphInputs;
+  /** One query row's attention of a layer (default: attendHead, or attendHeadMaskedSoftmax with the masked softmax). */
+  attendRow?: (layer: number) => AttendRowFn;
+  /** The weights the decoder reads (same config as the graph's model; e.g. dequantized RMSNorm weights). */
+  model?: Model;
+}
+
 /**
  * One AR-N call, a pure function of `inp`. Per layer and KV head the graph's kh/vh are built (cache slots, then the
  * fed rows) and every query head of the group (consecutive heads, GQA) runs attendHead over all CL columns with its
@@ -150,15 +168,19 @@ export function r3Rotation(H: Float32Array | null, AR: number, qDim: number, kvD
  * other. With R3, q and k (after RoPE) are multiplied by Hd first, so the new K outputs are k·Hd (the caches fed
  * back hold k·Hd too); the tapped `q` and `k` are still those before R3 (the decoder taps before attention). Every
  * input is read before any output is written (the new K/V are staged), so outputs may alias inputs. Writes into
- * `out` when given, else into fresh arrays.
+ * `out` when given, else into fresh arrays. `hooks` (a TapFn alone means { tap }) let calibration observe and the
+ * quantized simulation change tensors between the ops (src/quant/current/forward.ts); without hooks nothing differs.
  */
-export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, tap?: TapFn): ArGraphOutputs {
+export function arForward(g: ArGraph, inpIn: ArGraphInputs, out?: ArGraphOutputs, hooks?: ArHooks | TapFn): ArGraphOutputs {
+  const h: ArHooks = typeof hooks === "function" ? { tap: hooks } : (hooks ?? {});
   const c = g.model.config;
   const CL = g.contextLen;
   const AR = g.arLen;
   const C = g.cacheLen;
   const o = out ?? allocArOutputs(c, CL, AR);
-  checkArGraphIo(g, inp, o);
+  checkArGraphIo(g, inpIn, o);
+  const inp = h.inputs ? h.inputs(inpIn) : inpIn;
+  if (h.model && h.model.config !== c) throw new Error("arForward: the hooks' model has another config than the graph's");
   const { headDim: hd, nHeads, nKvHeads, nLayers } = c;
   const qDim = nHeads * hd;
   const kvDim = nKvHeads * hd;
@@ -173,24 +195,37 @@ export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, 
   const newV = new Float32Array(nLayers * layerOut);
   const rotate = r3Rotation(g.r3, AR, qDim, kvDim, hd);
   const attendRow = g.maskedSoftmax ? attendHeadMaskedSoftmax : attendHead;
+  const kNew = h.newKv ? new Float32Array(AR * kvDim) : null;
+  const vNew = h.newKv ? new Float32Array(AR * kvDim) : null;
   let positions = inp.inputPos;
   if (!positions) {
     positions = new Int32Array(AR);
     for (let i = 0; i < AR; i++) positions[i] = i;
   }
 
-  const attend = (layer: number, qIn: Float32Array, kIn: Float32Array, v: Float32Array, y: Float32Array) => {
-    const [q, k] = rotate(qIn, kIn);
+  const attend = (layer: number, qIn: Float32Array, kIn: Float32Array, vIn: Float32Array, y: Float32Array) => {
+    const [q, kRot] = rotate(qIn, kIn);
+    if (g.r3) h.qR3?.(layer, q);
+    let k = kRot;
+    let v = vIn;
+    if (h.newKv) {
+      kNew!.set(k);
+      vNew!.set(v);
+      h.newKv(layer, kNew!, vNew!);
+      k = kNew!;
+      v = vNew!;
+    }
+    const row = h.attendRow ? h.attendRow(layer) : attendRow;
     const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
     const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
       stageArKv(lk, lv, k, v, kvh, hd, kvDim, AR);
       concatHeadKv(kh, vh, inp.kCaches[layer], inp.vCaches[layer], k, v, kvh, hd, kvDim, C, AR);
       for (let j = 0; j < group; j++) {
-        const h = kvh * group + j; // GQA: query head h uses KV head floor(h / group)
+        const head = kvh * group + j; // GQA: query head h uses KV head floor(h / group)
         for (let i = 0; i < AR; i++) {
-          const off = i * qDim + h * hd;
-          attendRow(q, off, hd, view, CL, inp.attnMask, i * CL, scale, scores, y, off);
+          const off = i * qDim + head * hd;
+          row(q, off, hd, view, CL, inp.attnMask, i * CL, scale, scores, y, off);
         }
       }
     }
@@ -198,7 +233,7 @@ export function arForward(g: ArGraph, inp: ArGraphInputs, out?: ArGraphOutputs, 
 
   // Inputs are only read while the layers run; outputs land at the end.
   const logits = new Float32Array(AR * c.vocabSize);
-  runDecoder(g.model, g.rope, inp.tokens, positions, attend, logits, tap, g.matMul);
+  runDecoder(h.model ?? g.model, g.rope, inp.tokens, positions, attend, logits, h.tap, h.matMul ?? g.matMul);
   o.logits.set(logits);
   for (let l = 0; l < nLayers; l++) {
     o.kOut[l].set(newK.subarray(l * layerOut, (l + 1) * layerOut));

@@ -24,7 +24,7 @@ export interface KvView {
 }
 
 /** fround(q·k_c): the float64 dot product over ascending d, rounded once (the graph's matmul output). */
-function scoreDot(q: Float32Array, qOff: number, hd: number, view: KvView, c: number): number {
+export function scoreDot(q: Float32Array, qOff: number, hd: number, view: KvView, c: number): number {
   const kc = view.kOff + c * view.kColStride;
   let dot = 0;
   for (let d = 0; d < hd; d++) dot += q[qOff + d] * view.kData[kc + d * view.kRowStride];
@@ -34,10 +34,15 @@ function scoreDot(q: Float32Array, qOff: number, hd: number, view: KvView, c: nu
 /** softmax over scores[0..cols) in place, then y[yOff + d] = fround(Σ_c p_c·V[c][d]) in ascending c. */
 function softmaxTimesV(scores: Float32Array, cols: number, hd: number, view: KvView, y: Float32Array, yOff: number): void {
   softmaxInPlace(scores, cols);
+  probsTimesV(scores, cols, hd, view, y, yOff);
+}
+
+/** y[yOff + d] = fround(Σ_c p_c·V[c][d]) over c ascending (the graph's second matmul). */
+export function probsTimesV(p: Float32Array, cols: number, hd: number, view: KvView, y: Float32Array, yOff: number): void {
   const { vData, vOff, vRowStride } = view;
   for (let d = 0; d < hd; d++) {
     let acc = 0;
-    for (let c = 0; c < cols; c++) acc += scores[c] * vData[vOff + c * vRowStride + d];
+    for (let c = 0; c < cols; c++) acc += p[c] * vData[vOff + c * vRowStride + d];
     y[yOff + d] = fround(acc);
   }
 }
@@ -62,6 +67,9 @@ export function attendHead(
   for (let c = 0; c < cols; c++) scores[c] = fround(fround(scoreDot(q, qOff, hd, view, c) / scale) + mask[maskOff + c]);
   softmaxTimesV(scores, cols, hd, view, y, yOff);
 }
+
+/** The signature of one query row's attention (attendHead, attendHeadMaskedSoftmax, or a quantized variant). */
+export type AttendRowFn = typeof attendHead;
 
 /** The masked softmax's margin below the row minimum (static_llama's `minus_value`). */
 export const MASKED_SOFTMAX_OFFSET = 20;

@@ -13,7 +13,9 @@
 //   y (the wq/wk outputs before RoPE have no tap); batch 0's x and y are kept for SeqMSE;
 // - q·Hd with R3 (the q tap times the same Hd the graph uses); K and V from the graph's K/V outputs (after R3: the
 //   cache stores k·Hd), one observer per layer for K and one for V, all heads together;
-// - the mask input (its encoding is 255/65535 with zp 65535 on the calibration's {0, -255}).
+// - the mask input (its encoding is 255/65535 with zp 65535 on the calibration's {0, -255});
+// - inside attention (src/quant/current/attention.ts): q·k, the mask add or the masked softmax's min / min - 20 /
+//   select, and the softmax output, one observer per layer each; the ÷√hd's encoding is derived from q·k's.
 // Then: the tok_embeddings encoding from the embedding table's range (the table's observer, whose encoding the
 // embedding output shares); RMSNorm weights per tensor; conv weights per the recipe (weights.ts), after SeqMSE.
 // Every encoding is the CALIBRATE graph's and is copied to the decode and prompt graphs unchanged (graphIoEncodings).
@@ -23,6 +25,8 @@ import { arForward, createArGraph } from "../../engine/ar-graph.js";
 import { allocArCaches, allocArOutputs } from "../../engine/ar-graph-io.js";
 import { matMulRows } from "../../engine/kernels.js";
 import { hadamardHeads, hadamardMatrix } from "../../engine/hadamard.js";
+import { attentionScale, type AttendRowFn } from "../../engine/attention.js";
+import { attentionPointName, attentionPoints, stagedAttendRow } from "./attention.js";
 import { collateCalibrationBatch } from "../calibration-data.js";
 import { UserError } from "../../util/errors.js";
 import type { QuantEncoding } from "../affine.js";
@@ -104,6 +108,12 @@ export function calibrateCurrent(model: Model, resolved: ResolvedRecipe, o: Cali
       observe(range(qR3Name(layer)), qr);
     }
   };
+  // Inside attention: every annotated op's output, per layer (all heads and rows together); the ÷√hd is derived.
+  const rows: AttendRowFn[] = Array.from({ length: c.nLayers }, (_, l) =>
+    stagedAttendRow(attention.maskedSoftmax, (p, x, start, end) => {
+      if (p !== "scaled") observe(range(attentionPointName(l, p)), x, start, end);
+    }),
+  );
   const caches = allocArCaches(c, CL, CL);
   const out = allocArOutputs(c, CL, CL);
   const total = o.sequences.length + (K > 0 ? convs.length : 0);
@@ -112,7 +122,7 @@ export function calibrateCurrent(model: Model, resolved: ResolvedRecipe, o: Cali
     const b = collateCalibrationBatch(seq, CL);
     observe(range(MASK_NAME), b.mask);
     capture = i === 0 && K > 0 ? [] : undefined;
-    arForward(g, { tokens: b.tokens, attnMask: b.mask, inputPos: b.inputPos, ...caches }, out, tap);
+    arForward(g, { tokens: b.tokens, attnMask: b.mask, inputPos: b.inputPos, ...caches }, out, { tap, attendRow: (l) => rows[l] });
     if (capture) batch0 = capture;
     capture = undefined;
     for (let l = 0; l < c.nLayers; l++) {
@@ -182,6 +192,15 @@ export function calibrateCurrent(model: Model, resolved: ResolvedRecipe, o: Cali
     add(kCacheName(l), resolved.kv);
     add(vCacheName(l), resolved.kv);
     if (resolved.kv.bits === 8 && !attention.r3) acts.set(`layers.${l}.attention.k_rope`, acts.get(kCacheName(l))!); // one shared observer
+    for (const p of attentionPoints(attention.maskedSoftmax)) {
+      const name = attentionPointName(l, p);
+      if (p !== "scaled") add(name, def);
+      else {
+        // Div by the constant √hd (htp_rules.py Div: _derive_div_qparams_fn): scale s_qk / √hd in fp32, zp of q·k.
+        const qk = acts.get(attentionPointName(l, "qk"))!;
+        acts.set(name, { ...qk, scale: Math.fround(qk.scale / attentionScale(c.headDim)) });
+      }
+    }
     add(`layers.${l}.attention.attn`, def);
     addConv(at(3));
     add(`layers.${l}.residual_attn`, def);

@@ -14,6 +14,10 @@
 //   layers.N.attention.q_r3 / k_r3               q·Hd and k·Hd (R3 only: the R3 matmul outputs, 16-bit; the walk
 //                                                stops at that matmul, so k·Hd is then re-quantized to K's encoding)
 //   layers.N.attention.k_cache / v_cache         the layer's K / V encoding: cache input = new K/V output = cat
+//   layers.N.attention.qk / scaled               q·kh and its ÷√hd (derived: scale s_qk/√hd, zp of qk)
+//   layers.N.attention.mask_add                  scores + mask (without the masked softmax)
+//   layers.N.attention.min / min_minus / select  the masked softmax's row min, min - 20, and where(mask == 0, ...)
+//   layers.N.attention.softmax                   the softmax output (src/quant/current/attention.ts)
 //   layers.N.attention.attn                      attention output before wo (tap attn)
 //   layers.N.residual_attn / residual_ffn        the residual adds (taps resid_attn, resid_ffn)
 //   layers.N.ffn_norm                            RMSNorm output (tap ffn_norm) = input of w1/w3
@@ -27,8 +31,8 @@
 // Parameters: <conv>.weight, tok_embeddings.weight, layers.N.attention_norm.weight, layers.N.ffn_norm.weight,
 // norm.weight.
 // Not modelled (the real graph has more q/dq points than the taps expose): the pre-RoPE q/k views, the RoPE
-// halves and their products, q·k, the ÷√hd, the mask add / masked-softmax select, the softmax output, silu's
-// output before the multiply, the RMSNorm internals. Those ops run in fp32 on their quantized inputs.
+// halves and their products, silu's output before the multiply, the RMSNorm internals. Those ops run in fp32 on
+// their quantized inputs.
 import type { QuantEncoding } from "../affine.js";
 import type { ModelConfig } from "../../engine/config.js";
 import type { TapName } from "../../engine/decoder.js";

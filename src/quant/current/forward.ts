@@ -1,8 +1,5 @@
-// Owns the current flow's AR-N graph with hooks (SPEC-2026 §3), and the quantized simulation built on it: the
-// engine's decoder (src/engine/decoder.ts runDecoder) and attention (src/engine/attention.ts, ar-graph.ts helpers),
-// with the attention step written out here so that the K/V rows can be quantized after R3, where the cache takes
-// them (the engine's arForward applies R3 inside its attention). Without hooks arForwardHooked computes arForward's
-// bits exactly (tested).
+// Owns the current flow's quantized AR-N graph (SPEC-2026 §3, §10): the engine's arForward (src/engine/ar-graph.ts)
+// with hooks that put every q/dq point the simulation models between its ops.
 //
 // The quantized graph (quantArForward) uses the calibrated encodings (src/quant/current/encodings.ts):
 // - every conv reads its input encoding (re-quantizing where its scheme's differs from its producer's), multiplies
@@ -14,111 +11,33 @@
 //   fake-quantized with the layer's K / V encoding before they join the cache (the concatenation shares that
 //   encoding), and the K/V outputs are those values; the caches fed in are read through the same encodings, the
 //   mask through its own.
-// Attention scores, the softmax and the products inside attention run in fp32 (not modelled, see encodings.ts).
-import type { Model } from "../../engine/weights.js";
-import { runDecoder, type MatMulFn, type TapFn } from "../../engine/decoder.js";
-import { attendHead, attendHeadMaskedSoftmax, attentionScale, type KvView } from "../../engine/attention.js";
-import { checkArGraphIo, concatHeadKv, stageArKv, type ArGraph } from "../../engine/ar-graph.js";
-import { allocArOutputs, type ArGraphInputs, type ArGraphOutputs } from "../../engine/ar-graph-io.js";
-import { hadamardHeads } from "../../engine/hadamard.js";
+// - inside attention (src/quant/current/attention.ts): q·k, the ÷√hd (derived encoding), the mask add — or the masked
+//   softmax's row min, min - 20 and select —, and the softmax output, each fake-quantized with its layer's encoding.
+// Not modelled (fp32 on quantized inputs, see encodings.ts): the RoPE internals, SiLU before the multiply, RMSNorm
+// internals.
+import type { MatMulFn, TapFn } from "../../engine/decoder.js";
+import { arForward, type ArGraph, type ArHooks } from "../../engine/ar-graph.js";
+import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js";
+import type { AttendRowFn } from "../../engine/attention.js";
 import { matMulRows } from "../../engine/kernels.js";
+import { attentionPointName, attentionPoints, stagedAttendRow, type AttentionPoint } from "./attention.js";
 import { fakeQuant, fakeQuantInPlace } from "./activations.js";
 import { convWeight } from "./recipe.js";
-import { encodingOf, kCacheName, kR3Name, MASK_NAME, qR3Name, tapEncodingName, vCacheName, type CurrentEncodings } from "./encodings.js";
-
-export interface ArHooks {
-  /** The decoder's taps (may transform a tensor in place). */
-  tap?: TapFn;
-  /** Every weight product (default: the graph's own matMul). */
-  matMul?: MatMulFn;
-  /** q·Hd of a layer after R3 (in place). */
-  qR3?: (layer: number, q: Float32Array) => void;
-  /** The fed rows' new K (after R3) and V of a layer [AR, kvDim], in place, before they join the cache and the outputs. */
-  newKv?: (layer: number, k: Float32Array, v: Float32Array) => void;
-  /** Replaces the call's mask and caches before anything reads them (e.g. their fake-quantized copies). */
-  inputs?: (inp: ArGraphInputs) => ArGraphInputs;
-}
-
-/**
- * One AR-N call as arForward computes it (same operations in the same order), with hooks. Writes into `out` when
- * given; every input is read before any output is written.
- */
-export function arForwardHooked(g: ArGraph, inpIn: ArGraphInputs, out: ArGraphOutputs | undefined, h: ArHooks = {}, model: Model = g.model): ArGraphOutputs {
-  const c = g.model.config;
-  const CL = g.contextLen;
-  const AR = g.arLen;
-  const C = g.cacheLen;
-  const o = out ?? allocArOutputs(c, CL, AR);
-  checkArGraphIo(g, inpIn, o);
-  const inp = h.inputs ? h.inputs(inpIn) : inpIn;
-  const { headDim: hd, nHeads, nKvHeads, nLayers } = c;
-  const qDim = nHeads * hd;
-  const kvDim = nKvHeads * hd;
-  const group = nHeads / nKvHeads;
-  const scale = attentionScale(hd);
-  const scores = new Float32Array(CL);
-  const kh = new Float32Array(hd * CL);
-  const vh = new Float32Array(CL * hd);
-  const view: KvView = { kData: kh, kOff: 0, kRowStride: CL, kColStride: 1, vData: vh, vOff: 0, vRowStride: hd };
-  const layerOut = kvDim * AR;
-  const newK = new Float32Array(nLayers * layerOut);
-  const newV = new Float32Array(nLayers * layerOut);
-  const qr = g.r3 ? new Float32Array(AR * qDim) : null;
-  const kr = new Float32Array(AR * kvDim);
-  const vq = new Float32Array(AR * kvDim);
-  const attendRow = g.maskedSoftmax ? attendHeadMaskedSoftmax : attendHead;
-  let positions = inp.inputPos;
-  if (!positions) {
-    positions = new Int32Array(AR);
-    for (let i = 0; i < AR; i++) positions[i] = i;
-  }
-
-  const attend = (layer: number, qIn: Float32Array, kIn: Float32Array, vIn: Float32Array, y: Float32Array) => {
-    let q = qIn;
-    if (g.r3) {
-      hadamardHeads(qr!, qIn, g.r3, hd);
-      hadamardHeads(kr, kIn, g.r3, hd);
-      q = qr!;
-      h.qR3?.(layer, q);
-    } else kr.set(kIn);
-    vq.set(vIn);
-    h.newKv?.(layer, kr, vq);
-    const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
-    const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
-    for (let kvh = 0; kvh < nKvHeads; kvh++) {
-      stageArKv(lk, lv, kr, vq, kvh, hd, kvDim, AR);
-      concatHeadKv(kh, vh, inp.kCaches[layer], inp.vCaches[layer], kr, vq, kvh, hd, kvDim, C, AR);
-      for (let j = 0; j < group; j++) {
-        const head = kvh * group + j;
-        for (let i = 0; i < AR; i++) {
-          const off = i * qDim + head * hd;
-          attendRow(q, off, hd, view, CL, inp.attnMask, i * CL, scale, scores, y, off);
-        }
-      }
-    }
-  };
-
-  const logits = new Float32Array(AR * c.vocabSize);
-  runDecoder(model, g.rope, inp.tokens, positions, attend, logits, h.tap, h.matMul ?? g.matMul);
-  o.logits.set(logits);
-  for (let l = 0; l < nLayers; l++) {
-    o.kOut[l].set(newK.subarray(l * layerOut, (l + 1) * layerOut));
-    o.vOut[l].set(newV.subarray(l * layerOut, (l + 1) * layerOut));
-  }
-  return o;
-}
+import { encodingOf, type ConvQuant, kCacheName, kR3Name, MASK_NAME, qR3Name, tapEncodingName, vCacheName, type CurrentEncodings } from "./encodings.js";
 
 /** The pieces of a quantized AR-N call that do not change between calls. */
 export interface QuantArGraph {
   graph: ArGraph;
   enc: CurrentEncodings;
+  /** The hooks; their model has the RMSNorm weights replaced by their dequantized codes (conv weights are swapped in matMul). */
   hooks: ArHooks;
-  /** The model with its RMSNorm weights replaced by their dequantized codes (conv weights are swapped in matMul). */
-  model: Model;
 }
 
+/** Sees every conv of a quantized call: its (re-quantized) input and its fake-quantized output, as copies. */
+export type ConvObserver = (conv: ConvQuant, x: Float32Array, y: Float32Array) => void;
+
 /** Builds the quantized graph's hooks for one AR-N graph of `model` (the model `enc` was calibrated on). */
-export function quantArGraph(graph: ArGraph, enc: CurrentEncodings): QuantArGraph {
+export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, onConv?: ConvObserver): QuantArGraph {
   const model = graph.model;
   const c = model.config;
   const byWeight = new Map<Float32Array, (typeof enc.convs)[number]>();
@@ -133,6 +52,7 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings): QuantArGrap
     }
     matMulRows(y, q.weights.device, xin, t, m, n);
     fakeQuantInPlace(y, q.output, 0, t * m);
+    onConv?.(q, xin.slice(0, t * n), y.slice(0, t * m));
   };
   const tapEnc = (layer: number, name: Parameters<TapFn>[1]) => {
     const n = tapEncodingName(layer, name);
@@ -146,8 +66,14 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings): QuantArGrap
   const vEnc = Array.from({ length: c.nLayers }, (_, l) => encodingOf(enc, vCacheName(l)));
   const maskEnc = encodingOf(enc, MASK_NAME);
   const kR3 = enc.attention.r3 ? Array.from({ length: c.nLayers }, (_, l) => encodingOf(enc, kR3Name(l))) : null;
+  const points = attentionPoints(enc.attention.maskedSoftmax);
+  const rows: AttendRowFn[] = Array.from({ length: c.nLayers }, (_, l) => {
+    const e = new Map(points.map((p) => [p, encodingOf(enc, attentionPointName(l, p))]));
+    return stagedAttendRow(enc.attention.maskedSoftmax, (p: AttentionPoint, x, start, end) => fakeQuantInPlace(x, e.get(p)!, start, end));
+  });
   const hooks: ArHooks = {
     tap,
+    attendRow: (l) => rows[l],
     matMul,
     qR3: (l, q) => fakeQuantInPlace(q, encodingOf(enc, qR3Name(l))),
     newKv: (l, k, v) => {
@@ -164,7 +90,7 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings): QuantArGrap
   };
   const w = model.weights;
   const norm = (which: string, layer: number) => enc.norms.find((n) => n.which === which && n.layer === layer)!.device;
-  const qModel: Model = {
+  hooks.model = {
     config: c,
     weights: {
       ...w,
@@ -172,10 +98,10 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings): QuantArGrap
       norm: norm("norm", -1),
     },
   };
-  return { graph, enc, hooks, model: qModel };
+  return { graph, enc, hooks };
 }
 
 /** One call of the quantized AR-N graph on fp32 I/O (K/V and logits are the values of their codes). */
 export function quantArForward(q: QuantArGraph, inp: ArGraphInputs, out?: ArGraphOutputs): ArGraphOutputs {
-  return arForwardHooked(q.graph, inp, out, q.hooks, q.model);
+  return arForward(q.graph, inp, out, q.hooks);
 }

@@ -8,7 +8,8 @@ import { arForward, createArGraph } from "../../../src/engine/ar-graph.js";
 import { allocArCaches, allocArOutputs, arCausalMask } from "../../../src/engine/ar-graph-io.js";
 import type { TapFn } from "../../../src/engine/decoder.js";
 import { collateCalibrationBatch } from "../../../src/quant/calibration-data.js";
-import { arForwardHooked } from "../../../src/quant/current/forward.js";
+import { stagedAttendRow } from "../../../src/quant/current/attention.js";
+import { matMulRows } from "../../../src/engine/kernels.js";
 import { graphIoEncodings, kCacheName, tapEncodingName, vCacheName, type CurrentEncodings } from "../../../src/quant/current/encodings.js";
 import { serializeCurrentEncodings } from "../../../src/quant/current/encodings-file.js";
 import { observerScales } from "../../../src/quant/current/weights.js";
@@ -24,12 +25,24 @@ const bits = (e: CurrentEncodings) => serializeCurrentEncodings(e) + e.convs.map
 describe("the hooked AR-N forward", () => {
   for (const m of models)
     for (const att of attentionVariants(m.model.config.headDim))
-      it(`${m.id}, masked softmax ${att.maskedSoftmax}, R3 ${att.r3}: without hooks it is arForward bit for bit (AR 1, 5, 32)`, () => {
+      it(`${m.id}, masked softmax ${att.maskedSoftmax}, R3 ${att.r3}: with identity hooks (the staged attention row included) it is arForward bit for bit (AR 1, 5, 32)`, () => {
+        const points = new Set<string>();
         for (const AR of [1, 5, 32]) {
           const g = createArGraph(m.model, { contextLen: 32, arLen: AR, ...att });
           const inp = randomInputs(m.model.config, AR, "causal", 100 + AR);
-          expect(sameBits(arForwardHooked(g, inp, undefined), arForward(g, inp))).toBe(true);
+          const row = stagedAttendRow(att.maskedSoftmax, (p) => void points.add(p));
+          const hooked = arForward(g, inp, undefined, {
+            tap: () => {},
+            matMul: matMulRows,
+            qR3: () => {},
+            newKv: () => {},
+            inputs: (x) => ({ ...x }),
+            attendRow: () => row,
+            model: { ...m.model },
+          });
+          expect(sameBits(hooked, arForward(g, inp))).toBe(true);
         }
+        expect([...points].sort()).toEqual(att.maskedSoftmax ? ["min", "min_minus", "qk", "scaled", "select", "softmax"] : ["mask_add", "qk", "scaled", "softmax"]);
       });
 });
 

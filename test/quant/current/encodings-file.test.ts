@@ -27,7 +27,7 @@ describe("AIMET 1.0.0 encodings of the current flow", () => {
   it("activations: per tensor, scale and offset -zp; K/V uint8 symmetric offset -128", () => {
     for (const [name, e] of enc.activations) {
       const t = byName.get(name)!;
-      expect([t.kind, t.bitwidth, t.symmetric, t.scales, t.offsets], name).toEqual(["activation", e.bitwidth, e.symmetric, [e.scale], [-e.zeroPoint]]);
+      expect([t.kind, t.bitwidth, t.symmetric, t.scales, t.offsets], name).toEqual(["activation", e.bitwidth, e.symmetric, [e.scale], [0 - e.zeroPoint]]); // 0 - zp: offset 0, not -0, for a softmax (zp 0)
     }
     expect(byName.get("layers.2.attention.k_cache")).toMatchObject({ bitwidth: 8, symmetric: true, offsets: [-128] });
     expect(byName.get("output.conv")).toMatchObject({ bitwidth: 16, symmetric: false });
