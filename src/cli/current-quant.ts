@@ -79,6 +79,8 @@ export interface CurrentQuantSetup {
   notes: string[];
   /** Fields of the --json stats. */
   stats: Record<string, unknown>;
+  /** What was calibrated on: the prompt (no data given) or the calibration data, and the tokens fed. */
+  calibration: { source: "prompt" | "calibration data"; tokens: number };
 }
 
 /** Selects the recipe, reads and tokenizes the calibration data, calibrates, and builds the quantized backend. */
@@ -142,6 +144,7 @@ export async function currentQuantSetup(
   return {
     backend,
     encodings,
+    calibration: { source: fromPrompt ? "prompt" : "calibration data", tokens: sequences.reduce((n, x) => n + x.length, 0) },
     encodingsText: () => serializeCurrentEncodings(encodings),
     notes,
     stats: {

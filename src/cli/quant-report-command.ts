@@ -2,6 +2,7 @@
 // graph departs from fp32 (src/quant/report.ts): per-step logits SQNR / KL / top-1 on a greedy run, per-layer
 // activation SQNR, and perplexity on an evaluation text. Model flags are the run command's (parseRunArgs);
 // kv mode only. Exit code 0 on success, 2 on bad input (a UserError, via main).
+// `--flow current` reports a current-flow recipe instead (src/quant/current/report.ts), with the suggested recipe.
 // `--compare_encodings A B` is a mode of its own: no model, only two encodings files compared
 // (src/quant/encodings-diff.ts) with its flags --tol_rel, --tol_offset, --name_map, --json; exit code 0 when
 // they agree, 1 when they differ.
@@ -24,7 +25,10 @@ import { parseSubcommandArgs } from "./subcommand-args.js";
 import { checkOutputs, openAtomicFile } from "./atomic-file.js";
 import { ttyProgress, withProgress, writtenNote } from "./progress.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import { runInputs, type RunIO } from "./run.js";
+import { runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
+import { CURRENT_PTQ, currentQuantSetup } from "./current-quant.js";
+import { currentQuantReport } from "../quant/current/report.js";
+import { checkCurrentShape } from "../runner/current-session.js";
 
 /** The evaluation text shipped with the package (an original children's story, for TinyStories models). */
 export const DEFAULT_EVAL_TEXT = join(PACKAGE_ROOT, "data", "eval.txt");
@@ -32,6 +36,7 @@ export const DEFAULT_EVAL_TEXT = join(PACKAGE_ROOT, "data", "eval.txt");
 export const QUANT_REPORT_HELP = `llama-golden quant-report — how far a --ptq scheme moves the model from fp32
 
 Usage: llama-golden quant-report --ptq ${SCHEME_NAMES.join("|")} [model flags] [flags]
+       llama-golden quant-report --flow current (--decoder_model NAME | --quant_recipe FILE | --ptq S) [flags]
        llama-golden quant-report --compare_encodings A B [--tol_rel X] [--tol_offset N] [--name_map FILE] [--json]
 
   --ptq SCHEME            quantization scheme (required): 8a8w, 16a4w, 16a4w_block run the seed's converted
@@ -49,6 +54,16 @@ Usage: llama-golden quant-report --ptq ${SCHEME_NAMES.join("|")} [model flags] [
   --html FILE             also write a self-contained HTML report with plots
   --json                  stdout is one JSON object
   -h, --help              this text
+
+--flow current            the current flow's recipes (as the run command: --decoder_model NAME, --quant_recipe
+                          FILE, --ptq ${CURRENT_PTQ.join("|")} replacing the conv2d scheme, --group_size N,
+                          --seq_mse_candidates K, --masked_softmax, --r3), calibrated on --calib_text /
+                          --calib_samples / --calib_dataset (else the prompt) at --max_context_len, compared
+                          with fp32 on the AR = 1 decode graph: per step, per conv (with the sensitivity
+                          analysis) and perplexity (windows of max_context_len - 1 tokens)
+  --suggest_recipe FILE   write the suggested recipe: the recipe run plus a 16a8w override per conv below
+                          --sensitivity_threshold that is not 16a8w yet (a --quant_recipe file; the report
+                          shows it too)
 
 Model flags as in the run command: --checkpoint --params --tokenizer_bin --tokenizer_model --llama_model
 --rope_scale_factor --fold_vocab --prompt --system_prompt --tokenized_prompt --kv_updater --kv_seq_len.
@@ -71,7 +86,7 @@ const COMPARE_FLAGS = ["tol_rel", "tol_offset", "name_map"] as const;
 type CompareFlag = (typeof COMPARE_FLAGS)[number];
 const COMPARE = "quant-report --compare_encodings";
 
-const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html", "quant_sim", "group_size", "sensitivity_threshold"] as const;
+const OWN_FLAGS = ["ptq", "steps", "eval_text", "calib_text", "html", "quant_sim", "group_size", "sensitivity_threshold", "suggest_recipe"] as const;
 /** Run-command flags that mean nothing here (greedy, kv mode, report on stdout). */
 const GREEDY = "greedy, kv mode, report on stdout";
 const OWN = "the report calibrates --ptq itself and runs the reference graphs on one thread";
@@ -83,6 +98,7 @@ const REJECTED: Record<string, string> = Object.fromEntries([
 
 export interface QuantReportArgs {
   help: boolean;
+  /** Seed flow: any SchemeName; current flow: a CURRENT_PTQ scheme (a subset). */
   ptq?: SchemeName;
   steps?: number;
   evalText: string;
@@ -91,17 +107,21 @@ export interface QuantReportArgs {
   /** The seed's converted graph (default for its schemes) or the tap-level experiment. */
   quantSim: "seed" | "taps";
   groupSize?: number;
-  /** dB below which a conv counts as sensitive (seed graph). */
+  /** dB below which a conv counts as sensitive (seed graph, current flow). */
   sensitivityThresholdDb?: number;
+  /** Current flow: write the suggested --quant_recipe file here. */
+  suggestRecipe?: string;
   run: RunArgs;
 }
 
 export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
   const { help, own, run } = parseSubcommandArgs("quant-report", argv, OWN_FLAGS, REJECTED);
+  const current = run.flow === "current";
   let ptq: SchemeName | undefined;
   if (own.ptq !== undefined) {
-    ptq = SCHEME_NAMES.find((s) => s === own.ptq!.toLowerCase());
-    if (!ptq) throw new UserError(`--ptq ${JSON.stringify(own.ptq)}: expected one of ${SCHEME_NAMES.join(", ")}`);
+    const names: readonly string[] = current ? CURRENT_PTQ : SCHEME_NAMES;
+    ptq = names.find((s) => s === own.ptq!.toLowerCase()) as SchemeName | undefined;
+    if (!ptq) throw new UserError(`--ptq ${JSON.stringify(own.ptq)}: expected one of ${names.join(", ")}${current ? " (the current flow's schemes)" : ""}`);
   }
   let steps: number | undefined;
   if (own.steps !== undefined) {
@@ -111,14 +131,15 @@ export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
   }
   const seedScheme = ptq !== undefined && (SEED_SCHEMES as readonly string[]).includes(ptq);
   const sim = own.quant_sim?.toLowerCase();
+  if (current && sim !== undefined) throw new UserError("--quant_sim chooses between the seed flow's simulations; --flow current runs the current flow's quantized graph");
   if (sim !== undefined && sim !== "seed" && sim !== "taps") throw new UserError(`--quant_sim ${JSON.stringify(own.quant_sim)}: expected one of seed, taps`);
   if (sim === "seed" && ptq !== undefined && !seedScheme) throw new UserError(`--quant_sim seed runs the seed's schemes (${SEED_SCHEMES.join(", ")}) only; ${ptq} is the tap-level experiment`);
-  const quantSim = sim === "taps" || (ptq !== undefined && !seedScheme) ? "taps" : "seed";
+  const quantSim = sim === "taps" || (!current && ptq !== undefined && !seedScheme) ? "taps" : "seed";
   let groupSize: number | undefined;
   if (own.group_size !== undefined) {
     if (!/^\s*\d+\s*$/.test(own.group_size) || !(Number(own.group_size) >= 1) || !Number.isSafeInteger(Number(own.group_size)))
       throw new UserError(`--group_size ${JSON.stringify(own.group_size)}: expected an integer >= 1`);
-    if (ptq !== "16a4w_block" || quantSim !== "seed") throw new UserError("--group_size is the block length of --ptq 16a4w_block (seed graph)");
+    if (!current && (ptq !== "16a4w_block" || quantSim !== "seed")) throw new UserError("--group_size is the block length of --ptq 16a4w_block (seed graph)");
     groupSize = Number(own.group_size);
   }
   let sensitivityThresholdDb: number | undefined;
@@ -126,12 +147,12 @@ export function parseQuantReportArgs(argv: string[]): QuantReportArgs {
     const x = Number(own.sensitivity_threshold);
     if (!/^\s*-?[0-9.]+\s*$/.test(own.sensitivity_threshold) || !Number.isFinite(x))
       throw new UserError(`--sensitivity_threshold ${JSON.stringify(own.sensitivity_threshold)}: expected a number of dB`);
-    if (quantSim !== "seed") throw new UserError("--sensitivity_threshold applies to the seed graph's per-conv analysis (--quant_sim seed)");
+    if (quantSim !== "seed") throw new UserError("--sensitivity_threshold applies to the per-conv analysis of the seed graph (--quant_sim seed) or the current flow");
     sensitivityThresholdDb = x;
   }
-  return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, quantSim, groupSize, sensitivityThresholdDb, run };
+  if (own.suggest_recipe !== undefined && !current) throw new UserError("--suggest_recipe writes a --quant_recipe file of the current flow; give --flow current");
+  return { help, ptq, steps, evalText: own.eval_text ?? DEFAULT_EVAL_TEXT, calibText: own.calib_text, html: own.html, quantSim, groupSize, sensitivityThresholdDb, suggestRecipe: own.suggest_recipe, run };
 }
-
 
 export interface CompareEncodingsArgs {
   help: boolean;
@@ -207,6 +228,65 @@ function compareEncodingsCommand(c: CompareEncodingsArgs, io: RunIO): number {
   return d.same ? 0 : 1;
 }
 
+/** Writes `text` to `path` atomically (an output flag's file). */
+function writeOutput(path: string, flag: string, text: string, io: RunIO, what: string, json: boolean): void {
+  const f = openAtomicFile(path, flag, io.interrupts);
+  try {
+    f.write(new TextEncoder().encode(text));
+    f.commit();
+    if (!json) io.stderr(writtenNote(what, path));
+  } finally {
+    f.abort();
+  }
+}
+
+/**
+ * `quant-report --flow current`: the recipe the flags select (--decoder_model, --quant_recipe, --ptq, --group_size, as
+ * the run command), calibrated on the calibration data (or the prompt), compared with fp32 on the decode graph.
+ */
+async function currentReportCommand(p: QuantReportArgs, io: RunIO): Promise<number> {
+  const a: RunArgs = { ...p.run, ptq: p.ptq, groupSize: p.groupSize, calibText: p.calibText, modelMode: "kv" };
+  if (a.ptq === undefined && a.decoderModel === undefined && a.quantRecipe === undefined)
+    throw new UserError(`quant-report --flow current: give the recipe: --decoder_model NAME, --quant_recipe FILE, or --ptq ${CURRENT_PTQ.join("|")} (the checkpoint family's recipe with that conv2d scheme)`);
+  const outputs = [
+    ...(p.html !== undefined ? [{ flag: "--html", path: p.html }] : []),
+    ...(p.suggestRecipe !== undefined ? [{ flag: "--suggest_recipe", path: p.suggestRecipe }] : []),
+  ];
+  if (outputs.length > 0) checkOutputs(outputs, [...runInputs(a), p.evalText]);
+  const evalText = readUserText(p.evalText, "--eval_text");
+  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
+  const model = a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
+  const V = model.config.vocabSize;
+  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
+  const path = a.tokenizerBin ?? a.tokenizerModel;
+  if (path === undefined) throw new UserError("quant-report: no tokenizer: give --tokenizer_bin / --tokenizer_model (needed for the evaluation text)");
+  const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });
+  if (family.name === "llama3_2") requireLlama3Tokenizer(tok);
+  const tokenizedIds = a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined;
+  const prompt = assemblePrompt({ family, tokenizer: tok, prompt: a.prompt, systemPrompt: a.systemPrompt, tokenizedIds, foldVocab: a.foldVocab, vocabSize: V }).ids;
+  checkCurrentShape({ config: model.config, mode: "kv", contextLen: a.contextLen, prefillArLen: 1, maxSeqLen: a.contextLen, promptTokens: prompt });
+  const evalTokens = plainTextIds(family, tok, evalText, V, a.foldVocab);
+  if (evalTokens.length < 2) throw new UserError(`--eval_text ${p.evalText}: fewer than 2 tokens`);
+
+  const setup = await currentQuantSetup(a, io, model, tok, family, prompt);
+  for (const n of setup.notes) io.stderr(n + "\n");
+  const report = await withProgress(ttyProgress(io, !a.json, "quant-report"), (bar) =>
+    currentQuantReport(model, setup.encodings, {
+      promptTokens: prompt,
+      evalTokens,
+      steps: p.steps,
+      stopTokens: family.stops,
+      calibration: setup.calibration,
+      sensitivityThresholdDb: p.sensitivityThresholdDb,
+      onProgress: bar.update,
+    }),
+  );
+  if (p.suggestRecipe !== undefined) writeOutput(p.suggestRecipe, "--suggest_recipe", JSON.stringify(report.suggestedRecipe!.recipe, null, 2) + "\n", io, "suggested recipe", a.json);
+  if (p.html !== undefined) writeOutput(p.html, "--html", reportHtml(report), io, "HTML report", a.json);
+  io.stdout(a.json ? reportJson(report) + "\n" : reportMarkdown(report));
+  return 0;
+}
+
 export async function quantReportCommand(argv: string[], io: RunIO): Promise<number> {
   const compare = splitCompareEncodings(argv);
   if (compare !== undefined) return compareEncodingsCommand(parseCompareEncodingsArgs(compare.files, compare.rest), io);
@@ -217,9 +297,9 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
     io.stdout(QUANT_REPORT_HELP);
     return 0;
   }
+  if (p.run.flow === "current") return currentReportCommand(p, io);
   if (p.ptq === undefined) throw new UserError(`quant-report: --ptq is required (${SCHEME_NAMES.join(", ")})`);
   const a = p.run;
-  if (a.flow === "current") throw new UserError("quant-report: runs the seed flow's graphs only for now (the current flow's quantization is not built yet); drop --flow current and its flags");
   if (p.html !== undefined) checkOutputs([{ flag: "--html", path: p.html }], [...runInputs(a), p.evalText, p.calibText]);
   const evalText = readUserText(p.evalText, "--eval_text");
   const calibText = p.calibText !== undefined ? readUserText(p.calibText, "--calib_text") : undefined;

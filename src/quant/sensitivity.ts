@@ -12,6 +12,7 @@
 //   or per-channel scale and leave the rest of the values few codes.
 // Upstream's analyzer (ExecuTorch's Qualcomm mixed-precision tooling) ranks layers by the SQNR of their outputs
 // too; the outlier statistics and the recipe text are this project's additions.
+import type { RecipeFileDocument } from "./current/recipe.js";
 
 export interface OutlierStats {
   count: number;
@@ -146,20 +147,12 @@ export function sensitivityReport(ms: readonly ConvMeasurement[], thresholdDb = 
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** A `--quant_recipe` document (the current flow's recipe format). */
-export interface RecipeDocument {
-  default: { scheme: string; block_size?: number };
-  kv_bits: 8 | 16;
-  overrides: { pattern: string; scheme: string }[];
-  base?: string;
-}
-
 /**
  * The suggested recipe: the input recipe with one more override per conv below the threshold (16a8w), its
  * pattern the module path as an anchored, escaped regex. A conv the recipe already runs at 16a8w is left alone.
  * `why` explains each suggestion from the outlier statistics.
  */
-export function suggestRecipe(r: SensitivityReport, base: RecipeDocument, alreadyHigh: (name: string) => boolean = () => false): { recipe: RecipeDocument; why: { name: string; reason: string }[] } {
+export function suggestRecipe(r: SensitivityReport, base: RecipeFileDocument, alreadyHigh: (name: string) => boolean = () => false): { recipe: RecipeFileDocument; why: { name: string; reason: string }[] } {
   const promote = r.convs.filter((c) => c.belowThreshold && !alreadyHigh(c.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const why = promote.map((c) => ({ name: c.name, reason: explain(c, r.thresholdDb) }));
   return {

@@ -153,7 +153,7 @@ add("quant-report --quant_arithmetic", ["quant-report", ...M, "--ptq", "16a4w", 
 add("quant-report --group_size with 16a4w", ["quant-report", ...M, "--ptq", "16a4w", "--group_size", "32"], /--group_size is the block length of --ptq 16a4w_block/);
 add("quant-report --quant_sim seed with 16a8w", ["quant-report", ...M, "--ptq", "16a8w", "--quant_sim", "seed"], /--quant_sim seed runs the seed's schemes/);
 add("quant-report --sensitivity_threshold not a number", ["quant-report", ...M, "--ptq", "16a4w", "--sensitivity_threshold", "high"], /--sensitivity_threshold "high": expected a number of dB/);
-add("quant-report --sensitivity_threshold with the tap experiment", ["quant-report", ...M, "--ptq", "16a8w", "--sensitivity_threshold", "20"], /--sensitivity_threshold applies to the seed graph/);
+add("quant-report --sensitivity_threshold with the tap experiment", ["quant-report", ...M, "--ptq", "16a8w", "--sensitivity_threshold", "20"], /--sensitivity_threshold applies to the per-conv analysis of the seed graph/);
 add("--ptq with --backend wasm", [...M, "--ptq", "16a4w", "--backend", "wasm"], /--backend wasm does not apply/);
 add("--providers empty list", [...M, "--backend", "onnxruntime", "--providers", ","], /--providers/);
 add("--llama_model without --checkpoint", ["--llama_model", "llama3_2"], /needs --checkpoint/);
@@ -187,8 +187,10 @@ add("--qnn_system_lib without qnn", [...M, "--qnn_system_lib", GARBAGE], /--qnn_
 add("--qnn_provider without qnn", [...M, "--qnn_provider", "HTP"], /--qnn_provider is for --backend qnn/);
 add("--r3 with a seed-flow flag", [...M, "--r3", "on", "--kv_seq_len", "64"], /seed flow.*current flow/);
 add("parity current: prompt over CL - AR", ["parity", ...C, "--backend", "reference", "--max_context_len", "12", "--max_seq_len", "12", "--prefill_ar_len", "8"], /holds at most 4/);
+for (const [flag, v] of [["quant_recipe", "r.json"], ["decoder_model", "stories260k"], ["calib_dataset", "d.parquet"], ["seq_mse_candidates", "5"]])
+  add(`parity current: --${flag} refused`, ["parity", ...C, "--backend", "reference", `--${flag}`, v], new RegExp(`parity: --${flag} is not used by parity \\(parity compares the fp32 graphs`));
 add("parity current: seed-only --kv_seq_len", ["parity", ...C, "--backend", "reference", "--kv_seq_len", "64"], /--kv_seq_len is not a flag of the current flow/);
-add("quant-report current: not yet", ["quant-report", ...C, "--ptq", "8a8w"], /quant-report: runs the seed flow/);
+add("quant-report current: --ptq 16a16w", ["quant-report", ...C, "--ptq", "16a16w"], /not|expected one of 16a4w, 16a4w_block, 16a8w, 8a8w/);
 // --- outputs ---
 add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);
 add("--dump_logits is the tokenizer", [...M, ...S, "--dump_logits", TOK], /--dump_logits.*input of this run/);

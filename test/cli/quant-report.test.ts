@@ -84,3 +84,52 @@ describe("quant-report command", () => {
     expect(r.stderr).toMatch(/the file is empty/);
   });
 });
+
+const CALIB_COPY = join(tmp, "calib-copy.txt");
+writeFileSync(CALIB_COPY, "Once upon a time there was a cat.");
+
+describe("quant-report --flow current", () => {
+  const CUR = ["--flow", "current", "--max_context_len", "48", "--steps", "4", "--eval_text", SHORT_EVAL, "--calib_text", SHORT_EVAL];
+
+  it("--decoder_model: the recipe's report (JSON), the suggested recipe file, and Markdown with the suggestion", async () => {
+    const file = join(tmp, "suggested.json");
+    const r = await cli("quant-report", ...CUR, "--decoder_model", "stories260k", "--sensitivity_threshold", "15", "--suggest_recipe", file, "--json");
+    expect(r.stderr).toMatch(/^quantization: recipe stories260k \(conv2d 16a4w, 1 override\), 8-bit KV/);
+    expect(r.code).toBe(0);
+    const o = JSON.parse(r.stdout);
+    expect([o.flow, o.recipe, o.scheme, o.simulation, o.calibration.source]).toEqual(["current", "stories260k", "16a4w", "current flow", "calibration data"]);
+    expect(o.steps.filter((s: { generated: boolean }) => s.generated)).toHaveLength(4);
+    expect(o.sensitivity.thresholdDb).toBe(15);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual(o.suggestedRecipe.recipe);
+    // The file feeds back: --quant_recipe reads it (its base's override plus one per sensitive conv).
+    const again = await cli("quant-report", ...CUR, "--quant_recipe", file);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`${o.suggestedRecipe.recipe.overrides.length + 1} overrides`);
+    expect(again.stdout).toMatch(/^# Quantization report: recipe .*suggested\.json \(conv2d 16a4w\)/);
+    expect(again.stdout).toContain("## Suggested recipe");
+  });
+
+  it("--ptq replaces the conv2d scheme of the family's recipe; --html writes the page", async () => {
+    const html = join(tmp, "current.html");
+    const r = await cli("quant-report", ...CUR, "--ptq", "16a8w", "--html", html);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("uses the stories260k recipe");
+    expect(r.stdout).toMatch(/^# Quantization report: recipe stories260k \(conv2d 16a8w\)/);
+    expect(readFileSync(html, "utf8")).toContain("max_context_len");
+  });
+
+  it.each([
+    [["--flow", "current"], /give the recipe: --decoder_model NAME, --quant_recipe FILE, or --ptq/],
+    [["--flow", "current", "--ptq", "16a16w"], /--ptq "16a16w": expected one of 16a4w, 16a4w_block, 16a8w, 8a8w \(the current flow's schemes\)/],
+    [["--flow", "current", "--ptq", "16a8w", "--quant_sim", "seed"], /--quant_sim chooses between the seed flow's simulations/],
+    [["--ptq", "16a4w", "--suggest_recipe", join(tmp, "s.json")], /--suggest_recipe writes a --quant_recipe file of the current flow/],
+    [["--flow", "current", "--decoder_model", "stories260k", "--calib_text", CALIB_COPY, "--suggest_recipe", CALIB_COPY], /--suggest_recipe .*: is an input of this run/],
+    [["--flow", "current", "--ptq", "16a4w", "--group_size", "5"], /block|group_size/],
+  ])("bad input %j -> exit 2", async (args, msg) => {
+    const r = await cli("quant-report", ...args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(msg);
+    expect(readFileSync(CALIB_COPY, "utf8")).toBe("Once upon a time there was a cat."); // no input overwritten
+  });
+});

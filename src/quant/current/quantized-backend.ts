@@ -16,7 +16,7 @@ import { createArGraph } from "../../engine/ar-graph.js";
 import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js";
 import { dequantizeInto, quantizeInto } from "./activations.js";
 import { encodingOf, kCacheName, LOGITS_NAME, MASK_NAME, vCacheName, type CurrentEncodings } from "./encodings.js";
-import { quantArForward, quantArGraph, type QuantArGraph } from "./forward.js";
+import { quantArForward, quantArGraph, type ConvObserver, type QuantArGraph } from "./forward.js";
 
 export type CodeArray = Uint8Array | Uint16Array;
 
@@ -49,13 +49,15 @@ export interface CurrentQuantizedOptions {
   contextLen?: number;
   /** AR lengths to build (1 = decode, AR_pp = prompt). */
   arLens: readonly number[];
+  /** Sees every conv of every call (quant-report's per-conv comparison). */
+  onConv?: ConvObserver;
 }
 
 /** The quantized current-flow graphs of `model` under `encodings` (calibrateCurrent of the same model). */
 export function currentQuantizedBackend(model: Model, encodings: CurrentEncodings, opts: CurrentQuantizedOptions): CurrentQuantizedBackend {
   const CL = opts.contextLen ?? encodings.contextLen;
   const graphs = new Map<number, QuantArGraph>();
-  for (const ar of new Set(opts.arLens)) graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings));
+  for (const ar of new Set(opts.arLens)) graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings, opts.onConv));
   const graph = (ar: number): QuantArGraph => {
     const g = graphs.get(ar);
     if (!g) throw new Error(`quantized backend: built without an AR-N graph of ${ar} rows (built for AR ${[...graphs.keys()].join(", ")})`);

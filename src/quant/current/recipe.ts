@@ -408,6 +408,27 @@ export function parseRecipeText(text: string, file: string): CurrentRecipe {
   };
 }
 
+/** A recipe file's JSON document (readRecipeFile's format) that reads back as `r` (its SeqMSE setting through its base). */
+export function recipeDocument(r: CurrentRecipe): RecipeFileDocument {
+  const choice = (c: SchemeChoice) => ({ scheme: c.scheme, ...(c.blockSize !== undefined ? { block_size: c.blockSize } : {}) });
+  const base = r.base ?? (BUILTIN_RECIPES[r.name] ? r.name : undefined);
+  return {
+    ...(base !== undefined ? { base } : {}),
+    default: choice(r.conv),
+    kv_bits: r.kvBits,
+    // A base's overrides come first when the file is read: only the recipe's own are written.
+    overrides: r.overrides.filter((o) => base === undefined || !o.builtin).map((o) => ({ pattern: o.pattern, ...choice(o.choice) })),
+  };
+}
+
+/** The JSON of a --quant_recipe file. */
+export interface RecipeFileDocument {
+  base?: string;
+  default: { scheme: string; block_size?: number };
+  kv_bits: 8 | 16;
+  overrides: { pattern: string; scheme: string; block_size?: number }[];
+}
+
 /** The recipe with its conv2d default (and default dtype) replaced by `--ptq SCHEME` and/or its block sizes by `--group_size`. */
 export function withCliOverrides(r: CurrentRecipe, o: { scheme?: CurrentScheme; groupSize?: number }): CurrentRecipe {
   let out: CurrentRecipe = r;
