@@ -20,13 +20,8 @@ import { join } from "node:path";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { parquetWriteBuffer } from "hyparquet-writer";
-import {
-  calibrationSequences,
-  checkPages,
-  collateCalibrationBatch,
-  readCalibrationSource,
-  type CalibrationReadOptions,
-} from "../../src/quant/calibration-data.js";
+import { calibrationSequences, collateCalibrationBatch, readCalibrationSource, type CalibrationReadOptions } from "../../src/quant/calibration-data.js";
+import { checkPages } from "../../src/quant/calibration-parquet.js";
 import { UserError } from "../../src/util/errors.js";
 import { FIXTURES, loadTok512 } from "../helpers/fixtures.js";
 
