@@ -88,7 +88,7 @@ export interface RunArgs {
   encodings?: string;
   /** --recipe: per-tensor schemes for weights and activations (JSON; the tap-level experiment). */
   recipe?: string;
-  /** --quant_arithmetic: the seed --ptq graphs' conv/matmul arithmetic (integer codes, or the fp32 fake-quant oracle). */
+  /** --quant_arithmetic: the quantized graphs' conv/matmul arithmetic (integer codes, or the fp32 fake-quant oracle), both flows. */
   quantArithmetic: "integer" | "fake";
   /** --group_size: 16a4w_block's block length along the input channels. */
   groupSize?: number;
@@ -309,7 +309,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     throw new UserError("--model_mode lookahead is not supported yet (the current flow runs kv and hybrid)");
   const modelMode = oneOf("model_mode", s("model_mode"), flow === "seed" ? (["prefill", "kv", "hybrid"] as const) : (["kv", "hybrid"] as const), "hybrid");
   if (flow === "current")
-    for (const f of ["recipe", "encodings", "quant_arithmetic", "quant_sim"] as const)
+    for (const f of ["recipe", "encodings", "quant_sim"] as const)
       if (s(f) !== undefined)
         throw new UserError(`--${f} belongs to the seed flow's quantization; the current flow takes --ptq, --quant_recipe FILE, --decoder_model NAME (docs/quantization.md)`);
   const maxSeqLen = intFlag("max_seq_len", s("max_seq_len"), 512, 2);
@@ -468,7 +468,7 @@ Quantization (kv and hybrid modes)
   --quant_sim S            seed (default for 8a8w, 16a4w, 16a4w_block) | taps (the tap-level experiment;
                            always for 16a8w, 16a16w, --recipe, --encodings)
   --quant_arithmetic A     integer (default: exact integer accumulation, requantized) | fake (fp32
-                           fake-quant, the oracle)
+                           fake-quant, the oracle); both flows
   --group_size N           16a4w_block's block length (default 64); a conv whose input width N does not
                            divide keeps int4 per-channel weights
   --calib_text FILE        calibrate on this text (BOS + its tokens, cut to the graph length) instead

@@ -128,7 +128,7 @@ export async function currentQuantSetup(
     calibrateCurrent(model, resolved, { contextLen: a.contextLen, sequences, attention, seqMseCandidates: K, onProgress: (d, t, phase) => bar.update(d, t, phase) }),
   );
   const calibrationMs = performance.now() - start;
-  const backend = currentQuantizedBackend(model, encodings, { contextLen: a.contextLen, arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen] });
+  const backend = currentQuantizedBackend(model, encodings, { contextLen: a.contextLen, arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen], arithmetic: a.quantArithmetic });
 
   if (chosen.inferred) notes.push(`note: --ptq with --flow current uses the ${chosen.inferred} recipe (inferred from the checkpoint; --decoder_model NAME or --quant_recipe FILE chooses another)`);
   notes.push(...resolved.notes);
@@ -150,7 +150,8 @@ export async function currentQuantSetup(
     stats: {
       ptq: a.ptq ?? recipe.conv.scheme,
       quant_recipe: recipe.name,
-      quant_simulation: "current graph (taps)",
+      quant_simulation: "current graph",
+      quant_arithmetic: a.quantArithmetic,
       kv_bits: resolved.kv.bits,
       seq_mse_candidates: K,
       calibration_sequences: sequences.length,

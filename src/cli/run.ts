@@ -330,7 +330,9 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
           mode: a.modelMode,
           kv_updater: a.kvUpdater,
           ...(qenc ? { ptq: qenc.scheme, quant_simulation: "taps (experiment)" } : {}),
-          ...(currentQuant ? currentQuant.stats : {}),
+          ...(currentQuant
+            ? { ...currentQuant.stats, ...(a.quantArithmetic === "integer" ? { int32_overflows: currentQuant.backend.integerStats.int32Overflows } : {}) }
+            : {}),
           ...(seedQuant
             ? {
                 ptq: a.ptq,

@@ -284,7 +284,7 @@ function simulationText(r: QuantReport): string {
     case "seed graph":
       return `the seed's converted graph, ${r.arithmetic ?? "integer"} arithmetic`;
     case "current flow":
-      return "the current flow's quantized AR-N graph (fake-quant at every modelled q/dq point, fp32 arithmetic)";
+      return `the current flow's quantized AR-N graph, ${r.arithmetic ?? "integer"} arithmetic`;
     default:
       return "tap-level experiment (not a seed scheme or flow)";
   }
@@ -397,7 +397,7 @@ export function reportHtml(r: QuantReport, thresholds: QuantThresholds = {}): st
     facts: [
       ["scheme", r.scheme],
       ...(r.recipe !== undefined ? ([["recipe", r.recipe]] as [string, string][]) : []),
-      ...(r.simulation ? ([["simulation", r.simulation === "seed graph" ? `seed graph (${r.arithmetic ?? "integer"})` : r.simulation === "current flow" ? "current flow (fake-quant)" : "tap-level experiment"]] as [string, string][]) : []),
+      ...(r.simulation ? ([["simulation", r.simulation === "seed graph" ? `seed graph (${r.arithmetic ?? "integer"})` : r.simulation === "current flow" ? `current flow (${r.arithmetic ?? "integer"})` : "tap-level experiment"]] as [string, string][]) : []),
       [r.flow === "current" ? "max_context_len" : "kv_seq_len", String(r.kvSeqLen)],
       ["kv_updater", r.kvUpdater],
       ["calibration tokens", `${r.calibration.tokens} (${r.calibration.source})`],

@@ -97,7 +97,7 @@ add("--dump_encodings without --ptq", [...M, "--dump_encodings", out("e.json")],
 add("--recipe with the current flow", [...M, "--recipe", R_OK], /--recipe belongs to the seed flow's quantization/);
 add("--encodings with the current flow", [...M, "--ptq", "16a8w", "--encodings", R_OK], /--encodings belongs to the seed flow's quantization/);
 add("--quant_sim with the current flow", [...M, "--ptq", "16a8w", "--quant_sim", "taps"], /--quant_sim belongs to the seed flow's quantization/);
-add("--quant_arithmetic with the current flow", [...M, "--ptq", "16a8w", "--quant_arithmetic", "fake"], /--quant_arithmetic belongs to the seed flow's quantization/);
+add("--quant_arithmetic bogus with the current flow", [...M, "--ptq", "16a8w", "--quant_arithmetic", "bf16"], /--quant_arithmetic/);
 add("--quant_recipe with a seed-flow flag", ["--quant_recipe", R_OK, "--kv_seq_len", "64"], /seed flow.*current flow/);
 add("--decoder_model with --backend wasm", [...M, "--decoder_model", "stories260k", "--backend", "wasm"], /--decoder_model runs the quantized simulation; --backend wasm does not apply/);
 add("--quant_recipe with --backend onnxruntime", [...M, "--quant_recipe", R_OK, "--backend", "onnxruntime"], /--quant_recipe runs the quantized simulation/);

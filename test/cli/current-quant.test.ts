@@ -25,7 +25,7 @@ describe("run --flow current, quantized", () => {
     const r = await cli(...TINY, ...SHAPE, "--decoder_model", "llama3_2-1b", "--calib_text", EVAL, "--dump_encodings", dump);
     expect(r.code, r.stderr).toBe(0);
     const stats = JSON.parse(r.stdout).stats;
-    expect(stats).toMatchObject({ flow: "current", ptq: "16a4w_block", quant_recipe: "llama3_2-1b_instruct", kv_bits: 8, seq_mse_candidates: 50, backend: "quantized-current(llama3_2-1b_instruct)" });
+    expect(stats).toMatchObject({ flow: "current", ptq: "16a4w_block", quant_recipe: "llama3_2-1b_instruct", kv_bits: 8, seq_mse_candidates: 50, backend: "quantized-current(llama3_2-1b_instruct, integer)" });
     expect(stats.calibration_sequences).toBeGreaterThan(1);
     const text = readFileSync(dump, "utf8");
     expect(parseEncodingsAny(text, dump).layout).toBe("aimet-1.0.0"); // the project's AIMET reader accepts it

@@ -18,7 +18,7 @@
 // With a no-op stage the row is bit-identical to src/engine/attention.ts attendHead / attendHeadMaskedSoftmax
 // (tested): the same fp32 roundings in the same order. Calibration passes an observing stage, the quantized graph
 // a fake-quantizing one (forward.ts).
-import { MASKED_SOFTMAX_OFFSET, probsTimesV, scoreDot, type AttendRowFn } from "../../engine/attention.js";
+import { MASKED_SOFTMAX_OFFSET, probsTimesV, scoreDot, type AttendRowFn, type KvView } from "../../engine/attention.js";
 import { softmaxInPlace } from "../../engine/kernels.js";
 
 const fround = Math.fround;
@@ -38,11 +38,29 @@ export const attentionPointName = (l: number, p: AttentionPoint): string => `lay
 /** Called on an op's output x[start, end) (may change it in place). */
 export type AttentionStage = (point: AttentionPoint, x: Float32Array, start: number, end: number) => void;
 
-/** One query row's attention with `stage` after every annotated op (same arguments as attendHead). */
-export function stagedAttendRow(maskedSoftmax: boolean, stage: AttentionStage): AttendRowFn {
+/** The two matmuls of a row, replaceable (the integer arithmetic, src/quant/current/integer.ts). */
+export interface AttentionMatmuls {
+  /** scores[c] = q·k_c for c < cols (default: fround of the float64 dot, ascending d). */
+  scores(q: Float32Array, qOff: number, hd: number, view: KvView, cols: number, scores: Float32Array): void;
+  /** y[yOff + d] = Σ_c p_c·V[c][d] (default: probsTimesV). */
+  timesV(p: Float32Array, cols: number, hd: number, view: KvView, y: Float32Array, yOff: number): void;
+}
+
+const FLOAT_MATMULS: AttentionMatmuls = {
+  scores(q, qOff, hd, view, cols, scores) {
+    for (let c = 0; c < cols; c++) scores[c] = scoreDot(q, qOff, hd, view, c);
+  },
+  timesV: probsTimesV,
+};
+
+/**
+ * One query row's attention with `stage` after every annotated op (same arguments as attendHead); `matmuls` replaces
+ * q·k and softmax·V (the stage then sees their outputs as they are, e.g. already on their grid).
+ */
+export function stagedAttendRow(maskedSoftmax: boolean, stage: AttentionStage, matmuls: AttentionMatmuls = FLOAT_MATMULS): AttendRowFn {
   const one = new Float32Array(1);
   return (q, qOff, hd, view, cols, mask, maskOff, scale, scores, y, yOff) => {
-    for (let c = 0; c < cols; c++) scores[c] = scoreDot(q, qOff, hd, view, c);
+    matmuls.scores(q, qOff, hd, view, cols, scores);
     stage("qk", scores, 0, cols);
     for (let c = 0; c < cols; c++) scores[c] = fround(scores[c] / scale);
     stage("scaled", scores, 0, cols);
@@ -62,6 +80,6 @@ export function stagedAttendRow(maskedSoftmax: boolean, stage: AttentionStage): 
     }
     softmaxInPlace(scores, cols);
     stage("softmax", scores, 0, cols);
-    probsTimesV(scores, cols, hd, view, y, yOff);
+    matmuls.timesV(scores, cols, hd, view, y, yOff);
   };
 }

@@ -21,6 +21,7 @@ import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js"
 import type { AttendRowFn } from "../../engine/attention.js";
 import { matMulRows } from "../../engine/kernels.js";
 import { attentionPointName, attentionPoints, stagedAttendRow, type AttentionPoint } from "./attention.js";
+import { integerConvRows, integerProbsTimesV, integerScores, type AttentionIntegerEncodings, type CurrentArithmetic, type IntegerStats } from "./integer.js";
 import { fakeQuant, fakeQuantInPlace } from "./activations.js";
 import { convWeight } from "./recipe.js";
 import { encodingOf, type ConvQuant, kCacheName, kR3Name, MASK_NAME, qR3Name, tapEncodingName, vCacheName, type CurrentEncodings } from "./encodings.js";
@@ -31,13 +32,26 @@ export interface QuantArGraph {
   enc: CurrentEncodings;
   /** The hooks; their model has the RMSNorm weights replaced by their dequantized codes (conv weights are swapped in matMul). */
   hooks: ArHooks;
+  /** The integer arithmetic's accumulator statistics (zero with fake quantization). */
+  stats: IntegerStats;
 }
 
 /** Sees every conv of a quantized call: its (re-quantized) input and its fake-quantized output, as copies. */
 export type ConvObserver = (conv: ConvQuant, x: Float32Array, y: Float32Array) => void;
 
 /** Builds the quantized graph's hooks for one AR-N graph of `model` (the model `enc` was calibrated on). */
-export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, onConv?: ConvObserver): QuantArGraph {
+export interface QuantArGraphOptions {
+  /** Integer codes and accumulators (default, what the NPU computes) or the fp32 fake-quant oracle. */
+  arithmetic?: CurrentArithmetic;
+  /** Accumulator statistics of the integer arithmetic (added to across calls). */
+  stats?: IntegerStats;
+  onConv?: ConvObserver;
+}
+
+export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantArGraphOptions = {}): QuantArGraph {
+  const { onConv } = opts;
+  const integer = (opts.arithmetic ?? "integer") === "integer";
+  const stats = opts.stats ?? { int32Overflows: 0, maxAccumulator: 0 };
   const model = graph.model;
   const c = model.config;
   const byWeight = new Map<Float32Array, (typeof enc.convs)[number]>();
@@ -50,8 +64,11 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, onConv?: Con
       xin = x.slice(0, t * n);
       fakeQuantInPlace(xin, q.input);
     }
-    matMulRows(y, q.weights.device, xin, t, m, n);
-    fakeQuantInPlace(y, q.output, 0, t * m);
+    if (integer) integerConvRows(y, q.weights, xin, t, q.input, q.output, stats);
+    else {
+      matMulRows(y, q.weights.device, xin, t, m, n);
+      fakeQuantInPlace(y, q.output, 0, t * m);
+    }
     onConv?.(q, xin.slice(0, t * n), y.slice(0, t * m));
   };
   const tapEnc = (layer: number, name: Parameters<TapFn>[1]) => {
@@ -69,7 +86,20 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, onConv?: Con
   const points = attentionPoints(enc.attention.maskedSoftmax);
   const rows: AttendRowFn[] = Array.from({ length: c.nLayers }, (_, l) => {
     const e = new Map(points.map((p) => [p, encodingOf(enc, attentionPointName(l, p))]));
-    return stagedAttendRow(enc.attention.maskedSoftmax, (p: AttentionPoint, x, start, end) => fakeQuantInPlace(x, e.get(p)!, start, end));
+    const stage = (p: AttentionPoint, x: Float32Array, start: number, end: number) => fakeQuantInPlace(x, e.get(p)!, start, end);
+    if (!integer) return stagedAttendRow(enc.attention.maskedSoftmax, stage);
+    const ie: AttentionIntegerEncodings = {
+      q: encodingOf(enc, enc.attention.r3 ? qR3Name(l) : tapEncodingName(l, "q")!),
+      k: encodingOf(enc, kCacheName(l)),
+      v: encodingOf(enc, vCacheName(l)),
+      qk: e.get("qk")!,
+      softmax: e.get("softmax")!,
+      attn: encodingOf(enc, tapEncodingName(l, "attn")!),
+    };
+    return stagedAttendRow(enc.attention.maskedSoftmax, stage, {
+      scores: (q, qOff, hd, view, cols, scores) => integerScores(q, qOff, hd, view, cols, scores, ie, stats),
+      timesV: (p, cols, hd, view, y, yOff) => integerProbsTimesV(p, cols, hd, view, y, yOff, ie, stats),
+    });
   });
   const hooks: ArHooks = {
     tap,
@@ -98,7 +128,7 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, onConv?: Con
       norm: norm("norm", -1),
     },
   };
-  return { graph, enc, hooks };
+  return { graph, enc, hooks, stats };
 }
 
 /** One call of the quantized AR-N graph on fp32 I/O (K/V and logits are the values of their codes). */

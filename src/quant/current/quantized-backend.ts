@@ -17,6 +17,7 @@ import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js"
 import { dequantizeInto, quantizeInto } from "./activations.js";
 import { encodingOf, kCacheName, LOGITS_NAME, MASK_NAME, vCacheName, type CurrentEncodings } from "./encodings.js";
 import { quantArForward, quantArGraph, type ConvObserver, type QuantArGraph } from "./forward.js";
+import type { CurrentArithmetic, IntegerStats } from "./integer.js";
 
 export type CodeArray = Uint8Array | Uint16Array;
 
@@ -37,6 +38,9 @@ export interface ArCodeOutputs {
 
 export interface CurrentQuantizedBackend extends Backend {
   readonly encodings: CurrentEncodings;
+  readonly arithmetic: CurrentArithmetic;
+  /** Accumulator statistics of every call so far (integer arithmetic). */
+  readonly integerStats: IntegerStats;
   /** The K/V element type of the device graph (uint8 for 8-bit K/V, else uint16). */
   readonly kvCodes: typeof Uint8Array | typeof Uint16Array;
   executeArSync(arLen: number, inputs: ArGraphInputs, outputs: ArGraphOutputs): void;
@@ -51,13 +55,18 @@ export interface CurrentQuantizedOptions {
   arLens: readonly number[];
   /** Sees every conv of every call (quant-report's per-conv comparison). */
   onConv?: ConvObserver;
+  /** Integer codes and accumulators (default) or the fp32 fake-quant oracle (src/quant/current/integer.ts). */
+  arithmetic?: CurrentArithmetic;
 }
 
 /** The quantized current-flow graphs of `model` under `encodings` (calibrateCurrent of the same model). */
 export function currentQuantizedBackend(model: Model, encodings: CurrentEncodings, opts: CurrentQuantizedOptions): CurrentQuantizedBackend {
   const CL = opts.contextLen ?? encodings.contextLen;
   const graphs = new Map<number, QuantArGraph>();
-  for (const ar of new Set(opts.arLens)) graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings, opts.onConv));
+  const integerStats: IntegerStats = { int32Overflows: 0, maxAccumulator: 0 };
+  const arithmetic = opts.arithmetic ?? "integer";
+  for (const ar of new Set(opts.arLens))
+    graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings, { onConv: opts.onConv, arithmetic, stats: integerStats }));
   const graph = (ar: number): QuantArGraph => {
     const g = graphs.get(ar);
     if (!g) throw new Error(`quantized backend: built without an AR-N graph of ${ar} rows (built for AR ${[...graphs.keys()].join(", ")})`);
@@ -78,7 +87,9 @@ export function currentQuantizedBackend(model: Model, encodings: CurrentEncoding
   };
   const unsupported = () => Promise.reject(new Error("the current flow's quantized backend runs the AR-N graphs only (executeAr)"));
   return {
-    name: `quantized-current(${encodings.recipe.recipe.name})`,
+    name: `quantized-current(${encodings.recipe.recipe.name}, ${arithmetic})`,
+    arithmetic,
+    integerStats,
     supportsTaps: false,
     supportedModes: ["kv", "hybrid"],
     graphs: { ar: [...graphs.values()].map((g) => g.graph.spec) },

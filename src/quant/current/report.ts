@@ -1,13 +1,15 @@
 // Owns `quant-report --flow current`: how far a current-flow recipe (SPEC-2026 §10) moves the model from fp32, on
 // the current runner (src/runner/current-session.ts, kv mode: the AR = 1 decode graph, Smart Mask), with the
-// quantized AR-N graph (forward.ts) and the engine's fp32 AR-N graph fed the very same tokens:
+// quantized AR-N graph (forward.ts, integer arithmetic) and the engine's fp32 AR-N graph fed the very same tokens:
 // - per step: logits SQNR, KL(fp32 ‖ quantized), top-1 agreement; the tokens after the prompt are the quantized
 //   graph's greedy choices (argmax of its logits, as the device would produce them);
 // - per conv: the quantized graph's conv output against the fp32 graph's, pooled over the generated steps
 //   (accumulated error: every quantization upstream included), one row per conv module, and the sensitivity
 //   analysis (src/quant/sensitivity.ts) with the fp32 inputs' outlier statistics and a suggested --quant_recipe
 //   (the recipe run, plus a 16a8w override per conv below the threshold that is not 16a8w already);
-// - perplexity on an evaluation text, fp32 vs quantized, teacher-forced through the same session in windows of
+// - integer vs fake-quant: the fp32 fake-quant oracle of the same graph run in lock-step (logits SQNR, top-1, int32
+//   accumulator overflows);
+// - perplexity on an evaluation text, fp32 vs quantized (integer arithmetic), teacher-forced through the same session in windows of
 //   CL - 1 tokens (each window a fresh session; windows overlap by one token so every token but the first is
 //   scored once; log-softmax in float64 over the logits' values — the quantized graph's are its uint16 codes'
 //   values).
@@ -97,9 +99,16 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
   const qProducts: Products = new Map();
   const fProducts: Products = new Map();
   const qb = currentQuantizedBackend(model, enc, { contextLen: CL, arLens: [1], onConv: (cq, x, y) => qProducts.set(convWeight(model, cq.conv), { x, y }) });
+  const fakeB = currentQuantizedBackend(model, enc, { contextLen: CL, arLens: [1], arithmetic: "fake" });
   const fb = createEngineBackend({ model, contextLen: CL, arLens: [1], attention: enc.attention }, { matMul: recordingMatMul(fProducts) });
   const q = session(qb, model, CL, prompt, o.stopTokens);
+  const fk = session(fakeB, model, CL, prompt, o.stopTokens);
   const f = session(fb, model, CL, prompt, o.stopTokens);
+  let intFakeSig = 0;
+  let intFakeNoise = 0;
+  let intFakeMin = Infinity;
+  let intFakeAgree = 0;
+  let firstDisagreement: number | null = null;
 
   const convs = enc.convs.map((cq) => ({ cq, w: convWeight(model, cq.conv), sig: 0, noise: 0, input: [] as number[] }));
   const maxGen = Math.max(0, o.steps ?? Infinity);
@@ -110,12 +119,21 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
   let index = 0;
   while (q.phase !== "done") {
     const ql = await q.call();
+    const kl = await fk.call();
     const fl = await f.call();
     const generated = ql.sampled;
     if (generated && generatedTokens.length >= maxGen) break;
     const qr = ql.row;
     const fr = fl.row;
     steps.push({ index: index++, position: ql.position, token: ql.token ?? prompt[ql.position], generated, logitsSqnrDb: compareTensors(qr, fr).sqnrDb, kl: klDivergence(fr, qr), top1Agree: top1Agrees(fr, qr) });
+    const kr = kl.row;
+    for (let i = 0; i < qr.length; i++) {
+      intFakeSig += kr[i] * kr[i];
+      intFakeNoise += (qr[i] - kr[i]) ** 2;
+    }
+    intFakeMin = Math.min(intFakeMin, compareTensors(qr, kr).sqnrDb);
+    if (top1(qr) === top1(kr)) intFakeAgree++;
+    else firstDisagreement ??= index - 1;
     if (generated) {
       for (const e of convs) {
         const a = fProducts.get(e.w)!;
@@ -130,6 +148,7 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
     o.onProgress?.(steps.length, total, "comparing");
     const next = generated ? top1(qr) : -1;
     q.advance(next);
+    fk.advance(next);
     f.advance(next);
     if (generated) generatedTokens.push(next);
   }
@@ -169,7 +188,15 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
     flow: "current",
     recipe: enc.recipe.recipe.name,
     simulation: "current flow",
+    arithmetic: "integer",
     perLayerKind: "accumulated",
+    integerVsFake: {
+      logitsSqnrDb: { min: intFakeMin, pooled: db(intFakeSig, intFakeNoise) },
+      top1Agreement: steps.length === 0 ? NaN : intFakeAgree / steps.length,
+      firstDisagreement,
+      int32Overflows: qb.integerStats.int32Overflows,
+      maxAccumulator: qb.integerStats.maxAccumulator,
+    },
     sensitivity,
     suggestedRecipe,
     kvSeqLen: CL,
