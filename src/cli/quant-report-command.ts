@@ -228,6 +228,25 @@ function compareEncodingsCommand(c: CompareEncodingsArgs, io: RunIO): number {
   return d.same ? 0 : 1;
 }
 
+/**
+ * The model (with the current flow's RoPE default when `current` and no --rope_scale_factor), its family, the
+ * tokenizer (required: the evaluation text needs one), the prompt ids, and plain text -> ids (no chat template, BOS).
+ */
+async function loadReportInputs(a: RunArgs, io: RunIO, current: boolean) {
+  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
+  const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
+  const V = model.config.vocabSize;
+  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
+  const path = a.tokenizerBin ?? a.tokenizerModel;
+  if (path === undefined) throw new UserError("quant-report: no tokenizer: give --tokenizer_bin / --tokenizer_model (needed for the evaluation text)");
+  const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });
+  if (family.name === "llama3_2") requireLlama3Tokenizer(tok);
+  const tokenizedIds = a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined;
+  const prompt = assemblePrompt({ family, tokenizer: tok, prompt: a.prompt, systemPrompt: a.systemPrompt, tokenizedIds, foldVocab: a.foldVocab, vocabSize: V }).ids;
+  const plain = (text: string) => plainTextIds(family, tok, text, V, a.foldVocab);
+  return { model, family, tok, prompt, plain };
+}
+
 /** Writes `text` to `path` atomically (an output flag's file). */
 function writeOutput(path: string, flag: string, text: string, io: RunIO, what: string, json: boolean): void {
   const f = openAtomicFile(path, flag, io.interrupts);
@@ -254,18 +273,9 @@ async function currentReportCommand(p: QuantReportArgs, io: RunIO): Promise<numb
   ];
   if (outputs.length > 0) checkOutputs(outputs, [...runInputs(a), p.evalText]);
   const evalText = readUserText(p.evalText, "--eval_text");
-  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
-  const model = a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
-  const V = model.config.vocabSize;
-  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
-  const path = a.tokenizerBin ?? a.tokenizerModel;
-  if (path === undefined) throw new UserError("quant-report: no tokenizer: give --tokenizer_bin / --tokenizer_model (needed for the evaluation text)");
-  const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });
-  if (family.name === "llama3_2") requireLlama3Tokenizer(tok);
-  const tokenizedIds = a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined;
-  const prompt = assemblePrompt({ family, tokenizer: tok, prompt: a.prompt, systemPrompt: a.systemPrompt, tokenizedIds, foldVocab: a.foldVocab, vocabSize: V }).ids;
+  const { model, family, tok, prompt, plain } = await loadReportInputs(a, io, true);
   checkCurrentShape({ config: model.config, mode: "kv", contextLen: a.contextLen, prefillArLen: 1, maxSeqLen: a.contextLen, promptTokens: prompt });
-  const evalTokens = plainTextIds(family, tok, evalText, V, a.foldVocab);
+  const evalTokens = plain(evalText);
   if (evalTokens.length < 2) throw new UserError(`--eval_text ${p.evalText}: fewer than 2 tokens`);
 
   const setup = await currentQuantSetup(a, io, model, tok, family, prompt);
@@ -304,17 +314,7 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   const evalText = readUserText(p.evalText, "--eval_text");
   const calibText = p.calibText !== undefined ? readUserText(p.calibText, "--calib_text") : undefined;
 
-  const { model } = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
-  const V = model.config.vocabSize;
-  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
-  const path = a.tokenizerBin ?? a.tokenizerModel;
-  if (path === undefined) throw new UserError("quant-report: no tokenizer: give --tokenizer_bin / --tokenizer_model (needed for the evaluation text)");
-  const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });
-  if (family.name === "llama3_2") requireLlama3Tokenizer(tok);
-  /** Plain text (no chat template) with one BOS. */
-  const plain = (text: string) => plainTextIds(family, tok, text, V, a.foldVocab);
-  const tokenizedIds = a.tokenizedPrompt !== undefined ? readTokenIds(a.tokenizedPrompt) : undefined;
-  const prompt = assemblePrompt({ family, tokenizer: tok, prompt: a.prompt, systemPrompt: a.systemPrompt, tokenizedIds, foldVocab: a.foldVocab, vocabSize: V }).ids;
+  const { model, family, prompt, plain } = await loadReportInputs(a, io, false);
   if (prompt.length > a.kvSeqLen - 1) throw new UserError(`quant-report: the prompt has ${prompt.length} tokens; kv_seq_len ${a.kvSeqLen} holds ${a.kvSeqLen - 1}`);
   checkRunShape({ mode: "kv", kvSeqLen: a.kvSeqLen, prefillSeqLen: a.kvSeqLen, promptTokens: prompt, config: model.config });
   const evalTokens = plain(evalText);

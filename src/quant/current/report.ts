@@ -23,6 +23,7 @@ import { compareTensors, klDivergence, top1, top1Agrees } from "../../parity/met
 import { createCurrentSession } from "../../runner/current-session.js";
 import { logProb, type Perplexity } from "../perplexity.js";
 import type { QuantLayerStat, QuantReport, QuantReportPhase, QuantStep } from "../report.js";
+import { integerVsFakeMeter } from "../integer-vs-fake.js";
 import { sensitivityReport, suggestRecipe, type ConvMeasurement } from "../sensitivity.js";
 import type { CurrentEncodings } from "./encodings.js";
 import { convWeight, recipeDocument } from "./recipe.js";
@@ -104,11 +105,7 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
   const q = session(qb, model, CL, prompt, o.stopTokens);
   const fk = session(fakeB, model, CL, prompt, o.stopTokens);
   const f = session(fb, model, CL, prompt, o.stopTokens);
-  let intFakeSig = 0;
-  let intFakeNoise = 0;
-  let intFakeMin = Infinity;
-  let intFakeAgree = 0;
-  let firstDisagreement: number | null = null;
+  const intFake = integerVsFakeMeter();
 
   const convs = enc.convs.map((cq) => ({ cq, w: convWeight(model, cq.conv), sig: 0, noise: 0, input: [] as number[] }));
   const maxGen = Math.max(0, o.steps ?? Infinity);
@@ -127,13 +124,7 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
     const fr = fl.row;
     steps.push({ index: index++, position: ql.position, token: ql.token ?? prompt[ql.position], generated, logitsSqnrDb: compareTensors(qr, fr).sqnrDb, kl: klDivergence(fr, qr), top1Agree: top1Agrees(fr, qr) });
     const kr = kl.row;
-    for (let i = 0; i < qr.length; i++) {
-      intFakeSig += kr[i] * kr[i];
-      intFakeNoise += (qr[i] - kr[i]) ** 2;
-    }
-    intFakeMin = Math.min(intFakeMin, compareTensors(qr, kr).sqnrDb);
-    if (top1(qr) === top1(kr)) intFakeAgree++;
-    else firstDisagreement ??= index - 1;
+    intFake.add(index - 1, qr, kr);
     if (generated) {
       for (const e of convs) {
         const a = fProducts.get(e.w)!;
@@ -190,13 +181,7 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
     simulation: "current flow",
     arithmetic: "integer",
     perLayerKind: "accumulated",
-    integerVsFake: {
-      logitsSqnrDb: { min: intFakeMin, pooled: db(intFakeSig, intFakeNoise) },
-      top1Agreement: steps.length === 0 ? NaN : intFakeAgree / steps.length,
-      firstDisagreement,
-      int32Overflows: qb.integerStats.int32Overflows,
-      maxAccumulator: qb.integerStats.maxAccumulator,
-    },
+    integerVsFake: intFake.result(qb.integerStats),
     sensitivity,
     suggestedRecipe,
     kvSeqLen: CL,

@@ -19,6 +19,7 @@ import { createSeedFp32Backend } from "./fp32-backend.js";
 import type { SeedValues } from "./node-graph.js";
 import { seedPtq } from "./ptq.js";
 import type { SeedScheme } from "./qspecs.js";
+import { integerVsFakeMeter } from "../integer-vs-fake.js";
 import { sensitivityReport } from "../sensitivity.js";
 
 export interface SeedQuantReportOptions extends Omit<QuantReportOptions, "weightOptions"> {
@@ -83,11 +84,7 @@ export function seedQuantReport(model: Model, scheme: SeedScheme, o: SeedQuantRe
   o.onProgress?.(0, comparisons, "comparing");
   const steps: QuantStep[] = [];
   const generatedTokens: number[] = [];
-  let intFakeSig = 0;
-  let intFakeNoise = 0;
-  let intFakeMin = Infinity;
-  let intFakeAgree = 0;
-  let firstDisagreement: number | null = null;
+  const intFake = integerVsFakeMeter();
   while (q.phase !== "done") {
     const pos = q.pos;
     const cur = q.cur;
@@ -97,13 +94,7 @@ export function seedQuantReport(model: Model, scheme: SeedScheme, o: SeedQuantRe
     const kl = fk.callSync().row as Float32Array;
     const fl = f.callSync().row as Float32Array;
     steps.push({ index: pos, position: pos, token: cur, generated, logitsSqnrDb: compareTensors(ql, fl).sqnrDb, kl: klDivergence(fl, ql), top1Agree: top1Agrees(fl, ql) });
-    for (let i = 0; i < ql.length; i++) {
-      intFakeSig += kl[i] * kl[i];
-      intFakeNoise += (ql[i] - kl[i]) ** 2;
-    }
-    intFakeMin = Math.min(intFakeMin, compareTensors(ql, kl).sqnrDb);
-    if (top1(ql) === top1(kl)) intFakeAgree++;
-    else firstDisagreement ??= pos;
+    intFake.add(pos, ql, kl);
     if (generated) {
       for (const name of convs) {
         const a = fValues!.get(name)!.data;
@@ -172,12 +163,6 @@ export function seedQuantReport(model: Model, scheme: SeedScheme, o: SeedQuantRe
     logitsSqnrDb: { min: sq.length ? Math.min(...sq) : NaN, max: sq.length ? Math.max(...sq) : NaN },
     perplexity: { fp32, quantized },
     sensitivity,
-    integerVsFake: {
-      logitsSqnrDb: { min: intFakeMin, pooled: db(intFakeSig, intFakeNoise) },
-      top1Agreement: steps.length === 0 ? NaN : intFakeAgree / steps.length,
-      firstDisagreement,
-      int32Overflows: qb.integerStats.int32Overflows,
-      maxAccumulator: qb.integerStats.maxAccumulator,
-    },
+    integerVsFake: intFake.result(qb.integerStats),
   };
 }
