@@ -190,6 +190,9 @@ add("parity current: prompt over CL - AR", ["parity", ...C, "--backend", "refere
 for (const [flag, v] of [["quant_recipe", "r.json"], ["decoder_model", "stories260k"], ["calib_dataset", "d.parquet"], ["seq_mse_candidates", "5"]])
   add(`parity current: --${flag} refused`, ["parity", ...C, "--backend", "reference", `--${flag}`, v], new RegExp(`parity: --${flag} is not used by parity \\(parity compares the fp32 graphs`));
 add("parity current: seed-only --kv_seq_len", ["parity", ...C, "--backend", "reference", "--kv_seq_len", "64"], /--kv_seq_len is not a flag of the current flow/);
+add("quant-report --suggest_recipe in the seed flow", ["quant-report", ...M, "--ptq", "16a4w", "--suggest_recipe", join(tmp, "s.json")], /--suggest_recipe writes a --quant_recipe file of the current flow/);
+add("quant-report current: no recipe", ["quant-report", ...C], /give the recipe: --decoder_model NAME, --quant_recipe FILE, or --ptq/);
+add("quant-report current: --quant_sim", ["quant-report", ...C, "--ptq", "16a8w", "--quant_sim", "seed"], /--quant_sim chooses between the seed flow's simulations/);
 add("quant-report current: --ptq 16a16w", ["quant-report", ...C, "--ptq", "16a16w"], /not|expected one of 16a4w, 16a4w_block, 16a8w, 8a8w/);
 // --- outputs ---
 add("--dump_logits is the checkpoint", [...M, ...S, "--dump_logits", CKPT], /--dump_logits.*input of this run/);

@@ -13,6 +13,8 @@
 //   mask through its own.
 // - inside attention (src/quant/current/attention.ts): q·k, the ÷√hd (derived encoding), the mask add — or the masked
 //   softmax's row min, min - 20 and select —, and the softmax output, each fake-quantized with its layer's encoding.
+// With integer arithmetic (the default, src/quant/current/integer.ts) the convs, q·k and softmax·V run on codes with
+// exact sums and one requantization each instead of the fp32 products followed by the q/dq.
 // Not modelled (fp32 on quantized inputs, see encodings.ts): the RoPE internals, SiLU before the multiply, RMSNorm
 // internals.
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
