@@ -3,6 +3,7 @@
 // step whose top-1 differs — with the integer run's accumulator statistics.
 import { compareTensors, top1 } from "../parity/metrics.js";
 import type { IntegerVsFake } from "./report.js";
+import { sqnrFromEnergies } from "./sensitivity.js";
 
 export interface IntegerVsFakeMeter {
   /** One step: both graphs' logits rows (step: the index reported as the first disagreement). */
@@ -29,7 +30,7 @@ export function integerVsFakeMeter(): IntegerVsFakeMeter {
       else first ??= step;
     },
     result: (stats) => ({
-      logitsSqnrDb: { min, pooled: noise === 0 ? Infinity : sig === 0 ? -Infinity : 10 * Math.log10(sig / noise) },
+      logitsSqnrDb: { min, pooled: sqnrFromEnergies(sig, noise) },
       top1Agreement: steps === 0 ? NaN : agree / steps,
       firstDisagreement: first,
       int32Overflows: stats.int32Overflows,

@@ -24,7 +24,7 @@ import { createCurrentSession } from "../../runner/current-session.js";
 import { logProb, type Perplexity } from "../perplexity.js";
 import type { QuantLayerStat, QuantReport, QuantReportPhase, QuantStep } from "../report.js";
 import { integerVsFakeMeter } from "../integer-vs-fake.js";
-import { sensitivityReport, suggestRecipe, type ConvMeasurement } from "../sensitivity.js";
+import { sensitivityReport, sqnrFromEnergies, suggestRecipe, type ConvMeasurement } from "../sensitivity.js";
 import type { CurrentEncodings } from "./encodings.js";
 import { convWeight, recipeDocument } from "./recipe.js";
 import { currentQuantizedBackend } from "./quantized-backend.js";
@@ -47,7 +47,6 @@ export interface CurrentQuantReportOptions {
 /** Values of a conv's fp32 input kept for its outlier statistics (per conv, over the generated steps). */
 const MAX_INPUT_SAMPLES = 1 << 18;
 
-const db = (sig: number, noise: number): number => (noise === 0 ? Infinity : sig === 0 ? -Infinity : 10 * Math.log10(sig / noise));
 
 /** A conv's latest product (input, output) by weight array, recorded by a MatMulFn wrapper. */
 type Products = Map<Float32Array, { x: Float32Array; y: Float32Array }>;
@@ -147,7 +146,7 @@ export async function currentQuantReport(model: Model, enc: CurrentEncodings, o:
   const sq = gen.map((s) => s.logitsSqnrDb);
   const layerOf = (layer: number) => (layer < 0 ? c.nLayers : layer);
   const tensorOf = (path: string) => path.replace(/^layers\.\d+\./, "");
-  const perLayer: QuantLayerStat[] = convs.map((e) => ({ layer: layerOf(e.cq.conv.layer), tensor: tensorOf(e.cq.conv.path), sqnrDb: db(e.sig, e.noise) }));
+  const perLayer: QuantLayerStat[] = convs.map((e) => ({ layer: layerOf(e.cq.conv.layer), tensor: tensorOf(e.cq.conv.path), sqnrDb: sqnrFromEnergies(e.sig, e.noise) }));
   const sensitivity = sensitivityReport(
     convs.map(
       (e): ConvMeasurement => ({
