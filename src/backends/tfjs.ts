@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import type * as TF from "@tensorflow/tfjs-core";
 import type { Backend, BackendInit, ExecuteOptions } from "../engine/backend.js";
 import { kvGraphSpec, prefillGraphSpec, type KvGraphInputs, type KvGraphOutputs, type PrefillGraphInputs, type PrefillGraphOutputs } from "../engine/graph-io.js";
+import { requirePlainLlama } from "../engine/arch.js";
 import { buildRopeTables, type RopeTables } from "../engine/rope.js";
 import { checkArGraphIo, createArGraph, type ArGraph } from "../engine/ar-graph.js";
 import type { ArGraphInputs, ArGraphOutputs } from "../engine/ar-graph-io.js";
@@ -49,6 +50,7 @@ export async function createTfjsBackend(init: BackendInit & TfjsOptions): Promis
   const { tf, backend } = await loadTf(init.engine ?? "auto");
   const m = init.model;
   const c = m.config;
+  requirePlainLlama(c, "the tfjs backend");
   const { dim, headDim: hd, nHeads, nKvHeads, hiddenDim, vocabSize, nLayers } = c;
   const group = nHeads / nKvHeads;
   const half = hd / 2;

@@ -2,6 +2,7 @@
 // returns (batch 1, per-layer caches with the KV heads merged), the tensor list in device order, and the runner's
 // causal mask rows (§4.4, map = iota(-1)).
 import type { ModelConfig } from "./config.js";
+import { slidingWindowOf } from "./arch.js";
 import { MASK_ATTEND, MASK_BLOCKED, numel, type TensorSpec } from "./graph-io.js";
 
 /** Inputs of one AR-N call. CL = context length, AR = fed rows, C = CL - AR cache slots, H = KV heads. */
@@ -10,6 +11,11 @@ export interface ArGraphInputs {
   tokens: Int32Array;
   /** [1, 1, AR, CL]: row i, column c at i*CL + c; columns [0, C) are cache slots, column C + i is fed row i. */
   attnMask: Float32Array;
+  /**
+   * [1, 1, AR, CL] `window_atten_mask` (SPEC-2026 §3, §8.4): the sliding-window layers' mask, same layout; required
+   * exactly when the model has sliding-window layers (Gemma3), which read it instead of attnMask.
+   */
+  windowMask?: Float32Array;
   /** [1, AR] int32: absolute position of every fed row (each < CL). May be omitted only when AR == CL (arange(CL)). */
   inputPos?: Int32Array;
   /** NL tensors [1, H, hd, C] (K transposed): row r = h*hd + d, slot s at r*C + s. */
@@ -51,7 +57,8 @@ export function checkArShape(contextLen: number, arLen: number): void {
 }
 
 /**
- * The AR-N graph's tensors in device order (SPEC-2026 §3): tokens, atten_mask, input_pos (absent when AR == CL, as
+ * The AR-N graph's tensors in device order (SPEC-2026 §3): tokens, atten_mask, window_atten_mask (models with
+ * sliding-window layers only), input_pos (absent when AR == CL, as
  * the §3 table says), the NL K caches `args_0..args_{NL-1}`, the NL V caches `args_NL..args_{2NL-1}`; outputs logits,
  * then the NL new K, then the NL new V. Cache names follow the wrapper's `args_<i>` (exact fx names UNVERIFIED in §3).
  */
@@ -68,6 +75,7 @@ export function arGraphSpec(c: ModelConfig, contextLen: number, arLen: number, n
     inputs: [
       { name: "tokens", shape: [1, arLen], dtype: "int32" },
       f32("atten_mask", [1, 1, arLen, contextLen]),
+      ...(slidingWindowOf(c.arch) === null ? [] : [f32("window_atten_mask", [1, 1, arLen, contextLen])]),
       ...(arLen === contextLen ? [] : [{ name: "input_pos", shape: [1, arLen], dtype: "int32" as const }]),
       ...layers((l) => f32(`args_${l}`, [1, H, hd, C])),
       ...layers((l) => f32(`args_${NL + l}`, [1, H, C, hd])),
@@ -128,6 +136,20 @@ export function arCausalMask(contextLen: number, arLen: number, nPast: number): 
     const row = j * contextLen;
     m.fill(MASK_ATTEND, row, row + nPast);
     m.fill(MASK_ATTEND, row + C, row + C + j + 1);
+  }
+  return m;
+}
+
+/**
+ * The sliding-window twin of arCausalMask for the fed block (SPEC-2026 §4.4 step 3 with offsets = row index): row j
+ * (position nPast + j) additionally blocks the cache columns [0, nPast + j + 1 - sw). As the runner, the window is
+ * never applied inside the fed block (it assumes AR <= sw, §4.5).
+ */
+export function arWindowMask(contextLen: number, arLen: number, nPast: number, sw: number): Float32Array {
+  const m = arCausalMask(contextLen, arLen, nPast);
+  for (let j = 0; j < arLen; j++) {
+    const avail = sw - (j + 1) - nPast;
+    if (avail < 0) m.fill(MASK_BLOCKED, j * contextLen, j * contextLen + Math.min(-avail, contextLen));
   }
   return m;
 }

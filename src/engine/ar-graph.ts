@@ -14,9 +14,10 @@ import {
   type ArGraphOutputs,
   type ArGraphSpec,
 } from "./ar-graph-io.js";
-import { buildRopeTables, type RopeTables } from "./rope.js";
+import { buildModelRope, type ModelRope } from "./rope.js";
 import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
-import { attendHead, attendHeadMaskedSoftmax, attentionScale, type AttendRowFn, type KvView } from "./attention.js";
+import { attendHead, attendHeadMaskedSoftmax, attentionScaleOf, type AttendRowFn, type KvView } from "./attention.js";
+import { archOf, slidingWindowOf } from "./arch.js";
 import { hadamardHeads, hadamardMatrix } from "./hadamard.js";
 import { matMulRows } from "./kernels.js";
 
@@ -29,7 +30,10 @@ export interface ArGraph {
   /** C = CL - AR cache slots. */
   cacheLen: number;
   spec: ArGraphSpec;
-  rope: RopeTables;
+  /** Per-layer RoPE tables with CL rows (one shared table for Llama; none for a layer without RoPE). */
+  rope: ModelRope;
+  /** Per layer: reads the window mask (sliding-window layer) instead of the causal one. */
+  windowLayers: boolean[];
   /** Computes every weight product (default: the oracle matMulRows; same bits whichever is used). */
   matMul: MatMulFn;
   /** §8.1: masked scores replaced by (row min - 20) instead of the mask being added. */
@@ -64,7 +68,8 @@ export function createArGraph(model: Model, opts: ArGraphOptions): ArGraph {
     arLen: AR,
     cacheLen: CL - AR,
     spec: arGraphSpec(c, CL, AR, opts.name),
-    rope: buildRopeTables(c.headDim, CL, c.ropeTheta, c.ropeScaling),
+    rope: buildModelRope(c, CL),
+    windowLayers: archOf(c).layers.map((l) => l.window !== null),
     matMul: opts.matMul ?? matMulRows,
     maskedSoftmax: opts.maskedSoftmax ?? false,
     r3: opts.r3 ? hadamardMatrix(c.headDim) : null,
@@ -81,6 +86,10 @@ export function checkArGraphIo(g: ArGraph, inp: ArGraphInputs, out: ArGraphOutpu
   };
   expect("tokens", inp.tokens.length, s.tokens);
   expect("atten_mask", inp.attnMask.length, s.mask);
+  const windowed = slidingWindowOf(c.arch) !== null;
+  if (windowed && !inp.windowMask) throw new RangeError(`${who}: window_atten_mask is required (the model has sliding-window layers)`);
+  if (!windowed && inp.windowMask) throw new RangeError(`${who}: window_atten_mask given, but the model has no sliding-window layers`);
+  if (inp.windowMask) expect("window_atten_mask", inp.windowMask.length, s.mask);
   if (inp.inputPos !== undefined) expect("input_pos", inp.inputPos.length, s.positions);
   else if (g.arLen !== g.contextLen) throw new RangeError(`${who}: input_pos is required when AR (${g.arLen}) < CL (${g.contextLen})`);
   expect("k caches (count)", inp.kCaches.length, c.nLayers);
@@ -165,7 +174,7 @@ export interface ArHooks {
  * One AR-N call, a pure function of `inp`. Per layer and KV head the graph's kh/vh are built (cache slots, then the
  * fed rows) and every query head of the group (consecutive heads, GQA) runs attendHead over all CL columns with its
  * mask row added (or, with the masked softmax, its masked scores substituted); padded rows are computed like any
- * other. With R3, q and k (after RoPE) are multiplied by Hd first, so the new K outputs are k·Hd (the caches fed
+ * other. Sliding-window layers (Gemma3) read `windowMask` instead of `attnMask`. With R3, q and k (after RoPE) are multiplied by Hd first, so the new K outputs are k·Hd (the caches fed
  * back hold k·Hd too); the tapped `q` and `k` are still those before R3 (the decoder taps before attention). Every
  * input is read before any output is written (the new K/V are staged), so outputs may alias inputs. Writes into
  * `out` when given, else into fresh arrays. `hooks` (a TapFn alone means { tap }) let calibration observe and the
@@ -185,7 +194,7 @@ export function arForward(g: ArGraph, inpIn: ArGraphInputs, out?: ArGraphOutputs
   const qDim = nHeads * hd;
   const kvDim = nKvHeads * hd;
   const group = nHeads / nKvHeads;
-  const scale = attentionScale(hd);
+  const scale = attentionScaleOf(c);
   const scores = new Float32Array(CL);
   const kh = new Float32Array(hd * CL);
   const vh = new Float32Array(CL * hd);
@@ -216,6 +225,7 @@ export function arForward(g: ArGraph, inpIn: ArGraphInputs, out?: ArGraphOutputs
       v = vNew!;
     }
     const row = h.attendRow ? h.attendRow(layer) : attendRow;
+    const mask = g.windowLayers[layer] ? inp.windowMask! : inp.attnMask;
     const lk = newK.subarray(layer * layerOut, (layer + 1) * layerOut);
     const lv = newV.subarray(layer * layerOut, (layer + 1) * layerOut);
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
@@ -225,7 +235,7 @@ export function arForward(g: ArGraph, inpIn: ArGraphInputs, out?: ArGraphOutputs
         const head = kvh * group + j; // GQA: query head h uses KV head floor(h / group)
         for (let i = 0; i < AR; i++) {
           const off = i * qDim + head * hd;
-          row(q, off, hd, view, CL, inp.attnMask, i * CL, scale, scores, y, off);
+          row(q, off, hd, view, CL, mask, i * CL, scale, scores, y, off);
         }
       }
     }

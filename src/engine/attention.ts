@@ -3,11 +3,15 @@
 // ops (matmul, divide, add, softmax, matmul) rounds its output to fp32; sums run in ascending column/dim order.
 // The masked-softmax variant (SPEC-2026 §8.1) replaces the add by a substitution of masked scores with (row min - 20).
 import { softmaxInPlace } from "./kernels.js";
+import type { ModelConfig } from "./config.js";
 
 const fround = Math.fround;
 
 /** fp32 sqrt(hd), the divisor the graph uses (`attn / head_dim**0.5`). */
 export const attentionScale = (hd: number): number => fround(Math.sqrt(hd));
+
+/** The scores' divisor of a model: fround(sqrt(hd)), or fround(sqrt(query_pre_attn_scalar)) for Gemma (src/engine/arch.ts). */
+export const attentionScaleOf = (c: ModelConfig): number => attentionScale(c.arch?.queryPreAttnScalar ?? c.headDim);
 
 /**
  * Keys and values of one KV head as strided views: key column c, dim d at kData[kOff + d*kRowStride + c*kColStride];

@@ -1,5 +1,6 @@
 // Owns the model hyper-parameters (SPEC §1) and the rules that derive the ones a file may leave out.
 import { UserError } from "../util/errors.js";
+import type { Arch } from "./arch.js";
 
 /** Llama-3 RoPE frequency scaling (SPEC §2). `factor` 0 means no scaling. */
 export interface RopeScaling {
@@ -17,7 +18,7 @@ export interface ModelConfig {
   vocabSize: number;
   /** FFN width (w1/w3 rows, w2 columns). */
   hiddenDim: number;
-  /** dim / nHeads. */
+  /** dim / nHeads for Llama; set apart by some families (Qwen3, Gemma3: `head_dim`). */
   headDim: number;
   normEps: number;
   ropeTheta: number;
@@ -25,6 +26,8 @@ export interface ModelConfig {
   ropeScaling: RopeScaling | null;
   /** Longest context the checkpoint declares (llama2.c seq_len, params max_seq_len); informational. */
   maxSeqLen: number;
+  /** The family's architecture (src/engine/arch.ts); absent = the Llama body (ropeTheta/ropeScaling for every layer). */
+  arch?: Arch;
 }
 
 /**
@@ -44,11 +47,17 @@ export function validateConfig(c: ModelConfig, source: string): ModelConfig {
     const v = c[k] as number;
     if (!Number.isInteger(v) || v <= 0) throw new UserError(`${source}: ${k} must be a positive integer, got ${v}`);
   }
-  if (c.dim % c.nHeads !== 0) throw new UserError(`${source}: dim ${c.dim} is not divisible by n_heads ${c.nHeads}`);
+  if (!c.arch && c.dim % c.nHeads !== 0) throw new UserError(`${source}: dim ${c.dim} is not divisible by n_heads ${c.nHeads}`);
   if (c.nHeads % c.nKvHeads !== 0)
     throw new UserError(`${source}: n_heads ${c.nHeads} is not a multiple of n_kv_heads ${c.nKvHeads}`);
-  if (c.headDim !== c.dim / c.nHeads) throw new UserError(`${source}: head_dim must be dim / n_heads`);
+  if (!c.arch && c.headDim !== c.dim / c.nHeads) throw new UserError(`${source}: head_dim must be dim / n_heads`);
+  if (!Number.isInteger(c.headDim) || c.headDim <= 0) throw new UserError(`${source}: head_dim must be a positive integer, got ${c.headDim}`);
   if (c.headDim % 2 !== 0) throw new UserError(`${source}: head_dim ${c.headDim} must be even for RoPE`);
+  if (c.arch) {
+    const r = c.arch.rotaryDim;
+    if (!Number.isInteger(r) || r < 2 || r > c.headDim || r % 2 !== 0) throw new UserError(`${source}: the rotary dims (${r}) must be an even number in [2, head_dim ${c.headDim}]`);
+    if (c.arch.layers.length !== c.nLayers) throw new UserError(`${source}: ${c.arch.layers.length} layer descriptions for ${c.nLayers} layers`);
+  }
   if (!(c.normEps > 0) || !Number.isFinite(c.normEps)) throw new UserError(`${source}: norm_eps must be > 0`);
   if (!(c.ropeTheta > 0) || !Number.isFinite(c.ropeTheta)) throw new UserError(`${source}: rope_theta must be > 0`);
   return c;

@@ -92,6 +92,16 @@ export function swiglu(g: Float32Array, a: Float32Array, b: Float32Array, n: num
   }
 }
 
+/** GELU (tanh approximation, `gelu_pytorch_tanh`) of one value, float64: 0.5·v·(1 + tanh(√(2/π)·(v + 0.044715·v³))). */
+export function geluTanh(v: number): number {
+  return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+}
+
+/** GeGLU gate (Gemma's MLP): g[i] = fround(gelu_tanh(a[i]) * b[i]). */
+export function geglu(g: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) g[i] = fround(geluTanh(a[i]) * b[i]);
+}
+
 /**
  * Softmax over s[0..n-1] in place, the device graph's op: m = max; e_c = fround(exp(s_c - m));
  * sum in ascending c (float64); p_c = fround(e_c / sum). Because e_c is rounded to fp32 first, a masked

@@ -2,6 +2,7 @@
 // token itself (last column), per-head caches K [hd, L] and V [L, hd] in; logits and the new K/V out.
 import type { Model } from "./weights.js";
 import { allocKvOutputs, kvGraphSpec, numel, type GraphSpec, type KvGraphInputs, type KvGraphOutputs } from "./graph-io.js";
+import { requirePlainLlama } from "./arch.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
 import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
 import { attentionScale } from "./attention.js";
@@ -22,6 +23,7 @@ export interface KvGraph {
 export function createKvGraph(model: Model, kvSeqLen: number, opts?: { matMul?: MatMulFn }): KvGraph {
   if (!Number.isInteger(kvSeqLen) || kvSeqLen < 2) throw new RangeError(`kv_seq_len must be an integer >= 2, got ${kvSeqLen}`);
   const c = model.config;
+  requirePlainLlama(c, "the seed flow's kv_forward graph (f965746a; use --flow current)");
   return {
     model,
     kvSeqLen,

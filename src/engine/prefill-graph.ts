@@ -9,6 +9,7 @@ import {
   type PrefillGraphInputs,
   type PrefillGraphOutputs,
 } from "./graph-io.js";
+import { requirePlainLlama } from "./arch.js";
 import { buildRopeTables, type RopeTables } from "./rope.js";
 import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
 import { matMulRows } from "./kernels.js";
@@ -46,6 +47,7 @@ export function createPrefillGraph(model: Model, prefillSeqLen: number, opts?: {
   if (!Number.isInteger(prefillSeqLen) || prefillSeqLen < 2)
     throw new RangeError(`prefill_seq_len must be an integer >= 2, got ${prefillSeqLen}`);
   const c = model.config;
+  requirePlainLlama(c, "the seed flow's prefill_forward graph (f965746a; use --flow current)");
   const P = prefillSeqLen - 1;
   return {
     model,

@@ -1,13 +1,14 @@
 // Owns rotary position embedding (SPEC §2): the fp32 cos/sin tables the device graph holds as constants,
 // the optional Llama-3 frequency scaling, and the rotation with the half-split output layout.
-import type { RopeScaling } from "./config.js";
+import type { ModelConfig, RopeScaling } from "./config.js";
+import { archOf, type LayerRope } from "./arch.js";
 
 const fround = Math.fround;
 
 export interface RopeTables {
   /** Number of positions the tables cover. */
   maxPos: number;
-  /** headDim / 2. */
+  /** rotaryDim / 2 (headDim / 2 unless the rotary embedding is partial). */
   half: number;
   /** cos[pos*half + k], fp32. */
   cos: Float32Array;
@@ -28,6 +29,16 @@ export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling
   }
   if (scaling && scaling.factor > 0) applyLlama3Scaling(inv, scaling);
   return inv;
+}
+
+/** Extra RoPE settings of the families (src/engine/arch.ts); all optional, none changes the Llama tables. */
+export interface RopeVariant {
+  /** Rotated dims per head (default headDim): inverse frequencies use it as their exponent's denominator. */
+  rotaryDim?: number;
+  /** HF "linear" scaling: inv_freq / factor (default 1). */
+  linearFactor?: number;
+  /** LongRoPE: inv_freq = 1 / (ext_k · theta^(2k/r)) with ext = short (CL <= original) or long factors; cos, sin × attentionFactor. */
+  longRope?: LayerRope["longRope"];
 }
 
 /**
@@ -56,19 +67,57 @@ export function buildRopeTables(
   maxPos: number,
   theta: number,
   scaling: RopeScaling | null,
+  variant: RopeVariant = {},
 ): RopeTables {
-  const half = headDim / 2;
-  const inv = ropeInvFreq(headDim, theta, scaling);
+  const rd = variant.rotaryDim ?? headDim;
+  const half = rd / 2;
+  const inv = ropeInvFreq(rd, theta, scaling);
+  const lf = variant.linearFactor ?? 1;
+  if (lf !== 1) for (let k = 0; k < half; k++) inv[k] = fround(inv[k] / lf);
+  let mag = 1;
+  const lr = variant.longRope;
+  if (lr) {
+    const ext = maxPos > lr.originalContext ? lr.longFactor : lr.shortFactor;
+    if (ext.length !== half) throw new RangeError(`LongRoPE: ${ext.length} factors for ${half} frequencies`);
+    for (let k = 0; k < half; k++) inv[k] = fround(1 / fround(ext[k] * fround(Math.pow(theta, fround((2 * k) / rd)))));
+    mag = fround(lr.attentionFactor);
+  }
   const cos = new Float32Array(maxPos * half);
   const sin = new Float32Array(maxPos * half);
   for (let p = 0; p < maxPos; p++) {
     for (let k = 0; k < half; k++) {
       const a = fround(p * inv[k]);
-      cos[p * half + k] = fround(Math.cos(a));
-      sin[p * half + k] = fround(Math.sin(a));
+      cos[p * half + k] = mag === 1 ? fround(Math.cos(a)) : fround(fround(Math.cos(a)) * mag);
+      sin[p * half + k] = mag === 1 ? fround(Math.sin(a)) : fround(fround(Math.sin(a)) * mag);
     }
   }
   return { maxPos, half, cos, sin };
+}
+
+/** Per-layer RoPE tables of a model (null = the layer applies none); layers with the same settings share one table. */
+export interface ModelRope {
+  maxPos: number;
+  layers: (RopeTables | null)[];
+}
+
+/** The tables every layer of `c` uses, for positions 0..maxPos-1 (Llama: one table for all layers). */
+export function buildModelRope(c: ModelConfig, maxPos: number): ModelRope {
+  const a = archOf(c);
+  const made = new Map<LayerRope, RopeTables>();
+  const byKey = new Map<string, RopeTables>();
+  const layers = a.layers.map((l) => {
+    if (!l.rope) return null;
+    const r = l.rope;
+    let t = made.get(r);
+    if (!t) {
+      const key = JSON.stringify(r);
+      t = byKey.get(key) ?? buildRopeTables(c.headDim, maxPos, r.theta, r.scaling, { rotaryDim: a.rotaryDim, linearFactor: r.linearFactor, longRope: r.longRope });
+      byKey.set(key, t);
+      made.set(r, t);
+    }
+    return t;
+  });
+  return { maxPos, layers };
 }
 
 /**
@@ -83,6 +132,7 @@ export function ropeHalfSplit(
   xOff: number,
   t: RopeTables,
   pos: number,
+  headDim = 2 * t.half,
 ): void {
   const half = t.half;
   const tb = pos * half;
@@ -94,4 +144,33 @@ export function ropeHalfSplit(
     out[oOff + k] = fround(xr * c - xi * s);
     out[oOff + half + k] = fround(xr * s + xi * c);
   }
+  // Partial rotary: the dims past the rotated ones pass through.
+  for (let d = 2 * half; d < headDim; d++) out[oOff + d] = x[xOff + d];
+}
+
+/**
+ * The same rotation for a head vector already in HF's rotate_half order (pairs (x[k], x[k + r/2]), r = 2·half
+ * rotated dims): out[k] = x[k]·cos − x[k+half]·sin, out[k+half] = x[k+half]·cos + x[k]·sin, dims past r unchanged.
+ * Same products and roundings as ropeHalfSplit on the un-permuted vector, so the same bits.
+ */
+export function ropeRotateHalf(
+  out: Float32Array,
+  oOff: number,
+  x: Float32Array,
+  xOff: number,
+  t: RopeTables,
+  pos: number,
+  headDim = 2 * t.half,
+): void {
+  const half = t.half;
+  const tb = pos * half;
+  for (let k = 0; k < half; k++) {
+    const xr = x[xOff + k];
+    const xi = x[xOff + half + k];
+    const c = t.cos[tb + k];
+    const s = t.sin[tb + k];
+    out[oOff + k] = fround(xr * c - xi * s);
+    out[oOff + half + k] = fround(xr * s + xi * c);
+  }
+  for (let d = 2 * half; d < headDim; d++) out[oOff + d] = x[xOff + d];
 }

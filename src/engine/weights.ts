@@ -21,6 +21,39 @@ export interface LayerWeights {
   w2: Float32Array;
   /** Up projection, [hiddenDim, dim]. */
   w3: Float32Array;
+  // Family extras (src/engine/arch.ts), present exactly when the config's arch asks for them.
+  /** q/k/v/o biases: [nHeads*headDim], [nKvHeads*headDim] (same row order as wq/wk), [nKvHeads*headDim], [dim]. */
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array;
+  bo?: Float32Array;
+  /** Per-head RMSNorm weights of q and k, [headDim] (row order as wq/wk within a head). */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+  /** Gemma: RMSNorm of the attention output and of the FFN output before their residual adds, [dim]. */
+  postAttnNorm?: Float32Array;
+  postFfnNorm?: Float32Array;
+}
+
+/** The per-layer weights every architecture has (the Llama set). */
+export type BaseLayerKey = "attnNorm" | "wq" | "wk" | "wv" | "wo" | "ffnNorm" | "w1" | "w2" | "w3";
+
+/** The optional per-layer weights and whether an arch needs each. */
+export const LAYER_EXTRAS = ["bq", "bk", "bv", "bo", "qNorm", "kNorm", "postAttnNorm", "postFfnNorm"] as const;
+export type LayerExtra = (typeof LAYER_EXTRAS)[number];
+
+/** The extras a config's layers carry. */
+export function layerExtras(c: ModelConfig): LayerExtra[] {
+  const a = c.arch;
+  if (!a) return [];
+  const out: LayerExtra[] = [];
+  if (a.bias.q) out.push("bq");
+  if (a.bias.k) out.push("bk");
+  if (a.bias.v) out.push("bv");
+  if (a.bias.o) out.push("bo");
+  if (a.qkNorm) out.push("qNorm", "kNorm");
+  if (a.sandwichNorms) out.push("postAttnNorm", "postFfnNorm");
+  return out;
 }
 
 export interface ModelWeights {
@@ -55,6 +88,14 @@ export function weightShapes(c: ModelConfig): Record<string, [number, number] | 
     w3: [c.hiddenDim, c.dim],
     norm: [c.dim],
     output: [c.vocabSize, c.dim],
+    bq: [qDim],
+    bk: [kvDim],
+    bv: [kvDim],
+    bo: [c.dim],
+    qNorm: [c.headDim],
+    kNorm: [c.headDim],
+    postAttnNorm: [c.dim],
+    postFfnNorm: [c.dim],
   };
 }
 
@@ -74,5 +115,12 @@ export function checkWeights(c: ModelConfig, w: ModelWeights): void {
   w.layers.forEach((l, i) => {
     for (const k of ["attnNorm", "wq", "wk", "wv", "wo", "ffnNorm", "w1", "w2", "w3"] as const)
       check(k, l[k], `layers.${i}.`);
+    const extras = new Set<string>(layerExtras(c));
+    for (const k of LAYER_EXTRAS) {
+      const a = l[k];
+      if (extras.has(k) && !a) throw new Error(`weight layers.${i}.${k}: missing (the architecture needs it)`);
+      if (!extras.has(k) && a) throw new Error(`weight layers.${i}.${k}: present, but the architecture does not use it`);
+      if (a) check(k, a, `layers.${i}.`);
+    }
   });
 }

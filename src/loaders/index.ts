@@ -31,13 +31,15 @@ export interface LoadModelOptions {
   ropeScaleFactor?: number;
   /** Load progress in stored bytes. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Phi-3: apply the config's LongRoPE factors (transformers does; the Qualcomm flow ignores them, SPEC-2026 §2.2). */
+  applyLongRope?: boolean;
   /** A worker thread making the weights' memory resident ahead of the loader (>= 64 MB); default: when huge pages are in use. */
   prefault?: boolean;
 }
 
 type ParsedParams = { kind: "params"; params: ParamsJson; path: string } | { kind: "hf"; config: ModelConfig; tie: boolean; path: string };
 
-function readParams(path: string): ParsedParams {
+function readParams(path: string, applyLongRope?: boolean): ParsedParams {
   const text = new TextDecoder().decode(readUserFile(path, "params"));
   let probe: unknown;
   try {
@@ -46,7 +48,7 @@ function readParams(path: string): ParsedParams {
     probe = undefined; // parseParamsJson reports it
   }
   if (probe && typeof probe === "object" && "hidden_size" in (probe as object)) {
-    const hf = parseHfConfig(text, path);
+    const hf = parseHfConfig(text, path, { applyLongRope });
     return { kind: "hf", config: hf.config, tie: hf.tieWordEmbeddings, path };
   }
   return { kind: "params", params: parseParamsJson(text, path), path };
@@ -61,6 +63,7 @@ function describeUnknown(head: Uint8Array): string {
 
 function applyRopeOverride(c: ModelConfig, factor: number | undefined): ModelConfig {
   if (factor === undefined) return c;
+  if (c.arch) throw new UserError(`--rope_scale_factor applies to Llama checkpoints only (this is a ${c.arch.modelType} model; its RoPE comes from config.json)`);
   if (!(factor >= 0) || !Number.isFinite(factor)) throw new UserError(`--rope_scale_factor ${factor}: expected a number >= 0`);
   if (factor === 0) return { ...c, ropeScaling: null };
   const base = c.ropeScaling ?? { factor, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 };
@@ -115,7 +118,7 @@ function hfDirectoryFiles(dir: string): { weights: string[]; config?: string } {
 
 export function loadModel(o: LoadModelOptions): LoadedModel {
   const path = o.checkpoint;
-  const params = o.params !== undefined ? readParams(o.params) : undefined;
+  const params = o.params !== undefined ? readParams(o.params, o.applyLongRope) : undefined;
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
@@ -129,7 +132,7 @@ export function loadModel(o: LoadModelOptions): LoadedModel {
     let format: string;
     if (isDir) {
       const files = hfDirectoryFiles(path);
-      const p = params ?? (files.config ? readParams(files.config) : undefined);
+      const p = params ?? (files.config ? readParams(files.config, o.applyLongRope) : undefined);
       const tensors: TensorSet = new Map();
       for (const f of files.weights) {
         const src = openFileSource(f, "checkpoint");
@@ -151,7 +154,7 @@ export function loadModel(o: LoadModelOptions): LoadedModel {
         format = "pytorch";
       } else if (isSafetensors(head, src.size)) {
         const sibling = join(dirname(path), "config.json");
-        const p = params ?? (existsSync(sibling) ? readParams(sibling) : undefined);
+        const p = params ?? (existsSync(sibling) ? readParams(sibling, o.applyLongRope) : undefined);
         model = finish(readSafetensors(src), path, p, undefined, o);
         format = "safetensors";
       } else if (llama2cBinFormat.detect(head, src.size)) {
@@ -181,5 +184,7 @@ export function loadModel(o: LoadModelOptions): LoadedModel {
 function finish(tensors0: TensorSet, path: string, params: ParsedParams | undefined, modelArgs: Map<string, PickleValue> | undefined, o: LoadModelOptions): Model {
   const { layout, tensors } = detectLayout(tensors0, path);
   const config = configForTensors(tensors, layout, path, params, modelArgs);
-  return buildModel(tensors, layout, config, path, { onProgress: o.onProgress, prefault: o.prefault });
+  if (config.arch && layout !== "hf") throw new UserError(`checkpoint ${path}: a ${config.arch.modelType} config needs the Hugging Face tensor names (model.embed_tokens.weight, ...)`);
+  const tieWordEmbeddings = params?.kind === "hf" && config.arch ? params.tie : undefined;
+  return buildModel(tensors, layout, config, path, { onProgress: o.onProgress, prefault: o.prefault, tieWordEmbeddings });
 }

@@ -3,12 +3,13 @@
 // shape checks against the config, undoing HF's q/k row permutation (SPEC §2), and the tied LM head. Tensors
 // are read in file order (a cold file is read front to back) into one shared arena (see tensors.ts).
 import type { ModelConfig } from "../engine/config.js";
-import { checkWeights, weightShapes, type LayerWeights, type Model } from "../engine/weights.js";
+import { checkWeights, weightShapes, type BaseLayerKey, type LayerWeights, type Model } from "../engine/weights.js";
 import { UserError } from "../util/errors.js";
 import { hugePagesLikely, startPrefault } from "./prefault.js";
 import { numelOf, sharedArena, sharedFloat32, type NamedTensor, type TensorSet } from "./tensors.js";
+import { buildFamilyModel } from "./hf-family-weights.js";
 
-const sharedCopy = (a: Float32Array): Float32Array => {
+export const sharedCopy = (a: Float32Array): Float32Array => {
   const c = sharedFloat32(a.length);
   c.set(a);
   return c;
@@ -16,7 +17,7 @@ const sharedCopy = (a: Float32Array): Float32Array => {
 
 export type NameLayout = "meta" | "hf";
 
-type WeightKey = keyof LayerWeights;
+type WeightKey = BaseLayerKey;
 /** Per-layer weight names of the Meta / llama2.c layout (also the names of the encodings files). */
 export const META_LAYER: Record<WeightKey, string> = {
   attnNorm: "attention_norm.weight",
@@ -89,7 +90,9 @@ export function shapeFacts(tensors: TensorSet, layout: NameLayout): { vocabSize:
   const n = layoutNames(layout);
   const emb = tensors.get(n.embedding)!;
   let nLayers = 0;
-  while (tensors.has(n.layer(nLayers, "wq"))) nLayers++;
+  // HF families may fuse q/k/v (Phi-3): count layers by their first norm there.
+  const layerKey: WeightKey = layout === "hf" ? "attnNorm" : "wq";
+  while (tensors.has(n.layer(nLayers, layerKey))) nLayers++;
   const w1 = tensors.get(n.layer(0, "w1"));
   const wk = tensors.get(n.layer(0, "wk"));
   const wq = tensors.get(n.layer(0, "wq"));
@@ -118,6 +121,8 @@ export function unpermuteHfRows(w: Float32Array, nHeads: number, headDim: number
 }
 
 export interface BuildOptions {
+  /** Hugging Face families: the LM head is the embedding table (config `tie_word_embeddings`); a stored lm_head is then ignored, as transformers does. */
+  tieWordEmbeddings?: boolean;
   /** Called after each distinct tensor is loaded, with the stored bytes read so far and in total. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Page-touching worker ahead of the loop for arenas of 64 MB and more (prefault.ts); default: when huge pages are in use. */
@@ -126,6 +131,7 @@ export interface BuildOptions {
 
 /** Builds the Model from named tensors, checking every name and shape against `config`. */
 export function buildModel(tensors: TensorSet, layout: NameLayout, config: ModelConfig, path: string, o: BuildOptions = {}): Model {
+  if (layout === "hf" && config.arch) return buildFamilyModel(tensors, config, path, o);
   const names = layoutNames(layout);
   const shapes = weightShapes(config);
   const wanted = new Map<string, number[]>();
@@ -134,10 +140,37 @@ export function buildModel(tensors: TensorSet, layout: NameLayout, config: Model
   for (let l = 0; l < config.nLayers; l++) for (const k of Object.keys(META_LAYER) as WeightKey[]) wanted.set(names.layer(l, k), shapes[k]);
   const tied = !tensors.has(names.output);
   if (!tied) wanted.set(names.output, shapes.output);
+  checkTensorNames(tensors, wanted, names.ignorable, path, `a ${config.nLayers}-layer Llama; biases or extra layers are not supported`);
+  const { get, ownArray } = loadWanted(tensors, wanted, path, o);
+  // HF q/k rows are put back in Meta's order in place when the array is this tensor's alone (its own arena slot,
+  // used by one name); otherwise (a storage shared with other views or names) in a copy, leaving the rest intact.
+  const unpermuted = (name: string, heads: number): Float32Array =>
+    unpermuteHfRows(ownArray(name) ? get(name) : sharedCopy(get(name)), heads, config.headDim, config.dim);
+  const { nHeads, nKvHeads } = config;
+  const tokEmbeddings = get(names.embedding);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const w = (k: WeightKey) => get(names.layer(l, k));
+    let wq = w("wq");
+    let wk = w("wk");
+    if (layout === "hf") {
+      wq = unpermuted(names.layer(l, "wq"), nHeads);
+      wk = unpermuted(names.layer(l, "wk"), nKvHeads);
+    }
+    layers.push({ attnNorm: w("attnNorm"), wq, wk, wv: w("wv"), wo: w("wo"), ffnNorm: w("ffnNorm"), w1: w("w1"), w2: w("w2"), w3: w("w3") });
+  }
+  const norm = get(names.norm);
+  const output = tied ? tokEmbeddings : get(names.output);
+  const weights = { tokEmbeddings, layers, norm, output };
+  checkWeights(config, weights);
+  return { config, weights };
+}
 
+/** Refuses a tensor that is not wanted (nor ignorable), a wanted one that is missing, and a shape mismatch, naming the tensor. */
+export function checkTensorNames(tensors: TensorSet, wanted: Map<string, number[]>, ignorable: RegExp, path: string, what: string): void {
   for (const [name, t] of tensors) {
-    if (wanted.has(name) || names.ignorable.test(name)) continue;
-    throw new UserError(`checkpoint ${path}: unexpected tensor ${JSON.stringify(name)} ${JSON.stringify(t.shape)} (not part of a ${config.nLayers}-layer Llama; biases or extra layers are not supported)`);
+    if (wanted.has(name) || ignorable.test(name)) continue;
+    throw new UserError(`checkpoint ${path}: unexpected tensor ${JSON.stringify(name)} ${JSON.stringify(t.shape)} (not part of ${what})`);
   }
   for (const [name, shape] of wanted) {
     const t = tensors.get(name);
@@ -145,9 +178,14 @@ export function buildModel(tensors: TensorSet, layout: NameLayout, config: Model
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new UserError(`checkpoint ${path}: tensor ${JSON.stringify(name)} has shape ${JSON.stringify(t.shape)}, but the parameters say ${JSON.stringify(shape)}`);
   }
+}
 
-  // Every distinct tensor once (a tied head stored under two names too), in file order. Tensors that load into
-  // arrays of their own get slots of one shared arena, allocated up front from the shapes (see tensors.ts).
+/**
+ * Loads every wanted tensor once (a tied head stored under two names too), in file order, into one shared arena
+ * (see tensors.ts); refuses non-finite values. `get(name)` is a tensor's fp32 array; `ownArray(name)` says whether
+ * that array is this name's alone (its own arena slot, used by no other wanted name), so it may be changed in place.
+ */
+export function loadWanted(tensors: TensorSet, wanted: Map<string, number[]>, path: string, o: BuildOptions): { get: (name: string) => Float32Array; ownArray: (name: string) => boolean } {
   const distinct = new Map<string, NamedTensor>();
   for (const n of wanted.keys()) if (!distinct.has(tensors.get(n)!.identity)) distinct.set(tensors.get(n)!.identity, tensors.get(n)!);
   const loadOrder = [...distinct.values()].sort((a, b) => a.filePos.file - b.filePos.file || a.filePos.offset - b.filePos.offset);
@@ -173,33 +211,13 @@ export function buildModel(tensors: TensorSet, layout: NameLayout, config: Model
   } finally {
     prefault?.stop();
   }
-  const get = (name: string): Float32Array => cache.get(tensors.get(name)!.identity)!;
-  // HF q/k rows are put back in Meta's order in place when the array is this tensor's alone (its own arena slot,
-  // used by one name); otherwise (a storage shared with other views or names) in a copy, leaving the rest intact.
   const uses = new Map<string, number>();
   for (const n of wanted.keys()) uses.set(tensors.get(n)!.identity, (uses.get(tensors.get(n)!.identity) ?? 0) + 1);
-  const unpermuted = (name: string, heads: number): Float32Array => {
-    const t = tensors.get(name)!;
-    const a = get(name);
-    const own = t.ownsArray && uses.get(t.identity) === 1;
-    return unpermuteHfRows(own ? a : sharedCopy(a), heads, config.headDim, config.dim);
+  return {
+    get: (name) => cache.get(tensors.get(name)!.identity)!,
+    ownArray: (name) => {
+      const t = tensors.get(name)!;
+      return t.ownsArray && uses.get(t.identity) === 1;
+    },
   };
-  const { nHeads, nKvHeads } = config;
-  const tokEmbeddings = get(names.embedding);
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < config.nLayers; l++) {
-    const w = (k: WeightKey) => get(names.layer(l, k));
-    let wq = w("wq");
-    let wk = w("wk");
-    if (layout === "hf") {
-      wq = unpermuted(names.layer(l, "wq"), nHeads);
-      wk = unpermuted(names.layer(l, "wk"), nKvHeads);
-    }
-    layers.push({ attnNorm: w("attnNorm"), wq, wk, wv: w("wv"), wo: w("wo"), ffnNorm: w("ffnNorm"), w1: w("w1"), w2: w("w2"), w3: w("w3") });
-  }
-  const norm = get(names.norm);
-  const output = tied ? tokEmbeddings : get(names.output);
-  const weights = { tokEmbeddings, layers, norm, output };
-  checkWeights(config, weights);
-  return { config, weights };
 }

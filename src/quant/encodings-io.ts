@@ -32,9 +32,9 @@ import {
 } from "./encodings-file.js";
 import type { QuantizedLinear, QuantizedModelWeights, QuantizedTable } from "./schemes.js";
 import { META_LAYER } from "../loaders/state-dict.js";
-import type { LayerWeights } from "../engine/weights.js";
+import type { BaseLayerKey } from "../engine/weights.js";
 
-export type LayerParam = keyof LayerWeights;
+export type LayerParam = BaseLayerKey;
 export const LAYER_PARAMS = Object.keys(META_LAYER) as LayerParam[];
 
 /** Where a param tensor lives in the model: a layer weight, or one of the global ones. */

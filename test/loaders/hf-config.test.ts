@@ -192,7 +192,7 @@ describe("parseHfConfig: RoPE without scaling", () => {
 describe("parseHfConfig: refusals are one-line UserErrors naming the file", () => {
   it("unsupported RoPE types", () => {
     for (const t of ["yarn", "linear", "dynamic", "longrope", "su", "mrope"]) {
-      expectUserError(() => parse({ ...LLAMA_32_1B, rope_scaling: { rope_type: t, factor: 4.0 } }), `RoPE type "${t}" is not supported`);
+      expectUserError(() => parse({ ...LLAMA_32_1B, rope_scaling: { rope_type: t, factor: 4.0 } }), `RoPE type "${t}" is not implemented`);
       expectUserError(() => parse({ ...toRopeParameters(LLAMA_32_1B), rope_parameters: { rope_type: t, factor: 4.0, rope_theta: 1e4 } }), `RoPE type "${t}"`);
       expectUserError(() => parse({ ...LLAMA_32_1B, rope_scaling: { type: t, factor: 4.0 } }), `RoPE type "${t}"`);
     }
@@ -205,16 +205,17 @@ describe("parseHfConfig: refusals are one-line UserErrors naming the file", () =
   });
 
   it("a model that is not a Llama", () => {
-    for (const mt of ["mistral", "qwen2", "gemma", "llama4", "mllama"]) expectUserError(() => parse({ ...LLAMA_32_1B, model_type: mt }), `model_type "${mt}" is not a Llama model`);
+    for (const mt of ["mistral", "gemma", "gemma2", "llama4", "mllama", "qwen3_moe"]) expectUserError(() => parse({ ...LLAMA_32_1B, model_type: mt }), `model_type "${mt}" is not supported (supported: llama, qwen2, qwen3, smollm3, phi3, gemma3_text)`);
   });
 
   it("attention or MLP biases", () => {
-    expectUserError(() => parse({ ...LLAMA_32_1B, attention_bias: true }), "attention_bias is set; biases are not supported");
-    expectUserError(() => parse({ ...LLAMA_32_1B, mlp_bias: true }), "mlp_bias is set");
+    // attention_bias is implemented (issue 16: q/k/v/o biases); MLP biases are not.
+    expect(parse({ ...LLAMA_32_1B, attention_bias: true }).config.arch?.bias).toEqual({ q: true, k: true, v: true, o: true });
+    expectUserError(() => parse({ ...LLAMA_32_1B, mlp_bias: true }), '"mlp_bias" is set; MLP biases are not implemented');
   });
 
   it("an activation other than SiLU", () => {
-    for (const act of ["gelu", "gelu_pytorch_tanh", "relu", "swish"]) expectUserError(() => parse({ ...LLAMA_32_1B, hidden_act: act }), `hidden_act "${act}" is not supported (silu only)`);
+    for (const act of ["gelu", "gelu_pytorch_tanh", "relu", "swish"]) expectUserError(() => parse({ ...LLAMA_32_1B, hidden_act: act }), `hidden_act "${act}" is not implemented for model_type llama`);
   });
 
   it("head_dim other than hidden_size / num_attention_heads", () => {

@@ -6,7 +6,7 @@
 // into a small shared memory of its own (keys, values, queries, mask, scores), used by the main thread only.
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
 import { runDecoder } from "../../engine/decoder.js";
-import { attentionScale, MASKED_SOFTMAX_OFFSET } from "../../engine/attention.js";
+import { attentionScale, attentionScaleOf, MASKED_SOFTMAX_OFFSET } from "../../engine/attention.js";
 import { checkArGraphIo, r3Rotation, stageArKv, type ArGraph } from "../../engine/ar-graph.js";
 import { allocArOutputs, type ArGraphInputs, type ArGraphOutputs } from "../../engine/ar-graph-io.js";
 import { softmaxInPlace } from "../../engine/kernels.js";
@@ -210,9 +210,10 @@ export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: Ma
   const hdPad = Math.ceil(hd / 4) * 4;
   // Each row's kernel writes reach column C + 4·ceil(AR/4) - 1 <= CL + 2: a row never spills into the next.
   const sStride = Math.ceil(CL / 4) * 4 + 4;
-  const { at, floats } = layout({ q: AR * qDim, mask: AR * CL, zero: CL, k: hd * C, kNew: hd * AR, v: CL * hd, s: AR * sStride, y: AR * hdPad });
+  const windowed = g.windowLayers.some((w) => w);
+  const { at, floats } = layout({ q: AR * qDim, mask: AR * CL, wmask: windowed ? AR * CL : 0, zero: CL, k: hd * C, kNew: hd * AR, v: CL * hd, s: AR * sStride, y: AR * hdPad });
   const { A, scores, pv } = attentionMemory(module, floats);
-  const scale = attentionScale(hd);
+  const scale = attentionScaleOf(c);
   const layerOut = kvDim * AR;
   const newK = new Float32Array(nLayers * layerOut);
   const newV = new Float32Array(nLayers * layerOut);
@@ -220,7 +221,8 @@ export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: Ma
   const rotate = r3Rotation(g.r3, AR, qDim, kvDim, hd);
   const arange = Int32Array.from({ length: AR }, (_, i) => i);
   // Masked softmax: raw scores (+ a zero mask row, maskStride 0), substituted in JavaScript; else + the mask rows.
-  const mask0 = (g.maskedSoftmax ? at.zero : at.mask) * 4;
+  // Sliding-window layers (Gemma3) read the window mask's region instead of the causal mask's.
+  const maskRegion = (layer: number) => (g.windowLayers[layer] ? at.wmask : at.mask);
   const maskStride = g.maskedSoftmax ? 0 : CL * 4;
   let cur: ArGraphInputs | undefined;
 
@@ -233,11 +235,12 @@ export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: Ma
   };
 
   /** Query head h's AR rows against the loaded KV head: scores, softmax, ·V, written into y [AR, qDim]. */
-  const attendHeadRows = (h: number, y: Float32Array) => {
+  const attendHeadRows = (h: number, y: Float32Array, region: number) => {
     const q0 = (at.q + h * hd) * 4;
+    const mask0 = (g.maskedSoftmax ? at.zero : region) * 4;
     if (C > 0) scores(q0, at.k * 4, at.s * 4, mask0, AR, hd, C, qDim * 4, C * 4, sStride * 4, maskStride, scale);
     scores(q0, at.kNew * 4, (at.s + C) * 4, mask0 + (C * 4), AR, hd, AR, qDim * 4, AR * 4, sStride * 4, maskStride, scale);
-    if (g.maskedSoftmax) substituteMasked(A, at.s, sStride, AR, CL, A, at.mask);
+    if (g.maskedSoftmax) substituteMasked(A, at.s, sStride, AR, CL, A, region);
     softmaxRows(A, at.s, sStride, AR, CL);
     pv(at.s * 4, at.v * 4, at.y * 4, AR, CL, hd, sStride * 4, hd * 4, hdPad * 4);
     copyRows(y, h * hd, qDim, A, at.y, hdPad, AR, hd);
@@ -251,7 +254,7 @@ export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: Ma
     for (let kvh = 0; kvh < nKvHeads; kvh++) {
       stageArKv(lk, lv, k, v, kvh, hd, kvDim, AR);
       loadHead(layer, kvh, lk, lv);
-      for (let j = 0; j < group; j++) attendHeadRows(kvh * group + j, y); // GQA: heads kvh·group … kvh·group + group-1
+      for (let j = 0; j < group; j++) attendHeadRows(kvh * group + j, y, maskRegion(layer)); // GQA: heads kvh·group … kvh·group + group-1
     }
   };
 
@@ -259,6 +262,7 @@ export function wasmArForward(g: ArGraph, module: WebAssembly.Module, matMul: Ma
     const o = out ?? allocArOutputs(c, CL, AR);
     checkArGraphIo(g, inp, o);
     A.set(inp.attnMask, at.mask);
+    if (inp.windowMask) A.set(inp.windowMask, at.wmask);
     A.fill(0, at.zero, at.zero + CL);
     // Inputs are read layer by layer as the decoder runs; outputs are written only at the end (they may alias).
     cur = inp;

@@ -26,7 +26,7 @@
 //   the recipe comes from --decoder_model. This project's --ptq SCHEME replaces the recipe's conv2d default (see
 //   docs/quantization.md, "Current flow").
 import type { ModelConfig } from "../../engine/config.js";
-import type { LayerWeights, Model } from "../../engine/weights.js";
+import type { BaseLayerKey, Model } from "../../engine/weights.js";
 import { readUserText } from "../../util/files.js";
 import { oneLine, UserError } from "../../util/errors.js";
 import { EPS_16BIT, EPS_8BIT, type WeightSpec } from "./weights.js";
@@ -230,7 +230,7 @@ export function effectiveKvBits(r: CurrentRecipe): 8 | 16 {
 // ---------------------------------------------------------------------------------------------------------
 // The model's convs
 
-const LAYER_CONVS: { kind: Exclude<ConvKind, "output">; module: "attention" | "feed_forward"; name: string; weight: keyof LayerWeights }[] = [
+const LAYER_CONVS: { kind: Exclude<ConvKind, "output">; module: "attention" | "feed_forward"; name: string; weight: BaseLayerKey }[] = [
   { kind: "wq", module: "attention", name: "wq_conv", weight: "wq" },
   { kind: "wk", module: "attention", name: "wk_conv", weight: "wk" },
   { kind: "wv", module: "attention", name: "wv_conv", weight: "wv" },
