@@ -209,7 +209,8 @@ export function createQnnBackendFromGraphs(
         });
         pos.push(inputs.inputPos);
       }
-      run(g, [inputs.tokens, inputs.attnMask, ...pos, ...inputs.kCaches, ...inputs.vCaches], [outputs.logits, ...outputs.kOut, ...outputs.vOut]);
+      const win = inputs.windowMask ? [inputs.windowMask] : []; // window_atten_mask follows atten_mask (SPEC-2026 §3)
+      run(g, [inputs.tokens, inputs.attnMask, ...win, ...pos, ...inputs.kCaches, ...inputs.vCaches], [outputs.logits, ...outputs.kOut, ...outputs.vOut]);
     },
     executeArBytes(arLen, inputs, outputs) {
       const g = liveAr(arLen);

@@ -11,6 +11,7 @@
 import type { Model } from "../engine/weights.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import type { ModelFamily } from "../runner/model-family.js";
+import { attentionFor } from "./family.js";
 import { foldIds } from "../runner/prompt.js";
 import { UserError } from "../util/errors.js";
 import { readUserText } from "../util/files.js";
@@ -98,7 +99,7 @@ export async function currentQuantSetup(
   const chosen = chooseRecipe(a, model, fam);
   const recipe = withCliOverrides(chosen.recipe, { scheme: a.ptq as CurrentScheme | undefined, groupSize: a.groupSize });
   const resolved = resolveRecipe(recipe, model);
-  const attention = { maskedSoftmax: a.maskedSoftmax ?? false, r3: a.r3 ?? false };
+  const attention = attentionFor(a, fam);
   if (attention.r3 && !isPowerOfTwo(c.headDim)) throw new UserError(`--r3 needs a power-of-two head_dim (a Hadamard matrix), got ${c.headDim}`);
   const K = a.seqMseCandidates ?? recipe.seqMseCandidates;
 
@@ -132,8 +133,12 @@ export async function currentQuantSetup(
 
   if (chosen.inferred) notes.push(`note: --ptq with --flow current uses the ${chosen.inferred} recipe (inferred from the checkpoint; --decoder_model NAME or --quant_recipe FILE chooses another)`);
   notes.push(...resolved.notes);
-  if (a.maskedSoftmax === undefined && a.r3 === undefined && (recipe.maskedSoftmax || recipe.r3))
-    notes.push(`note: the ${recipe.base ?? recipe.name} config exports ${[recipe.maskedSoftmax ? "--masked_softmax on" : "", recipe.r3 ? "--r3 on" : ""].filter(Boolean).join(" and ")}; this run uses the flags (off)`);
+  if (recipe.maskedSoftmax !== attention.maskedSoftmax || recipe.r3 !== attention.r3) {
+    const onOff = (b: boolean) => (b ? "on" : "off");
+    notes.push(
+      `note: the ${recipe.base ?? recipe.name} config exports --masked_softmax ${onOff(recipe.maskedSoftmax)} --r3 ${onOff(recipe.r3)}; this run uses --masked_softmax ${onOff(attention.maskedSoftmax)} --r3 ${onOff(attention.r3)} (the flags, else the ${fam.name} defaults)`,
+    );
+  }
   if (fromPrompt)
     notes.push(`note: no calibration data given (--calib_text, --calib_samples, --calib_dataset): calibrating on the prompt as ${texts.length === 1 ? "one sample" : `${texts.length} samples`} (upstream requires a dataset)`);
   const blocks = [...new Set(resolved.convs.filter((x) => x.weight.kind === "lpbq").map((x) => (x.weight.kind === "lpbq" ? x.weight.blockSize : 0)))];

@@ -7,7 +7,8 @@ import { loadTokenizer } from "../tokenizer/index.js";
 import { createReferenceBackend } from "../backends/reference.js";
 import { BACKEND_NAMES, createBackend, isBackendName } from "../backends/registry.js";
 import type { Backend, BackendInit } from "../engine/backend.js";
-import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
+import type { ModelFamily } from "../runner/model-family.js";
+import { familyFor } from "./family.js";
 import { assemblePrompt } from "../runner/prompt.js";
 import { runParity } from "../parity/run-parity.js";
 import { reportHtml, reportJson, reportMarkdown } from "../parity/report.js";
@@ -190,7 +191,7 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   const current = a.flow === "current";
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
-  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
+  const family = familyFor(a, model.config);
   const prompt = await promptTokens(a, model.config.vocabSize, family);
   checkFlowShape(a, model, prompt, loaded.format, io);
   const init = backendInitFor(a, model);

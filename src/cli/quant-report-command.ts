@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
-import { FAMILIES, inferFamily } from "../runner/model-family.js";
+import { familyFor } from "./family.js";
 import { assemblePrompt, plainTextIds, requireLlama3Tokenizer } from "../runner/prompt.js";
 import { checkRunShape } from "../runner/session.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
@@ -236,7 +236,7 @@ async function loadReportInputs(a: RunArgs, io: RunIO, current: boolean) {
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const V = model.config.vocabSize;
-  const family = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
+  const family = familyFor(a, model.config);
   const path = a.tokenizerBin ?? a.tokenizerModel;
   if (path === undefined) throw new UserError("quant-report: no tokenizer: give --tokenizer_bin / --tokenizer_model (needed for the evaluation text)");
   const tok = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });

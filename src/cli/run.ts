@@ -11,7 +11,7 @@ import { checkCurrentShape, createConversation, rawLogitCodes, type CurrentMode 
 import type { GenerateResult } from "../runner/generate.js";
 import { generateCurrent } from "../runner/generate.js";
 import type { Backend, BackendInit } from "../engine/backend.js";
-import { assemblePrompt, foldIds } from "../runner/prompt.js";
+import { assemblePrompt, familyStops, foldIds } from "../runner/prompt.js";
 import type { GraphBackend, LogitsArray } from "../engine/backend.js";
 import type { CacheArray, MaskArray } from "../kvcache/types.js";
 import { createSampler } from "../runner/sampler.js";
@@ -23,7 +23,8 @@ import type { Interrupts } from "../util/interrupts.js";
 import { checkOutputs, openAtomicFile, f32Bytes, type AtomicFile, type OutputPath } from "./atomic-file.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import type { RunArgs } from "./args.js";
-import { FAMILIES, inferFamily, type ModelFamily } from "../runner/model-family.js";
+import type { ModelFamily } from "../runner/model-family.js";
+import { attentionFor, familyFor } from "./family.js";
 import { ttyProgress, withProgress } from "./progress.js";
 import type { Model } from "../engine/weights.js";
 import { calibrate, type QuantEncodings } from "../quant/calibrate.js";
@@ -96,7 +97,8 @@ export function withCurrentRopeDefault(model: Model): Model {
 export function checkFlowShape(a: RunArgs, model: Model, prompt: number[], format: string, io: Pick<RunIO, "stderr">): void {
   const current = a.flow === "current";
   const hd = model.config.headDim;
-  if (current && a.r3 && (hd & (hd - 1)) !== 0) throw new UserError(`--r3 needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
+  if (current && attentionFor(a, familyFor(a, model.config)).r3 && (hd & (hd - 1)) !== 0)
+    throw new UserError(`R3 (--r3, or the family's default) needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
   if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
   else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
   const longer = current
@@ -112,7 +114,7 @@ export function backendInitFor(a: RunArgs, model: Model): BackendInit {
         model,
         contextLen: a.contextLen,
         arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen],
-        attention: { maskedSoftmax: a.maskedSoftmax ?? false, r3: a.r3 ?? false },
+        attention: attentionFor(a, familyFor(a, model.config)),
       }
     : {
         model,
@@ -171,7 +173,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }),
   );
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
-  const fam = FAMILIES[a.llamaModel ?? inferFamily(model.config)];
+  const fam = familyFor(a, model.config);
   const tok = await tokenizerFor(a, model.config.vocabSize);
   const promptIn = assemblePrompt({
     family: fam,
@@ -187,7 +189,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   checkFlowShape(a, model, prompt, loaded.format, io);
   // The device runner stops on the tokenizer's EOS (plus <|eot_id|> for Llama 3); without a tokenizer, the
   // family's stop set.
-  const stops = tok ? [...tok.eosIds] : fam.stops;
+  const stops = tok ? familyStops(fam, tok) : fam.stops;
 
   let seed = a.seed;
   if (seed === undefined) {
@@ -342,6 +344,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
               }
             : {}),
           llama_model: fam.name,
+          ...(model.config.arch ? { model_type: model.config.arch.modelType } : {}),
           checkpoint_format: loaded.format,
           backend: backend.name,
           stop_reason: stopReason(result),
@@ -351,8 +354,8 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
                 max_context_len: a.contextLen,
                 prefill_ar_len: a.prefillArLen,
                 max_seq_len: a.maxSeqLen,
-                masked_softmax: a.maskedSoftmax ?? false,
-                r3: a.r3 ?? false,
+                masked_softmax: attentionFor(a, fam).maskedSoftmax,
+                r3: attentionFor(a, fam).r3,
                 sample_raw_codes: a.sampleRawCodes,
               }
             : {}),

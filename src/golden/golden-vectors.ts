@@ -98,9 +98,12 @@ export function prefillInputTensors(i: PrefillGraphInputs): RawTensor[] {
 export function prefillOutputTensors(o: PrefillGraphOutputs): RawTensor[] {
   return [o.logits, ...o.kOut, ...o.vOut];
 }
-/** An AR-N call's inputs in arGraphSpec order: tokens, atten_mask, input_pos (absent when AR == CL), K per layer, V per layer. */
+/**
+ * An AR-N call's inputs in arGraphSpec order: tokens, atten_mask, window_atten_mask (sliding-window models only),
+ * input_pos (absent when AR == CL), K per layer, V per layer.
+ */
 export function arInputTensors(i: ArGraphInputs): RawTensor[] {
-  return [i.tokens, i.attnMask, ...(i.inputPos ? [i.inputPos] : []), ...i.kCaches, ...i.vCaches];
+  return [i.tokens, i.attnMask, ...(i.windowMask ? [i.windowMask] : []), ...(i.inputPos ? [i.inputPos] : []), ...i.kCaches, ...i.vCaches];
 }
 export function arOutputTensors(o: ArGraphOutputs): RawTensor[] {
   return [o.logits, ...o.kOut, ...o.vOut];

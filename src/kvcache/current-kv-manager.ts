@@ -25,6 +25,12 @@ export interface CurrentKvDims {
   arPrefill: number;
   /** AR_tg: rows of the decode graph (1 in kv/hybrid, next_pow2((W+G)(N−1)) in lookahead). */
   arDecode: number;
+  /**
+   * The model's sliding window (Gemma3, `get_sliding_window`; HybridCache, SPEC-2026 §4.4-§4.5, §8.4): the manager then
+   * keeps a second mask per AR, the window mask, which every mask call updates with the window rules while the
+   * causal mask gets none.
+   */
+  slidingWindow?: number;
 }
 
 /** One layer's graph tensors at the current AR `a` (views into the manager's buffers, no copies). */
@@ -45,6 +51,8 @@ export interface CurrentKvGraphIO<T extends CacheArray, M extends MaskArray> {
   cacheLen: number;
   /** The [a, CL] attention mask of this AR. */
   mask: M;
+  /** The [a, CL] window mask of this AR (models with a sliding window only). */
+  windowMask?: M;
   layers: CurrentKvLayerIO<T>[];
 }
 
@@ -77,6 +85,8 @@ export interface CurrentKvManager<T extends CacheArray, M extends MaskArray> {
   graphIO(): CurrentKvGraphIO<T, M>;
   /** The [a, CL] mask buffer of AR a (AR_pp or AR_tg). */
   mask(a: number): M;
+  /** The [a, CL] window mask buffer of AR a; only with dims.slidingWindow. */
+  windowMask(a: number): M;
   buffers(layer: number): CurrentKvLayerBuffers<T>;
   updateCache(a: number, nPast: number, nUpdate: number, selected?: readonly boolean[]): void;
   rearrangeCache(aDst: number): void;
@@ -111,6 +121,7 @@ function checkDims(d: CurrentKvDims): void {
     if (!Number.isInteger(d[k]) || d[k] <= 0) fail(`${k} must be a positive integer, got ${d[k]}`);
   if (d.arPrefill > d.contextLen) fail(`AR_pp ${d.arPrefill} exceeds CL ${d.contextLen}`);
   if (d.arDecode >= d.contextLen) fail(`AR_tg ${d.arDecode} must be < CL ${d.contextLen}`);
+  if (d.slidingWindow !== undefined && (!Number.isInteger(d.slidingWindow) || d.slidingWindow <= 0)) fail(`slidingWindow must be a positive integer, got ${d.slidingWindow}`);
 }
 
 export function createCurrentKvManager<T extends CacheArray = Float32Array, M extends MaskArray = Float32Array>(
@@ -130,6 +141,8 @@ export function createCurrentKvManager<T extends CacheArray = Float32Array, M ex
     vOut: newCache(R * maxArLen),
   }));
   const masks = new Map<number, M>();
+  const windowMasks = new Map<number, M>();
+  const sw = dims.slidingWindow;
   let cur = arPrefill;
 
   const stride = (a: number) => (a === CL ? CL : CL - a);
@@ -137,16 +150,24 @@ export function createCurrentKvManager<T extends CacheArray = Float32Array, M ex
     if (a !== arPrefill && a !== arDecode)
       fail(`${what}: AR ${a} is neither AR_pp ${arPrefill} nor AR_tg ${arDecode}`);
   };
-  const maskOf = (a: number): M => {
+  const maskIn = (store: Map<number, M>, a: number): M => {
     checkAr("mask", a);
-    let m = masks.get(a);
+    let m = store.get(a);
     if (!m) {
       m = new enc.mask(new ArrayBuffer(a * CL * enc.mask.BYTES_PER_ELEMENT), 0, a * CL);
       m.fill(enc.blocked);
-      masks.set(a, m);
+      store.set(a, m);
     }
     return m;
   };
+  const maskOf = (a: number): M => maskIn(masks, a);
+  const windowMaskOf = (a: number): M => {
+    if (sw === undefined) fail("no window mask: the manager was made without a sliding window");
+    return maskIn(windowMasks, a);
+  };
+  /** With a model window: the causal mask gets no window, the window mask the model's (offsets from the call). */
+  const targets = (a: number, window: SlidingWindow | undefined): [M, SlidingWindow | undefined][] =>
+    sw === undefined ? [[maskOf(a), window]] : [[maskOf(a), undefined], [windowMaskOf(a), { size: sw, offsets: window?.offsets }]];
   const checkWindow = (w: SlidingWindow | undefined, a: number) => {
     if (!w) return;
     if (!Number.isInteger(w.size) || w.size <= 0) fail(`sliding window ${w.size} must be a positive integer`);
@@ -214,34 +235,39 @@ export function createCurrentKvManager<T extends CacheArray = Float32Array, M ex
   }
 
   function initAttentionMask(map: readonly number[], a: number, nPast: number, window?: SlidingWindow): void {
-    const mask = maskOf(a);
     if (map.length !== a) fail(`attention map has ${map.length} entries, AR is ${a}`);
     if (!isCount(nPast) || nPast > stride(a)) fail(`n_past ${nPast} exceeds the ${stride(a)} cache columns of AR ${a}`);
     checkWindow(window, a);
-    mask.fill(enc.blocked);
     for (let i = 0; i < a; i++) {
       const p = map[i];
       if (!Number.isInteger(p) || p >= a) fail(`attention map entry ${i} = ${p} is not a row of AR ${a}`);
-      if (p < 0) mask.fill(enc.attend, i * CL, i * CL + nPast);
-      else mask.copyWithin(i * CL, p * CL, p * CL + CL);
-      mask[i * CL + CL - a + i] = enc.attend;
-      if (window) {
-        const avail = window.size - (offsetOf(window, i) + 1) - nPast;
-        if (avail < 0) mask.fill(enc.blocked, i * CL, i * CL + Math.min(-avail, CL));
+    }
+    for (const [mask, w] of targets(a, window)) {
+      mask.fill(enc.blocked);
+      for (let i = 0; i < a; i++) {
+        const p = map[i];
+        if (p < 0) mask.fill(enc.attend, i * CL, i * CL + nPast);
+        else mask.copyWithin(i * CL, p * CL, p * CL + CL);
+        mask[i * CL + CL - a + i] = enc.attend;
+        if (w) {
+          const avail = w.size - (offsetOf(w, i) + 1) - nPast;
+          if (avail < 0) mask.fill(enc.blocked, i * CL, i * CL + Math.min(-avail, CL));
+        }
       }
     }
   }
 
   function updateAttentionMask(a: number, nPast: number, nUpdate: number, window?: SlidingWindow): void {
-    const mask = maskOf(a);
     if (!isCount(nPast) || !isCount(nUpdate) || nPast + nUpdate > stride(a))
       fail(`mask columns ${nPast}..${nPast + nUpdate - 1} exceed the ${stride(a)} cache columns of AR ${a}`);
     checkWindow(window, a);
-    for (let i = 0; i < a; i++) {
-      mask.fill(enc.attend, i * CL + nPast, i * CL + nPast + nUpdate);
-      if (window) {
-        const avail = window.size - (offsetOf(window, i) + 1);
-        if (nPast + nUpdate > avail) mask.fill(enc.blocked, i * CL, i * CL + Math.min(nPast + nUpdate - avail, CL));
+    for (const [mask, w] of targets(a, window)) {
+      for (let i = 0; i < a; i++) {
+        mask.fill(enc.attend, i * CL + nPast, i * CL + nPast + nUpdate);
+        if (w) {
+          const avail = w.size - (offsetOf(w, i) + 1);
+          if (nPast + nUpdate > avail) mask.fill(enc.blocked, i * CL, i * CL + Math.min(nPast + nUpdate - avail, CL));
+        }
       }
     }
   }
@@ -276,6 +302,7 @@ export function createCurrentKvManager<T extends CacheArray = Float32Array, M ex
         ar: a,
         cacheLen: C,
         mask: maskOf(a),
+        ...(sw === undefined ? {} : { windowMask: windowMaskOf(a) }),
         layers: layers.map(({ kIn, vIn, kOut, vOut }) => ({
           kIn: kIn.subarray(0, R * C) as T,
           vIn: vIn.subarray(0, R * C) as T,
@@ -285,6 +312,7 @@ export function createCurrentKvManager<T extends CacheArray = Float32Array, M ex
       };
     },
     mask: maskOf,
+    windowMask: windowMaskOf,
     buffers(layer: number) {
       if (!(isCount(layer) && layer < NL)) fail(`layer ${layer} outside 0..${NL - 1}`);
       return layers[layer];

@@ -6,6 +6,7 @@
 //     advance(token)  the token sampled from the call's row (only the last chunk and decode steps are sampled)
 // Quirks of the current runner reproduced here are marked "quirk". fp32 graphs only for now (0 / −255 mask).
 import type { Backend } from "../engine/backend.js";
+import { slidingWindowOf } from "../engine/arch.js";
 import type { ModelConfig } from "../engine/config.js";
 import type { TapFn } from "../engine/decoder.js";
 import { createCurrentKvManager, iotaMap, type CurrentKvLayerIO, type CurrentKvManager } from "../kvcache/current-kv-manager.js";
@@ -58,7 +59,11 @@ export function createConversation(o: Pick<CurrentSessionOptions, "config" | "mo
   const c = o.config;
   const arPrompt = o.mode === "kv" ? 1 : o.prefillArLen;
   return {
-    kv: createCurrentKvManager({ nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, contextLen: o.contextLen, arPrefill: arPrompt, arDecode: 1 }),
+    kv: createCurrentKvManager({
+      nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, contextLen: o.contextLen, arPrefill: arPrompt, arDecode: 1,
+      // Gemma3's HybridCache: a window mask beside the causal one (SPEC-2026 §8.4).
+      ...(slidingWindowOf(c.arch) === null ? {} : { slidingWindow: slidingWindowOf(c.arch)! }),
+    }),
     promptTokens: new Int32Array(arPrompt),
     pos: 0,
   };
@@ -94,6 +99,9 @@ export function checkCurrentShape(
   if (start + n > CL - ar)
     throw new UserError(`the prompt has ${n} tokens${at} but --max_context_len ${CL} with an AR of ${ar} holds at most ${CL - ar - start} (start + n <= CL - AR)`);
 }
+
+/** The window mask input of a call, when the model has one. */
+const windowOf = (io: { windowMask?: Float32Array }): { windowMask?: Float32Array } => (io.windowMask ? { windowMask: io.windowMask } : {});
 
 /** A current-flow turn as parity drives it: reruns into fresh outputs and lock-step cache adoption. */
 export interface CurrentSession extends SteppedSession<Float32Array> {
@@ -180,7 +188,7 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
       const out = outputsFor(layers, promptLogits, fresh);
       await executeAr(
         arPrompt,
-        { tokens: promptTokens, attnMask: io.mask, inputPos: promptPos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
+        { tokens: promptTokens, attnMask: io.mask, ...windowOf(io), inputPos: promptPos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
         out,
         execOpts,
       );
@@ -209,7 +217,7 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
       const out = outputsFor(layers, decodeLogits, fresh);
       await executeAr(
         1,
-        { tokens: decodeToken, attnMask: io.mask, inputPos: decodePos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
+        { tokens: decodeToken, attnMask: io.mask, ...windowOf(io), inputPos: decodePos, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
         out,
         execOpts,
       );
@@ -274,6 +282,7 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
       if (a.ar !== b.ar || a.mask.length !== b.mask.length || a.layers.length !== b.layers.length)
         throw new Error(`runner session: cannot adopt the cache inputs of a session at AR ${b.ar} into one at AR ${a.ar}`);
       a.mask.set(b.mask);
+      if (a.windowMask && b.windowMask) a.windowMask.set(b.windowMask);
       a.layers.forEach((l, i) => {
         l.kIn.set(b.layers[i].kIn);
         l.vIn.set(b.layers[i].vIn);

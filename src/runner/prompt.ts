@@ -7,6 +7,7 @@ import { llama3ChatPrompt } from "../tokenizer/llama3-special.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { UserError } from "../util/errors.js";
 import type { ModelFamily } from "./model-family.js";
+import { extraStopToken, formatChatPrompt } from "./chat-template.js";
 import { checkPromptIds } from "./session.js";
 
 export interface PromptInput {
@@ -51,6 +52,12 @@ export function assemblePrompt(p: PromptInput): AssembledPrompt {
   if (p.tokenizedIds !== undefined) return { ids: fold(p.tokenizedIds), text: "", notes: [] };
   const tok = p.tokenizer;
   if (!tok) throw new UserError("no tokenizer: give --tokenizer_bin / --tokenizer_model, or the prompt as ids with --tokenized_prompt");
+  if (p.family.tokenizer === "hf-json") {
+    // SPEC-2026 §7: the family's hard-coded template on every turn; the tokenizer's own BOS (if it has one) on turn 1.
+    const text = formatChatPrompt(p.family.chat, p.prompt, p.systemPrompt);
+    const bos = (p.bos ?? true) && tok.bosId >= 0;
+    return { ids: fold(encodeText(tok, text, { bos, allowSpecial: true })), text, notes: [] };
+  }
   if (p.family.name === "llama3_2") {
     requireLlama3Tokenizer(tok);
     const text = llama3ChatPrompt(p.prompt, p.systemPrompt);
@@ -66,6 +73,21 @@ export function assemblePrompt(p: PromptInput): AssembledPrompt {
  * Llama 3, the family's otherwise: quant-report's evaluation and calibration texts.
  */
 export function plainTextIds(family: ModelFamily, tok: Tokenizer, text: string, vocabSize: number, foldVocab: boolean): number[] {
-  const ids = family.name === "llama3_2" ? encodeText(tok, text, { bos: true }) : [family.bos, ...tok.encode(text)];
+  const ids =
+    family.name === "llama3_2" || family.tokenizer === "hf-json" ? encodeText(tok, text, { bos: tok.bosId >= 0 }) : [family.bos, ...tok.encode(text)];
   return foldIds(ids, vocabSize, foldVocab);
+}
+
+/**
+ * The runner's stop set (SPEC-2026 §5.3): the tokenizer's EOS ids plus the family's extra stop token (e.g. <|im_end|>
+ * for Qwen3, <end_of_turn> for Gemma3) when the tokenizer has it as one special token.
+ */
+export function familyStops(family: ModelFamily, tok: Tokenizer): number[] {
+  const stops = new Set(tok.eosIds);
+  const extra = extraStopToken(family.chat);
+  if (extra !== null && typeof (tok as Partial<{ encodeWithSpecial: unknown }>).encodeWithSpecial === "function") {
+    const ids = encodeText(tok, extra, { allowSpecial: true });
+    if (ids.length === 1) stops.add(ids[0]);
+  }
+  return [...stops];
 }

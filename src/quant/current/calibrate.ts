@@ -21,6 +21,8 @@
 // Every encoding is the CALIBRATE graph's and is copied to the decode and prompt graphs unchanged (graphIoEncodings).
 import type { Model } from "../../engine/weights.js";
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
+import { slidingWindowOf } from "../../engine/arch.js";
+import { MASK_BLOCKED } from "../../engine/graph-io.js";
 import { arForward, createArGraph } from "../../engine/ar-graph.js";
 import { allocArCaches, allocArOutputs } from "../../engine/ar-graph-io.js";
 import { matMulRows } from "../../engine/kernels.js";
@@ -97,6 +99,7 @@ export function calibrateCurrent(model: Model, resolved: ResolvedRecipe, o: Cali
     if (capture) capture[i] = { x: x.slice(0, t * n), y: y.slice(0, t * m) };
   };
   const g = createArGraph(model, { contextLen: CL, arLen: CL, matMul, ...attention });
+  const sw = slidingWindowOf(c.arch);
   const hd = c.headDim;
   const H = attention.r3 ? hadamardMatrix(hd) : null;
   const qr = new Float32Array(CL * c.nHeads * hd);
@@ -122,7 +125,8 @@ export function calibrateCurrent(model: Model, resolved: ResolvedRecipe, o: Cali
     const b = collateCalibrationBatch(seq, CL);
     observe(range(MASK_NAME), b.mask);
     capture = i === 0 && K > 0 ? [] : undefined;
-    arForward(g, { tokens: b.tokens, attnMask: b.mask, inputPos: b.inputPos, ...caches }, out, { tap, attendRow: (l) => rows[l] });
+    const win = sw === null ? {} : { windowMask: windowedMask(b.mask, CL, sw) };
+    arForward(g, { tokens: b.tokens, attnMask: b.mask, ...win, inputPos: b.inputPos, ...caches }, out, { tap, attendRow: (l) => rows[l] });
     if (capture) batch0 = capture;
     capture = undefined;
     for (let l = 0; l < c.nLayers; l++) {
@@ -229,4 +233,14 @@ export function calibrateCurrent(model: Model, resolved: ResolvedRecipe, o: Cali
   norms.push(norm("norm.weight", -1, "norm", model.weights.norm));
 
   return { config: c, recipe: resolved, contextLen: CL, attention, activations: acts, observed, convs: convQuant, norms, sequences: o.sequences.length };
+}
+
+/**
+ * The calibration graph's window mask (AR = CL, no cache; SPEC-2026 §8.4's Python mask): the causal batch mask with
+ * key j also blocked for query i when i - j >= sw.
+ */
+export function windowedMask(mask: Float32Array, CL: number, sw: number): Float32Array {
+  const m = mask.slice();
+  for (let i = 0; i < CL; i++) for (let j = 0; j <= i - sw; j++) m[i * CL + j] = MASK_BLOCKED;
+  return m;
 }

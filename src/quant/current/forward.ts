@@ -116,6 +116,8 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
     inputs: (inp) => ({
       ...inp,
       attnMask: fakeQuant(inp.attnMask, maskEnc),
+      // The window mask holds the same two values; it takes the causal mask's encoding.
+      ...(inp.windowMask ? { windowMask: fakeQuant(inp.windowMask, maskEnc) } : {}),
       kCaches: inp.kCaches.map((k, l) => fakeQuant(k, kEnc[l])),
       vCaches: inp.vCaches.map((v, l) => fakeQuant(v, vEnc[l])),
     }),

@@ -25,6 +25,8 @@ export type CodeArray = Uint8Array | Uint16Array;
 export interface ArCodeInputs {
   tokens: Int32Array;
   attnMask: CodeArray;
+  /** window_atten_mask codes (sliding-window models), same encoding as atten_mask. */
+  windowMask?: CodeArray;
   inputPos?: Int32Array;
   kCaches: CodeArray[];
   vCaches: CodeArray[];
@@ -104,6 +106,7 @@ export function currentQuantizedBackend(model: Model, encodings: CurrentEncoding
       const inp: ArGraphInputs = {
         tokens: inputs.tokens,
         attnMask: values(inputs.attnMask, maskEnc),
+        ...(inputs.windowMask ? { windowMask: values(inputs.windowMask, maskEnc) } : {}),
         ...(inputs.inputPos ? { inputPos: inputs.inputPos } : {}),
         kCaches: inputs.kCaches.map((k, l) => values(k, kEnc[l])),
         vCaches: inputs.vCaches.map((v, l) => values(v, vEnc[l])),
