@@ -174,12 +174,16 @@ export async function createOnnxRuntimeBackend(init: OnnxRuntimeBackendInit): Pr
         throw new RangeError(`${spec.name}: the AR == CL graph has no input_pos (positions are arange(${g.contextLen})), got other positions`);
       const NL = c.nLayers;
       const ins = spec.inputs;
-      const base = ins.length - 2 * NL; // tokens, atten_mask[, input_pos]
+      const base = ins.length - 2 * NL; // tokens, atten_mask[, window_atten_mask][, input_pos]
       const feeds: Feeds = {
         tokens: tensor(inputs.tokens, ins[0].shape, "tokens"),
         atten_mask: tensor(inputs.attnMask, ins[1].shape, "atten_mask"),
       };
-      if (base === 3) feeds.input_pos = tensor(inputs.inputPos!, ins[2].shape, "input_pos");
+      for (let i = 2; i < base; i++) {
+        const n = ins[i].name;
+        if (n === "window_atten_mask") feeds[n] = tensor(inputs.windowMask!, ins[i].shape, n);
+        else feeds[n] = tensor(inputs.inputPos!, ins[i].shape, n);
+      }
       for (let l = 0; l < NL; l++) {
         feeds[ins[base + l].name] = tensor(inputs.kCaches[l], ins[base + l].shape, ins[base + l].name);
         feeds[ins[base + NL + l].name] = tensor(inputs.vCaches[l], ins[base + NL + l].shape, ins[base + NL + l].name);

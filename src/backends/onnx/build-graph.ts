@@ -5,8 +5,9 @@
 // `tap.<layer>.<name>` outputs mirroring runDecoder's LAYER_TAPS ([T, width] each).
 import type { Model } from "../../engine/weights.js";
 import { kvGraphSpec, prefillGraphSpec, type GraphSpec, type TensorSpec } from "../../engine/graph-io.js";
-import { buildRopeTables } from "../../engine/rope.js";
-import { attentionScale, MASKED_SOFTMAX_OFFSET } from "../../engine/attention.js";
+import { buildModelRope, buildRopeTables, type RopeTables } from "../../engine/rope.js";
+import { attentionScaleOf, MASKED_SOFTMAX_OFFSET } from "../../engine/attention.js";
+import { archOf, requirePlainLlama } from "../../engine/arch.js";
 import { arGraphSpec, type ArGraphName, type ArGraphSpec } from "../../engine/ar-graph-io.js";
 import { hadamardMatrix } from "../../engine/hadamard.js";
 import { LAYER_TAPS, type TapName } from "../../engine/decoder.js";
@@ -119,7 +120,6 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
   const w = model.weights;
   const { dim, headDim: hd, nHeads, nKvHeads: H, nLayers, vocabSize: V } = c;
   const G = nHeads / H;
-  const half = hd / 2;
   const T = v.T;
   const qDim = nHeads * hd;
   const kvDim = H * hd;
@@ -130,10 +130,10 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
     if (opts.taps) taps.set(tapOutputName(layer, name), value);
   };
 
-  // Weights. Gemm with transB=1 takes the checkpoint's [out, in] matrices as they are.
+  // Weights. Gemm with transB=1 takes the checkpoint's [out, in] matrices as they are (with a bias: its C input).
   const emb = b.init("tok_embeddings", [V, dim], w.tokEmbeddings);
   const lmHead = w.output === w.tokEmbeddings ? emb : b.init("output", [V, dim], w.output);
-  const linear = (x: string, weight: string) => b.o("Gemm", [x, weight], { transB: 1 });
+  const linear = (x: string, weight: string, bias?: string) => b.o("Gemm", bias ? [x, weight, bias] : [x, weight], { transB: 1 });
   const eps = b.f32(c.normEps);
   const axesLast = b.i64([-1]);
   const rmsNorm = (x: string, weight: string) => {
@@ -142,41 +142,69 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
     const inv = b.o("Reciprocal", [b.o("Sqrt", [b.o("Add", [ms, eps])])]);
     return b.o("Mul", [b.o("Mul", [x, inv]), weight]);
   };
-
-  // RoPE tables (fp32, the reference's function), gathered by position: [T, 1, half]. KV: kvSeqLen rows at
-  // input_pos [1,1]; AR-N with cache slots: CL rows at input_pos [1, AR] (as [AR, 1]); prefill and the calibration
-  // graph (AR == CL, no input_pos): T rows at the constant positions arange(T).
-  let cos: string;
-  let sin: string;
-  if (v.kind === "kv" || (v.kind === "ar" && v.L > 0)) {
-    const rows = v.kind === "kv" ? v.spec.inputs[1].shape[1] : v.T + v.L;
-    const rope = buildRopeTables(hd, rows, c.ropeTheta, c.ropeScaling);
-    const cosT = b.init("rope_cos", [rope.maxPos, half], rope.cos);
-    const sinT = b.init("rope_sin", [rope.maxPos, half], rope.sin);
-    const pos = v.kind === "kv" ? "input_pos" : b.reshape("input_pos", [T, 1]);
-    cos = b.o("Gather", [cosT, pos], { axis: 0 }); // KV: [1,1] -> [1,1,half]; AR-N: [AR,1] -> [AR,1,half]
-    sin = b.o("Gather", [sinT, pos], { axis: 0 });
-  } else {
-    const rope = buildRopeTables(hd, T, c.ropeTheta, c.ropeScaling);
-    const cosT = b.init("rope_cos", [rope.maxPos, half], rope.cos);
-    const sinT = b.init("rope_sin", [rope.maxPos, half], rope.sin);
-    const pos = b.init("positions", [T, 1], Int32Array.from({ length: T }, (_, i) => i));
-    cos = b.o("Gather", [cosT, pos], { axis: 0 }); // [T,1] -> [T,1,half]
-    sin = b.o("Gather", [sinT, pos], { axis: 0 });
-  }
-  const idx0 = b.i64([0], true);
-  const idx1 = b.i64([1], true);
-  /** x [T, heads*hd] in interleaved pairs -> rotated, half-split per head, [T, heads*hd]. */
-  const rope = (x: string, heads: number) => {
-    const pairs = b.reshape(x, [T, heads, half, 2]);
-    const xr = b.o("Gather", [pairs, idx0], { axis: 3 });
-    const xi = b.o("Gather", [pairs, idx1], { axis: 3 });
-    const even = b.o("Sub", [b.o("Mul", [xr, cos]), b.o("Mul", [xi, sin])]);
-    const odd = b.o("Add", [b.o("Mul", [xr, sin]), b.o("Mul", [xi, cos])]);
-    return b.reshape(b.o("Concat", [even, odd], { axis: 2 }), [T, heads * hd]);
+  /** GELU, tanh approximation (opset 18 has no Gelu): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+  const geluTanh = (x: string) => {
+    const x3 = b.o("Mul", [b.o("Mul", [x, x]), x]);
+    const inner = b.o("Mul", [b.o("Add", [x, b.o("Mul", [x3, b.f32(0.044715)])]), b.f32(Math.sqrt(2 / Math.PI))]);
+    return b.o("Mul", [b.o("Mul", [x, b.f32(0.5)]), b.o("Add", [b.o("Tanh", [inner]), b.f32(1)])]);
   };
 
-  const scale = b.f32(attentionScale(hd));
+  // RoPE tables (fp32, the reference's functions; per layer for the families), gathered by position: [T, 1, half].
+  // KV: kvSeqLen rows at input_pos [1,1]; AR-N with cache slots: CL rows at input_pos [1, AR] (as [AR, 1]); prefill and
+  // the calibration graph (AR == CL, no input_pos): T rows at the constant positions arange(T).
+  const arch = archOf(c);
+  const positional = v.kind === "kv" || (v.kind === "ar" && v.L > 0);
+  const ropeRows = v.kind === "kv" ? v.spec.inputs[1].shape[1] : positional ? v.T + v.L : T;
+  const modelRope = v.kind === "ar" ? buildModelRope(c, ropeRows) : { maxPos: ropeRows, layers: Array.from({ length: nLayers }, () => buildRopeTables(hd, ropeRows, c.ropeTheta, c.ropeScaling)) };
+  const posInput = positional
+    ? v.kind === "kv"
+      ? "input_pos"
+      : b.reshape("input_pos", [T, 1])
+    : b.init("positions", [T, 1], Int32Array.from({ length: T }, (_, i) => i));
+  const gathered = new Map<RopeTables, { cos: string; sin: string }>();
+  const ropeOf = (t: RopeTables) => {
+    let g = gathered.get(t);
+    if (!g) {
+      const i = gathered.size;
+      const cosT = b.init(i === 0 ? "rope_cos" : `rope_cos_${i}`, [t.maxPos, t.half], t.cos);
+      const sinT = b.init(i === 0 ? "rope_sin" : `rope_sin_${i}`, [t.maxPos, t.half], t.sin);
+      // KV: [1,1] -> [1,1,half]; AR-N: [AR,1] -> [AR,1,half]; prefill: [T,1] -> [T,1,half].
+      g = { cos: b.o("Gather", [cosT, posInput], { axis: 0 }), sin: b.o("Gather", [sinT, posInput], { axis: 0 }) };
+      gathered.set(t, g);
+    }
+    return g;
+  };
+  const idx0 = b.i64([0], true);
+  const idx1 = b.i64([1], true);
+  const rd = arch.rotaryDim;
+  /**
+   * x [T, heads*hd] -> rotated per head, half-split, [T, heads*hd]; the rotary part's pairs are (2i, 2i+1) for the
+   * interleaved order, (i, i + rd/2) for rotate_half; dims past rd (partial rotary) pass through; no table = no RoPE.
+   */
+  const rope = (x: string, heads: number, t: RopeTables | null) => {
+    if (!t) return x;
+    const { cos, sin } = ropeOf(t);
+    const half = t.half;
+    const x3 = b.reshape(x, [T, heads, hd]);
+    const rot = rd === hd ? x3 : b.o("Slice", [x3, b.i64([0]), b.i64([rd]), b.i64([2])]);
+    let xr: string;
+    let xi: string;
+    if (arch.ropeOrder === "interleaved") {
+      const pairs = b.reshape(rot, [T, heads, half, 2]);
+      xr = b.o("Gather", [pairs, idx0], { axis: 3 });
+      xi = b.o("Gather", [pairs, idx1], { axis: 3 });
+    } else {
+      const halves = b.reshape(rot, [T, heads, 2, half]);
+      xr = b.o("Gather", [halves, idx0], { axis: 2 });
+      xi = b.o("Gather", [halves, idx1], { axis: 2 });
+    }
+    const even = b.o("Sub", [b.o("Mul", [xr, cos]), b.o("Mul", [xi, sin])]);
+    const odd = b.o("Add", [b.o("Mul", [xr, sin]), b.o("Mul", [xi, cos])]);
+    const parts = rd === hd ? [even, odd] : [even, odd, b.o("Slice", [x3, b.i64([rd]), b.i64([hd]), b.i64([2])])];
+    return b.reshape(b.o("Concat", parts, { axis: 2 }), [T, heads * hd]);
+  };
+
+  const scale = b.f32(attentionScaleOf(c));
   const unsq1 = b.i64([1]);
   const splitOnes = v.kind === "ar" ? "" : b.i64(Array.from({ length: H }, () => 1)); // per-head outputs: seed graphs only
   const cacheName = (prefix: string, l: number, h: number) => `${prefix}_l${l}_h${h}`;
@@ -195,22 +223,38 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
   const hadamard = v.r3 ? b.init("r3_hadamard", [hd, hd], hadamardMatrix(hd)) : undefined;
   const r3 = (x: string, heads: number) =>
     hadamard ? b.reshape(b.o("MatMul", [b.reshape(x, [T, heads, hd]), hadamard]), [T, heads * hd]) : x;
-  // Masked softmax: which mask entries are masked (any non-zero value), [1, 1, T, S] bool, shared by every layer.
-  const masked = v.maskedSoftmax ? b.o("Not", [b.o("Equal", ["atten_mask", b.f32(0)])]) : undefined;
+  // Masked softmax: which mask entries are masked (any non-zero value), [1, 1, T, S] bool, one per mask input
+  // (atten_mask; window_atten_mask for the sliding-window layers of Gemma3, SPEC-2026 §8.4).
+  const maskedOf = new Map<string, string>();
+  const maskedFor = (mask: string) => {
+    let m = maskedOf.get(mask);
+    if (!m) maskedOf.set(mask, (m = b.o("Not", [b.o("Equal", [mask, b.f32(0)])])));
+    return m;
+  };
+  /** Per-head RMSNorm over hd of x [T, heads*hd] (Qwen3, Gemma3 q/k norms). */
+  const headNorm = (x: string, heads: number, weight: string) => b.reshape(rmsNorm(b.reshape(x, [T, heads, hd]), weight), [T, heads * hd]);
   // AR-N caches: the last 2*NL inputs, K [1, H, hd, C] per layer then V [1, H, C, hd] per layer.
   const arCacheName = (kOrV: 0 | 1, l: number) => v.spec.inputs[v.spec.inputs.length - (2 - kOrV) * nLayers + l].name;
 
   // Embedding: tokens [1, T] -> [T] -> x [T, dim].
   let x = b.o("Gather", [emb, b.reshape("tokens", [T])], { axis: 0 });
+  if (arch.embedScale !== 1) x = b.o("Mul", [x, b.f32(arch.embedScale)]);
   tap(-1, "embedding", x);
 
   for (let l = 0; l < nLayers; l++) {
     const lw = w.layers[l];
     const p = `l${l}_`;
     const a = rmsNorm(x, b.init(`${p}attn_norm`, [dim], lw.attnNorm));
-    const q = rope(linear(a, b.init(`${p}wq`, [qDim, dim], lw.wq)), nHeads);
-    const k = rope(linear(a, b.init(`${p}wk`, [kvDim, dim], lw.wk)), H);
-    const vv = linear(a, b.init(`${p}wv`, [kvDim, dim], lw.wv));
+    const opt = (name: string, dims: number[], data: Float32Array | undefined) => (data ? b.init(`${p}${name}`, dims, data) : undefined);
+    let qLin = linear(a, b.init(`${p}wq`, [qDim, dim], lw.wq), opt("bq", [qDim], lw.bq));
+    let kLin = linear(a, b.init(`${p}wk`, [kvDim, dim], lw.wk), opt("bk", [kvDim], lw.bk));
+    const vv = linear(a, b.init(`${p}wv`, [kvDim, dim], lw.wv), opt("bv", [kvDim], lw.bv));
+    if (lw.qNorm && lw.kNorm) {
+      qLin = headNorm(qLin, nHeads, b.init(`${p}q_norm`, [hd], lw.qNorm));
+      kLin = headNorm(kLin, H, b.init(`${p}k_norm`, [hd], lw.kNorm));
+    }
+    const q = rope(qLin, nHeads, modelRope.layers[l]);
+    const k = rope(kLin, H, modelRope.layers[l]);
     tap(l, "attn_norm", a);
     tap(l, "q", q);
     tap(l, "k", k);
@@ -249,13 +293,15 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
     const qk = b.o("MatMul", [q4, b.o("Unsqueeze", [kAll, unsq1])]); // [H, G, T, S]
     const s = b.o("Div", [qk, scale]);
     // Additive mask, or the masked softmax (SPEC-2026 §8.1): masked scores replaced by (row min over all S - 20).
-    const scores = masked
-      ? b.o("Where", [masked, b.o("Sub", [b.o("ReduceMin", [s, axesLast], { keepdims: 1 }), b.f32(MASKED_SOFTMAX_OFFSET)]), s])
-      : b.o("Add", [s, "atten_mask"]);
+    const mask = arch.layers[l].window !== null ? "window_atten_mask" : "atten_mask";
+    const scores = v.maskedSoftmax
+      ? b.o("Where", [maskedFor(mask), b.o("Sub", [b.o("ReduceMin", [s, axesLast], { keepdims: 1 }), b.f32(MASKED_SOFTMAX_OFFSET)]), s])
+      : b.o("Add", [s, mask]);
     const probs = b.o("Softmax", [scores], { axis: -1 });
     const ctx = b.o("MatMul", [probs, b.o("Unsqueeze", [vAll, unsq1])]); // [H, G, T, hd]
     const y = b.reshape(b.o("Transpose", [ctx], { perm: [2, 0, 1, 3] }), [T, qDim]);
-    const o = linear(y, b.init(`${p}wo`, [dim, qDim], lw.wo));
+    let o = linear(y, b.init(`${p}wo`, [dim, qDim], lw.wo), opt("bo", [dim], lw.bo));
+    if (lw.postAttnNorm) o = rmsNorm(o, b.init(`${p}post_attn_norm`, [dim], lw.postAttnNorm));
     tap(l, "attn", y);
     tap(l, "attn_out", o);
     x = b.o("Add", [x, o]);
@@ -267,8 +313,9 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
     tap(l, "ffn_norm", f);
     tap(l, "ffn_gate", gate);
     tap(l, "ffn_up", up);
-    const act = b.o("Mul", [b.o("Mul", [gate, b.o("Sigmoid", [gate])]), up]);
-    const down = linear(act, b.init(`${p}w2`, [dim, c.hiddenDim], lw.w2));
+    const act = b.o("Mul", [arch.act === "gelu_tanh" ? geluTanh(gate) : b.o("Mul", [gate, b.o("Sigmoid", [gate])]), up]);
+    let down = linear(act, b.init(`${p}w2`, [dim, c.hiddenDim], lw.w2));
+    if (lw.postFfnNorm) down = rmsNorm(down, b.init(`${p}post_ffn_norm`, [dim], lw.postFfnNorm));
     tap(l, "ffn_act", act);
     tap(l, "ffn_out", down);
     x = b.o("Add", [x, down]);
@@ -276,7 +323,12 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
   }
   const fin = rmsNorm(x, b.init("norm", [dim], w.norm));
   tap(nLayers, "final_norm", fin);
-  b.o("Reshape", [linear(fin, lmHead), b.i64([1, T, V])], {}, "logits");
+  let logits = linear(fin, lmHead);
+  if (arch.finalLogitSoftcap !== null) {
+    const cap = b.f32(arch.finalLogitSoftcap);
+    logits = b.o("Mul", [b.o("Tanh", [b.o("Div", [logits, cap])]), cap]);
+  }
+  b.o("Reshape", [logits, b.i64([1, T, V])], {}, "logits");
 
   const vi = (s: TensorSpec) => valueInfo(s.name, s.dtype === "int32" ? DataType.INT32 : DataType.FLOAT, s.shape);
   const outputs = v.spec.outputs.map(vi);
@@ -294,12 +346,14 @@ function build(model: Model, v: Variant, opts: BuildOptions): Uint8Array {
 
 /** kv_forward as ONNX ModelProto bytes (SPEC §3 I/O, kvGraphSpec names and order). */
 export function buildKvGraphModel(model: Model, kvSeqLen: number, opts: BuildOptions = {}): Uint8Array {
+  requirePlainLlama(model.config, "the seed flow's kv_forward graph (f965746a; use --flow current)");
   if (!Number.isInteger(kvSeqLen) || kvSeqLen < 2) throw new RangeError(`kv_seq_len must be an integer >= 2, got ${kvSeqLen}`);
   return build(model, { kind: "kv", T: 1, L: kvSeqLen - 1, spec: kvGraphSpec(model.config, kvSeqLen) }, opts);
 }
 
 /** prefill_forward as ONNX ModelProto bytes (SPEC §3 I/O, prefillGraphSpec names and order). */
 export function buildPrefillGraphModel(model: Model, prefillSeqLen: number, opts: BuildOptions = {}): Uint8Array {
+  requirePlainLlama(model.config, "the seed flow's prefill_forward graph (f965746a; use --flow current)");
   if (!Number.isInteger(prefillSeqLen) || prefillSeqLen < 2)
     throw new RangeError(`prefill_seq_len must be an integer >= 2, got ${prefillSeqLen}`);
   const P = prefillSeqLen - 1;

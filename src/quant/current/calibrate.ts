@@ -27,7 +27,7 @@ import { arForward, createArGraph } from "../../engine/ar-graph.js";
 import { allocArCaches, allocArOutputs } from "../../engine/ar-graph-io.js";
 import { matMulRows } from "../../engine/kernels.js";
 import { hadamardHeads, hadamardMatrix } from "../../engine/hadamard.js";
-import { attentionScale, type AttendRowFn } from "../../engine/attention.js";
+import { attentionScaleOf, type AttendRowFn } from "../../engine/attention.js";
 import { attentionPointName, attentionPoints, stagedAttendRow } from "./attention.js";
 import { collateCalibrationBatch } from "../calibration-data.js";
 import { UserError } from "../../util/errors.js";
@@ -202,7 +202,7 @@ export function calibrateCurrent(model: Model, resolved: ResolvedRecipe, o: Cali
       else {
         // Div by the constant √hd (htp_rules.py Div: _derive_div_qparams_fn): scale s_qk / √hd in fp32, zp of q·k.
         const qk = acts.get(attentionPointName(l, "qk"))!;
-        acts.set(name, { ...qk, scale: Math.fround(qk.scale / attentionScale(c.headDim)) });
+        acts.set(name, { ...qk, scale: Math.fround(qk.scale / attentionScaleOf(c)) });
       }
     }
     add(`layers.${l}.attention.attn`, def);

@@ -5,7 +5,8 @@
 // - every conv reads its input encoding (re-quantizing where its scheme's differs from its producer's), multiplies
 //   by its device weights (q·s_c, or q·m_cb·S_c for LPBQ), and its output is fake-quantized with its encoding; the
 //   LM head's output encoding is the logits';
-// - every other tap is fake-quantized in place (embedding — the table's encoding —, RMSNorm outputs, RoPE outputs,
+// - every other tap is fake-quantized in place (embedding — the table's encoding, its scale times Gemma's embedding
+//   scale —, RMSNorm outputs, RoPE outputs,
 //   attention output, residual adds, silu·mul); RMSNorm weights are their dequantized codes;
 // - with R3, q·Hd and k·Hd are fake-quantized (q_r3, k_r3); the new K rows (k·Hd with R3) and V rows are
 //   fake-quantized with the layer's K / V encoding before they join the cache (the concatenation shares that
@@ -73,9 +74,14 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
     }
     onConv?.(q, xin.slice(0, t * n), y.slice(0, t * m));
   };
+  // Gemma's embedding scale (a Mul by fround(sqrt(hidden)) after the gather): its output encoding is the table's with
+  // the scale multiplied by the constant (same zero point), as the ÷√hd's is derived; the table's own would clip.
+  const embedScale = c.arch?.embedScale ?? 1;
   const tapEnc = (layer: number, name: Parameters<TapFn>[1]) => {
     const n = tapEncodingName(layer, name);
-    return n === undefined ? undefined : encodingOf(enc, n);
+    if (n === undefined) return undefined;
+    const e = encodingOf(enc, n);
+    return name === "embedding" && embedScale !== 1 ? { ...e, scale: Math.fround(e.scale * embedScale) } : e;
   };
   const tap: TapFn = (layer, name, data) => {
     const e = tapEnc(layer, name);
