@@ -57,6 +57,8 @@ export interface RunArgs {
   maxSeqLen: number;
   /** Current flow: attention variants (SPEC-2026 §8); undefined = the model family's default (off for Llama / stories). */
   maskedSoftmax?: boolean;
+  /** --longrope on: apply a Phi-3 config's LongRoPE factors (transformers does; the Qualcomm flow does not, SPEC-2026 §2.2). */
+  applyLongRope?: boolean;
   r3?: boolean;
   /** Current flow: the sampler reads quantized logits as raw codes (SPEC-2026 §9); default on. */
   sampleRawCodes: boolean;
@@ -94,7 +96,7 @@ export interface RunArgs {
   groupSize?: number;
   /** Current flow: --quant_recipe FILE (a JSON recipe, src/quant/current/recipe.ts). */
   quantRecipe?: string;
-  /** Current flow: --decoder_model NAME, upstream's model name; picks the built-in recipe. */
+  /** Current flow: --decoder_model NAME, upstream's model name; picks the built-in recipe and the model family. */
   decoderModel?: string;
   /** Current flow: calibration data besides --calib_text: JSON/JSONL chat samples, a Parquet dataset. */
   calibSamples?: string;
@@ -180,6 +182,7 @@ const OPTIONS = {
   flow: { type: "string" },
   prefill_ar_len: { type: "string" },
   masked_softmax: { type: "string" },
+  longrope: { type: "string" },
   sample_raw_codes: { type: "string" },
   r3: { type: "string" },
   max_context_len: { type: "string" },
@@ -364,6 +367,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     contextLen: intFlag("max_context_len", s("max_context_len"), maxSeqLen, 2),
     prefillArLen: intFlag("prefill_ar_len", s("prefill_ar_len"), 32, 1),
     maskedSoftmax: onOff("masked_softmax", s("masked_softmax")),
+    applyLongRope: onOff("longrope", s("longrope")),
     sampleRawCodes: onOff("sample_raw_codes", s("sample_raw_codes")) ?? true,
     r3: onOff("r3", s("r3")),
     prefillSeqLen: intFlag("prefill_seq_len", s("prefill_seq_len"), 32, 2),
@@ -415,10 +419,15 @@ Model
   --params FILE            params.json (Meta / llama2.c) or config.json (Hugging Face); must agree with
                            the tensor shapes
   --tokenizer_bin FILE     llama2.c tokenizer.bin (default with the shipped model: models/tok512.bin)
-  --tokenizer_model FILE   SentencePiece (Llama 2 / stories) or tiktoken (Llama 3) tokenizer.model
+  --tokenizer_model FILE   SentencePiece (Llama 2 / stories) or tiktoken (Llama 3) tokenizer.model, or a Hugging
+                           Face tokenizer.json (or its directory): Qwen, SmolLM, Phi, Gemma (recognised by content)
   --fold_vocab             accept a tokenizer larger than the model's vocabulary: prompt ids >= V become
                            id mod V (for small test models such as a tiny Llama 3 with 768 tokens)
   --llama_model NAME       stories260k | stories110m | llama3_2 (default: inferred from the checkpoint)
+                           Hugging Face families (config.json model_type): llama (SmolLM2), qwen2 (Qwen2.5), qwen3,
+                           smollm3, phi3 (Phi-4-mini), gemma3_text; they run in the current flow (--flow current)
+  --longrope on|off        Phi-3: apply the config's LongRoPE factors as transformers does (default off: the
+                           Qualcomm flow ignores them)
   --rope_scale_factor F    Llama-3 RoPE scaling: 32 (Meta, the default with use_scaled_rope), 8 (later
                            upstream exports), 0 (none, as the seed flow)
 
@@ -430,8 +439,9 @@ Device flow
   --max_context_len N      current: CL, the compiled context (default --max_seq_len)
   --prefill_ar_len N       current: AR of the prompt graph (default 32); the prompt runs in ceil(n/AR) chunks
   --masked_softmax on|off  current: masked softmax (masked scores set to the row minimum - 20) instead of adding
-                           the mask (default off for Llama / stories, as their configs)
-  --r3 on|off              current: R3 Hadamard rotation of q and k after RoPE (default off for Llama / stories)
+                           the mask (default: the family's exported config — on for Qwen, SmolLM3, Gemma3)
+  --r3 on|off              current: R3 Hadamard rotation of q and k after RoPE (default: the family's config — on
+                           for Qwen2.5, Qwen3 1.7B, SmolLM2)
   --sample_raw_codes on|off
                            current: sample a quantized graph's logits as raw integer codes, as the current
                            runner does (default on; off samples the dequantized values, as the seed runner)
@@ -450,7 +460,7 @@ Device flow
 
 Generation
   --prompt TEXT            prompt (default "Once upon a time"); BOS is added
-  --system_prompt TEXT     system prompt (Llama 3 chat template only; ignored for stories)
+  --system_prompt TEXT     system prompt (the family's chat template, SPEC-2026 §7; ignored for stories)
 
   --tokenized_prompt FILE  prompt as token ids (JSON array, or ids separated by spaces/commas), used verbatim
   --temperature T          0 = greedy argmax (default 0; note llama.py passes 0.8)
@@ -491,7 +501,9 @@ Quantization of the current flow (--flow current; SPEC-2026 §10, docs/quantizat
   --decoder_model NAME     upstream's model name: its built-in recipe (stories260k, stories110m,
                            llama3_2-1b_instruct, llama3_2-3b_instruct, qwen2_5-0_5b, qwen2_5-1_5b, qwen3-0_6b,
                            qwen3-1_7b, smollm2_135m, smollm3-3b, phi_4_mini, gemma3-1b; llama3_2-1b / -3b also
-                           accepted) and SeqMSE setting; quantizes the run (as upstream, which always does)
+                           accepted) and SeqMSE setting; quantizes the run (as upstream, which always does); also
+                           the model family: chat template, stop tokens, masked softmax / R3 defaults (it must
+                           match the checkpoint's model_type; without it the family is inferred from config.json)
   --ptq SCHEME             16a4w | 16a4w_block | 16a8w | 8a8w: the recipe (--decoder_model's, --quant_recipe's,
                            else the checkpoint family's) with its conv2d default replaced by SCHEME
   --quant_recipe FILE      a JSON recipe: {"default": {"scheme": "16a4w_block", "block_size": 32}, "kv_bits": 8,

@@ -189,7 +189,7 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
     throw new UserError(`--dump ${p.dump}: is an input of this run; choose an empty directory`);
 
   const current = a.flow === "current";
-  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
+  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }));
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const family = familyFor(a, model.config);
   const prompt = await promptTokens(a, model.config.vocabSize, family);

@@ -233,7 +233,7 @@ function compareEncodingsCommand(c: CompareEncodingsArgs, io: RunIO): number {
  * tokenizer (required: the evaluation text needs one), the prompt ids, and plain text -> ids (no chat template, BOS).
  */
 async function loadReportInputs(a: RunArgs, io: RunIO, current: boolean) {
-  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }));
+  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }));
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const V = model.config.vocabSize;
   const family = familyFor(a, model.config);

@@ -86,6 +86,7 @@ function quantSetup(a: RunArgs, io: RunIO, model: Model, tok: Tokenizer | undefi
  */
 export const CURRENT_ROPE_SCALE_FACTOR = 8;
 export function withCurrentRopeDefault(model: Model): Model {
+  if (model.config.arch) return model; // the families' RoPE comes from config.json as it is
   const r = model.config.ropeScaling;
   return r ? { ...model, config: { ...model.config, ropeScaling: { ...r, factor: CURRENT_ROPE_SCALE_FACTOR } } } : model;
 }
@@ -170,7 +171,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   if (current) checkCurrentQuantFlags(a);
   const loadStart = Date.now();
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
-    loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, onProgress: bar.update }),
+    loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }),
   );
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const fam = familyFor(a, model.config);
