@@ -1,15 +1,17 @@
 // Owns `loadTokenizer`: recognises a tokenizer file by content — llama2.c tokenizer.bin, SentencePiece
-// ModelProto (`tokenizer.model` of Llama 2 / stories) or tiktoken text (`tokenizer.model` of Llama 3, the
-// same file name in another format) — and loads it behind the common Tokenizer interface.
+// ModelProto (`tokenizer.model` of Llama 2 / stories), tiktoken text (`tokenizer.model` of Llama 3, the
+// same file name in another format) or a Hugging Face tokenizer.json (Qwen, SmolLM, Phi, Gemma; also given as its
+// directory) — and loads it behind the common Tokenizer interface.
 import { UserError } from "../util/errors.js";
 import { readUserFile } from "../util/files.js";
 import { parseLlama2cTokenizer } from "./llama2c-bin.js";
 import { isSentencePieceModel } from "./sentencepiece-model.js";
 import { parseSentencePieceTokenizer } from "./sentencepiece.js";
 import { isTiktokenFile, parseTiktokenTokenizer } from "./tiktoken.js";
+import { hfTokenizerJsonPath, isHfTokenizerJson, parseHfTokenizerJson } from "./hf-json.js";
 import type { Tokenizer } from "./types.js";
 
-export type TokenizerFormat = "llama2c-bin" | "sentencepiece" | "tiktoken";
+export type TokenizerFormat = "llama2c-bin" | "sentencepiece" | "tiktoken" | "hf-json";
 
 export interface LoadTokenizerOptions {
   /** The model's vocabulary size: a tokenizer whose vocabulary differs is refused. */
@@ -22,10 +24,12 @@ export function detectTokenizerFormat(bytes: Uint8Array): TokenizerFormat | unde
   const head = bytes.subarray(0, 4096);
   if (isTiktokenFile(head)) return "tiktoken";
   if (isSentencePieceModel(head)) return "sentencepiece";
+  if (isHfTokenizerJson(bytes)) return "hf-json";
   return undefined;
 }
 
-export async function loadTokenizer(path: string, o: LoadTokenizerOptions = {}): Promise<Tokenizer> {
+export async function loadTokenizer(pathIn: string, o: LoadTokenizerOptions = {}): Promise<Tokenizer> {
+  const path = hfTokenizerJsonPath(pathIn) ?? pathIn;
   const bytes = readUserFile(path, "tokenizer");
   if (bytes.length === 0) throw new UserError(`tokenizer ${path}: the file is empty`);
   switch (detectTokenizerFormat(bytes)) {
@@ -33,13 +37,15 @@ export async function loadTokenizer(path: string, o: LoadTokenizerOptions = {}):
       return parseTiktokenTokenizer(bytes, path, { expectedVocabSize: o.expectedVocabSize, specialTokens: "llama3" });
     case "sentencepiece":
       return parseSentencePieceTokenizer(bytes, path, o.expectedVocabSize);
+    case "hf-json":
+      return parseHfTokenizerJson(bytes, path, { expectedVocabSize: o.expectedVocabSize });
     default:
       try {
         return parseLlama2cTokenizer(bytes, path, o.expectedVocabSize);
       } catch (e) {
         if (e instanceof UserError && /vocabulary|vocab/.test(e.message)) throw e;
         throw new UserError(
-          `tokenizer ${path}: not a recognised tokenizer (llama2.c tokenizer.bin, SentencePiece tokenizer.model, or Llama 3 tiktoken tokenizer.model)`,
+          `tokenizer ${path}: not a recognised tokenizer (llama2.c tokenizer.bin, SentencePiece tokenizer.model, Llama 3 tiktoken tokenizer.model, or Hugging Face tokenizer.json)`,
         );
       }
   }
