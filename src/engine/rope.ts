@@ -123,7 +123,8 @@ export function buildModelRope(c: ModelConfig, maxPos: number): ModelRope {
 /**
  * Rotates one head vector x[xOff .. xOff+hd) (checkpoint order: pairs (x[2k], x[2k+1]) rotate by angle k)
  * and writes the device graph's HALF-SPLIT layout to out[oOff ..]: first the hd/2 rotated even elements,
- * then the hd/2 rotated odd ones. q·k is unchanged by the permutation, but the K cache stores this order.
+ * then the hd/2 rotated odd ones. q·k is unchanged by the permutation, but the K cache stores this order. With a
+ * partial rotary embedding (2·half < headDim) the dims past the rotated ones pass through.
  */
 export function ropeHalfSplit(
   out: Float32Array,
@@ -134,18 +135,7 @@ export function ropeHalfSplit(
   pos: number,
   headDim = 2 * t.half,
 ): void {
-  const half = t.half;
-  const tb = pos * half;
-  for (let k = 0; k < half; k++) {
-    const xr = x[xOff + 2 * k];
-    const xi = x[xOff + 2 * k + 1];
-    const c = t.cos[tb + k];
-    const s = t.sin[tb + k];
-    out[oOff + k] = fround(xr * c - xi * s);
-    out[oOff + half + k] = fround(xr * s + xi * c);
-  }
-  // Partial rotary: the dims past the rotated ones pass through.
-  for (let d = 2 * half; d < headDim; d++) out[oOff + d] = x[xOff + d];
+  rotatePairs(out, oOff, x, xOff, t, pos, headDim, 2, 1);
 }
 
 /**
@@ -162,11 +152,16 @@ export function ropeRotateHalf(
   pos: number,
   headDim = 2 * t.half,
 ): void {
+  rotatePairs(out, oOff, x, xOff, t, pos, headDim, 1, t.half);
+}
+
+/** Pair k is (x[step·k], x[step·k + imOff]); writes out[k] = xr·c − xi·s, out[half + k] = xr·s + xi·c, then the pass-through dims. */
+function rotatePairs(out: Float32Array, oOff: number, x: Float32Array, xOff: number, t: RopeTables, pos: number, headDim: number, step: number, imOff: number): void {
   const half = t.half;
   const tb = pos * half;
   for (let k = 0; k < half; k++) {
-    const xr = x[xOff + k];
-    const xi = x[xOff + half + k];
+    const xr = x[xOff + step * k];
+    const xi = x[xOff + step * k + imOff];
     const c = t.cos[tb + k];
     const s = t.sin[tb + k];
     out[oOff + k] = fround(xr * c - xi * s);

@@ -11,12 +11,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadModel } from "../../src/loaders/index.js";
 import { arForward, createArGraph } from "../../src/engine/ar-graph.js";
 import { allocArCaches, arCausalMask, arWindowMask } from "../../src/engine/ar-graph-io.js";
-import { slidingWindowOf } from "../../src/engine/arch.js";
+import { calibrationLogits } from "../helpers/families.js";
 import type { Model } from "../../src/engine/weights.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { generateCurrent } from "../../src/runner/generate.js";
 import { createSampler } from "../../src/runner/sampler.js";
-import { UserError } from "../../src/util/errors.js";
+import { expectUserError } from "../helpers/errors.js";
 
 const DIR = new URL("../fixtures/families/", import.meta.url).pathname;
 const refs = JSON.parse(readFileSync(join(DIR, "refs.json"), "utf8"));
@@ -47,19 +47,6 @@ function maxAbs(ref: Float64Array, got: Float32Array | Float64Array): number {
   let m = 0;
   for (let i = 0; i < ref.length; i++) m = Math.max(m, Math.abs(ref[i] - got[i]));
   return m;
-}
-
-/** Teacher-forced logits [T, V] of one calibration-graph call (AR = CL = T, no cache). */
-function calibrationLogits(model: Model, ids: number[]): Float32Array {
-  const T = ids.length;
-  const g = createArGraph(model, { contextLen: T, arLen: T });
-  const sw = slidingWindowOf(model.config.arch);
-  return arForward(g, {
-    tokens: Int32Array.from(ids),
-    attnMask: arCausalMask(T, T, 0),
-    ...(sw !== null ? { windowMask: arWindowMask(T, T, 0, sw) } : {}),
-    ...allocArCaches(model.config, T, T),
-  }).logits;
 }
 
 /** The current runner, greedy: prompt rows by position and the generated tokens. */
@@ -204,18 +191,7 @@ describe("loading refuses what the engine does not implement, in one line naming
     writeFileSync(p, JSON.stringify(c));
     return () => loadModel({ checkpoint: paths(name).checkpoint, params: p });
   };
-  const refuses = (f: () => unknown, re: RegExp) => {
-    let err: unknown;
-    try {
-      f();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(UserError);
-    const msg = (err as Error).message;
-    expect(msg).toMatch(re);
-    expect(msg).not.toContain("\n");
-  };
+  const refuses = (f: () => unknown, re: RegExp) => expectUserError(f, re);
 
   it("an unknown model_type", () => {
     refuses(withConfig("qwen3", (c) => (c.model_type = "mistral")), /config .*\.json: model_type "mistral" is not supported/);

@@ -9,10 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadModel } from "../../src/loaders/index.js";
-import { arForward, createArGraph } from "../../src/engine/ar-graph.js";
-import { allocArCaches, arCausalMask, arWindowMask } from "../../src/engine/ar-graph-io.js";
-import { slidingWindowOf } from "../../src/engine/arch.js";
-import type { Model } from "../../src/engine/weights.js";
+import { calibrationLogits } from "../helpers/families.js";
 import { createReferenceBackend } from "../../src/backends/reference.js";
 import { generateCurrent } from "../../src/runner/generate.js";
 import { createSampler } from "../../src/runner/sampler.js";
@@ -20,18 +17,6 @@ import { f64FromBase64, loadHfModel, oracleForward } from "../helpers/hf-oracle.
 
 const DIR = new URL("../fixtures/families-tiny/", import.meta.url).pathname;
 const NAMES = readdirSync(DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-
-function calibrationLogits(model: Model, ids: number[]): Float32Array {
-  const T = ids.length;
-  const g = createArGraph(model, { contextLen: T, arLen: T });
-  const sw = slidingWindowOf(model.config.arch);
-  return arForward(g, {
-    tokens: Int32Array.from(ids),
-    attnMask: arCausalMask(T, T, 0),
-    ...(sw !== null ? { windowMask: arWindowMask(T, T, 0, sw) } : {}),
-    ...allocArCaches(model.config, T, T),
-  }).logits;
-}
 
 const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length);
