@@ -8,6 +8,7 @@ import { UserError } from "../util/errors.js";
 import type { EvalMode } from "../kvcache/types.js";
 import type { KvUpdater } from "../runner/generate.js";
 import { LLAMA_MODELS, type LlamaModel } from "../runner/model-family.js";
+import type { LookaheadParams } from "../runner/lookahead.js";
 import { SCHEME_NAMES, type SchemeName } from "../quant/schemes.js";
 import { BACKEND_NAMES, type BackendName } from "../backends/registry.js";
 import { BUILTIN_RECIPE_NAMES } from "../quant/current/recipe.js";
@@ -22,6 +23,8 @@ const CURRENT_ONLY = [
   "prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3", "sample_raw_codes", "dump_logits_path",
   // quantization of the current flow (src/cli/current-quant.ts)
   "quant_recipe", "decoder_model", "calib_samples", "calib_dataset", "calib_column", "calib_max_samples", "seq_mse_candidates",
+  // lookahead decoding (SPEC-2026 §6)
+  "ngram", "window", "gcap", "lookahead_semantics",
 ];
 
 /** The flow a command line asks for: --flow, else implied by its flags, else the seed flow; mixing is an error. */
@@ -48,7 +51,9 @@ export interface RunArgs {
   llamaModel?: LlamaModel;
   /** Llama-3 RoPE scaling factor override (0 = none); undefined keeps the checkpoint's setting. */
   ropeScaleFactor?: number;
-  modelMode: EvalMode;
+  modelMode: EvalMode | "lookahead";
+  /** --model_mode lookahead: --ngram N, --window W, --gcap G, --lookahead_semantics (SPEC-2026 §6); undefined otherwise. */
+  lookahead?: LookaheadParams;
   /** Which device flow: the seed's (f965746a) or the current one (SPEC-2026). */
   flow: Flow;
   /** Current flow: --max_context_len (CL), --prefill_ar_len (AR_pp), --max_seq_len. */
@@ -183,6 +188,10 @@ const OPTIONS = {
   prefill_ar_len: { type: "string" },
   masked_softmax: { type: "string" },
   longrope: { type: "string" },
+  ngram: { type: "string" },
+  window: { type: "string" },
+  gcap: { type: "string" },
+  lookahead_semantics: { type: "string" },
   sample_raw_codes: { type: "string" },
   r3: { type: "string" },
   max_context_len: { type: "string" },
@@ -308,9 +317,18 @@ export function parseRunArgs(argv: string[]): RunArgs {
   }
   const s = (k: keyof typeof OPTIONS) => values[k] as string | undefined;
   const flow = chooseFlow(values);
-  if (flow === "current" && s("model_mode")?.toLowerCase() === "lookahead")
-    throw new UserError("--model_mode lookahead is not supported yet (the current flow runs kv and hybrid)");
-  const modelMode = oneOf("model_mode", s("model_mode"), flow === "seed" ? (["prefill", "kv", "hybrid"] as const) : (["kv", "hybrid"] as const), "hybrid");
+  const modelMode = oneOf("model_mode", s("model_mode"), flow === "seed" ? (["prefill", "kv", "hybrid"] as const) : (["kv", "hybrid", "lookahead"] as const), "hybrid");
+  const lookaheadFlag = (["ngram", "window", "gcap", "lookahead_semantics"] as const).find((f) => s(f) !== undefined);
+  if (lookaheadFlag && modelMode !== "lookahead") throw new UserError(`--${lookaheadFlag} applies to --model_mode lookahead`);
+  const lookahead: LookaheadParams | undefined =
+    modelMode === "lookahead"
+      ? {
+          ngram: intFlag("ngram", s("ngram"), 5, 2),
+          window: intFlag("window", s("window"), 8, 1),
+          gcap: intFlag("gcap", s("gcap"), 8, 0),
+          semantics: oneOf("lookahead_semantics", s("lookahead_semantics"), ["qnn", "generic"] as const, "qnn"),
+        }
+      : undefined;
   if (flow === "current")
     for (const f of ["recipe", "encodings", "quant_sim"] as const)
       if (s(f) !== undefined)
@@ -362,6 +380,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     llamaModel,
     ropeScaleFactor: floatFlag("rope_scale_factor", s("rope_scale_factor")),
     modelMode,
+    lookahead,
     flow,
     maxSeqLen,
     contextLen: intFlag("max_context_len", s("max_context_len"), maxSeqLen, 2),

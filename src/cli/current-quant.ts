@@ -12,6 +12,7 @@ import type { Model } from "../engine/weights.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import type { ModelFamily } from "../runner/model-family.js";
 import { attentionFor } from "./family.js";
+import { currentArLens } from "./lookahead-options.js";
 import { foldIds } from "../runner/prompt.js";
 import { UserError } from "../util/errors.js";
 import { readUserText } from "../util/files.js";
@@ -129,7 +130,7 @@ export async function currentQuantSetup(
     calibrateCurrent(model, resolved, { contextLen: a.contextLen, sequences, attention, seqMseCandidates: K, onProgress: (d, t, phase) => bar.update(d, t, phase) }),
   );
   const calibrationMs = performance.now() - start;
-  const backend = currentQuantizedBackend(model, encodings, { contextLen: a.contextLen, arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen], arithmetic: a.quantArithmetic });
+  const backend = currentQuantizedBackend(model, encodings, { contextLen: a.contextLen, arLens: currentArLens(a), arithmetic: a.quantArithmetic });
 
   if (chosen.inferred) notes.push(`note: --ptq with --flow current uses the ${chosen.inferred} recipe (inferred from the checkpoint; --decoder_model NAME or --quant_recipe FILE chooses another)`);
   notes.push(...resolved.notes);

@@ -23,6 +23,8 @@ import { parseSubcommandArgs } from "./subcommand-args.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import { backendInitFor, checkFlowShape, runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
 import type { CurrentMode } from "../runner/current-session.js";
+import type { EvalMode } from "../kvcache/types.js";
+import { lookaheadOption } from "./lookahead-options.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
@@ -220,8 +222,8 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
     const report = await withProgress(ttyProgress(io, !a.json, "parity"), (bar) =>
       runParity(
         current
-          ? { ...common, flow: "current", mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, onProgress: bar.update }
-          : { ...common, mode: a.modelMode, kvUpdater: a.kvUpdater, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, onProgress: bar.update },
+          ? { ...common, flow: "current", mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, lookahead: lookaheadOption(a), onProgress: bar.update }
+          : { ...common, mode: a.modelMode as EvalMode, kvUpdater: a.kvUpdater, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, onProgress: bar.update },
       ),
     );
     recording?.complete();

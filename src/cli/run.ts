@@ -25,6 +25,9 @@ import { readTokenIds } from "./tokenized-prompt.js";
 import type { RunArgs } from "./args.js";
 import type { ModelFamily } from "../runner/model-family.js";
 import { attentionFor, familyFor } from "./family.js";
+import type { EvalMode } from "../kvcache/types.js";
+import { currentArLens, lookaheadOption } from "./lookahead-options.js";
+import { lookaheadLines, lookaheadPaddingNote, lookaheadSummary } from "../runner/lookahead.js";
 import { ttyProgress, withProgress } from "./progress.js";
 import type { Model } from "../engine/weights.js";
 import { calibrate, type QuantEncodings } from "../quant/calibrate.js";
@@ -100,11 +103,12 @@ export function checkFlowShape(a: RunArgs, model: Model, prompt: number[], forma
   const hd = model.config.headDim;
   if (current && attentionFor(a, familyFor(a, model.config)).r3 && (hd & (hd - 1)) !== 0)
     throw new UserError(`R3 (--r3, or the family's default) needs a power-of-two head_dim (a Hadamard matrix), got ${hd}`);
-  if (current) checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt });
-  else checkRunShape({ mode: a.modelMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
+  if (current)
+    checkCurrentShape({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, promptTokens: prompt, lookahead: lookaheadOption(a) });
+  else checkRunShape({ mode: a.modelMode as EvalMode, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, promptTokens: prompt, config: model.config });
   const longer = current
     ? contextWarning(model.config, "kv", a.contextLen, a.contextLen, declaresContext(format))
-    : contextWarning(model.config, a.modelMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(format));
+    : contextWarning(model.config, a.modelMode as EvalMode, a.kvSeqLen, a.prefillSeqLen, declaresContext(format));
   if (longer) io.stderr(longer + "\n");
 }
 
@@ -114,7 +118,7 @@ export function backendInitFor(a: RunArgs, model: Model): BackendInit {
     ? {
         model,
         contextLen: a.contextLen,
-        arLens: a.modelMode === "kv" ? [1] : [1, a.prefillArLen],
+        arLens: currentArLens(a),
         attention: attentionFor(a, familyFor(a, model.config)),
       }
     : {
@@ -222,7 +226,8 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const quant = !current && !seedQuant && (a.ptq !== undefined || a.recipe !== undefined);
     const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
     const note = current ? undefined : experimentNote(a);
-    for (const n of [...(note ? [note] : []), ...(seedQuant?.notes ?? []), ...(currentQuant?.notes ?? [])]) io.stderr(n + "\n");
+    const padNote = a.lookahead ? lookaheadPaddingNote(a.lookahead) : null;
+    for (const n of [...(note ? [note] : []), ...(seedQuant?.notes ?? []), ...(currentQuant?.notes ?? []), ...(padNote ? [padNote] : [])]) io.stderr(n + "\n");
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
     if (dumpEnc && seedQuant) dumpEnc.write(new TextEncoder().encode(seedQuant.encodingsText()));
@@ -260,7 +265,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     // Each --prompt is a turn of one conversation in the current flow (SPEC-2026 §7): the cache and the position
     // carry over, BOS only at position 0, the chat template applied to every turn.
     const conversation = current
-      ? createConversation({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen })
+      ? createConversation({ config: model.config, mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, lookahead: lookaheadOption(a) })
       : undefined;
     const turnPrompts = current && a.prompts.length > 1 ? a.prompts : [a.prompt];
     const turns: { prompt_tokens: number[]; generated_tokens: number[]; text: string }[] = [];
@@ -291,6 +296,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
               maxSeqLen: a.maxSeqLen,
               promptTokens: ids,
               stopTokens: stops,
+              lookahead: lookaheadOption(a),
               sampleRawCodes: a.sampleRawCodes,
               onCallLogits: dumpCalls ? (logits) => dumpCalls.write(runnerLogitsBytes(logits as Float32Array, backend as Backend, model.config.vocabSize)) : undefined,
             },
@@ -301,7 +307,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
             onToken,
             backend: backend as GraphBackend<CacheArray, MaskArray, LogitsArray>,
             config: model.config,
-            mode: a.modelMode,
+            mode: a.modelMode as EvalMode,
             kvSeqLen: a.kvSeqLen,
             prefillSeqLen: a.prefillSeqLen,
             kvUpdater: a.kvUpdater,
@@ -319,6 +325,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     }
     result = { ...result!, timings: { ...result!.timings, samplingMs } };
     const stats = buildStats(result, loadStart, loadEnd);
+    const lhd = conversation?.lookahead ? lookaheadSummary(conversation.lookahead.state, deriveStats(stats).generation_s) : undefined;
     for (const f of dumps) f.commit();
     if (a.json) {
       // A conversation lists every turn; the top-level ids are all turns' in order.
@@ -358,6 +365,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
                 masked_softmax: attentionFor(a, fam).maskedSoftmax,
                 r3: attentionFor(a, fam).r3,
                 sample_raw_codes: a.sampleRawCodes,
+                ...(lhd ? { lookahead: lhd } : {}),
               }
             : {}),
         },
@@ -367,7 +375,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     } else {
       io.stdout("\n");
     }
-    io.stderr([...reportLines(stats), stopLine(result, backend.name)].join("\n") + "\n");
+    io.stderr([...reportLines(stats), ...(lhd ? lookaheadLines(lhd) : []), stopLine(result, backend.name)].join("\n") + "\n");
   } finally {
     disposeBackend?.();
     for (const f of dumps) f.abort();

@@ -100,7 +100,7 @@ export function seedQuantSetup(
   onProgress?.(0, hybrid ? 2 : 1);
   const ptq = seedPtq(model, {
     scheme,
-    mode: a.modelMode,
+    mode: a.modelMode as "kv" | "hybrid",
     kvSeqLen: a.kvSeqLen,
     prefillSeqLen: hybrid ? a.prefillSeqLen : undefined,
     promptTokens: calib,

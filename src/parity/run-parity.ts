@@ -16,6 +16,7 @@ import { LAYER_TAPS, type TapFn, type TapName } from "../engine/decoder.js";
 import type { EvalMode } from "../kvcache/types.js";
 import { checkRunShape, createSession, type CallResult, type KvUpdater, type RunnerSession } from "../runner/session.js";
 import { checkCurrentShape, createCurrentSession, type CurrentMode, type CurrentSession } from "../runner/current-session.js";
+import type { LookaheadParams } from "../runner/lookahead.js";
 import { UserError } from "../util/errors.js";
 import { checkTolerance, compareTensors, klDivergence, top1, type TensorDiff } from "./metrics.js";
 import type { ParityTolerance } from "./tolerances.js";
@@ -59,6 +60,8 @@ export interface CurrentParityOptions extends ParityCommon {
   prefillArLen: number;
   /** --max_seq_len. */
   maxSeqLen: number;
+  /** Lookahead mode: N, W, G, semantics and the initialisation seed (SPEC-2026 §6). */
+  lookahead?: LookaheadParams & { seed: number };
 }
 
 export type RunParityOptions = SeedParityOptions | CurrentParityOptions;
@@ -136,7 +139,7 @@ export interface ParityReport {
   contextLen?: number;
   prefillArLen?: number;
   maxSeqLen?: number;
-  mode: EvalMode;
+  mode: EvalMode | "lookahead";
   kvUpdater: KvUpdater;
   backend: string;
   referenceBackend: string;
@@ -165,7 +168,8 @@ interface ParitySession {
   readonly phase: string;
   readonly generated: readonly number[];
   call(opts?: { tap?: TapFn; fresh?: boolean }): Promise<CallOut>;
-  advance(token: number): void;
+  /** Moves on greedily from a call's logits (the reference's, in lock-step): its row's top-1, or every lookahead row it reads. */
+  advanceFrom(r: CallOut): void;
   /** Takes the other session's cache inputs for the next call (lock-step). */
   adopt(from: ParitySession): void;
   /** Graph calls a greedy run of `steps` tokens makes from here. */
@@ -185,7 +189,7 @@ function seedSession(backend: Backend, o: SeedParityOptions): ParitySession {
       return s.generated;
     },
     call: (opts) => s.call(opts),
-    advance: (t) => void s.advance(t),
+    advanceFrom: (r) => void s.advance(top1(r.row)),
     // Only KV calls read caches; a prefill call's inputs are the prompt alone.
     adopt: (from) => {
       if (s.phase === "kv") s.adoptCacheInputs((from as typeof self).s);
@@ -210,6 +214,7 @@ function currentSession(backend: Backend, o: CurrentParityOptions): ParitySessio
     prefillArLen: o.prefillArLen,
     maxSeqLen: o.maxSeqLen,
     promptTokens: o.promptTokens,
+    ...(o.lookahead ? { lookahead: o.lookahead } : {}),
   });
   const H = c.nKvHeads;
   const heads = (perLayer: Float32Array[]) =>
@@ -229,7 +234,10 @@ function currentSession(backend: Backend, o: CurrentParityOptions): ParitySessio
       const r = await s.call(opts);
       return { ...r, kOut: heads(r.kOut as Float32Array[]), vOut: heads(r.vOut as Float32Array[]) };
     },
-    advance: (t) => void s.advance(t),
+    advanceFrom: (r) => {
+      if (r.lookahead) s.advanceLookahead((slot) => top1(r.lookahead!.slotRow(slot)));
+      else s.advance(top1(r.row));
+    },
     adopt: (from) => s.adoptCacheInputs((from as typeof self).s),
     // ceil(n / AR) prompt chunks, then one decode call per further token while pos < seq_len - 1 (SPEC-2026 §5).
     plannedCalls: (steps) => Math.ceil(n / ar) + Math.min(steps - 1, Math.max(0, seqLen - 1 - n)),
@@ -377,7 +385,7 @@ async function freeRun(o: RunParityOptions, backend: Backend, onCall: () => void
   const calls: number[] = [];
   for (let call = 0; !done(s) && s.generated.length < o.steps; call++) {
     const before = s.generated.length;
-    s.advance(top1((await s.call()).row));
+    s.advanceFrom(await s.call());
     for (let i = before; i < s.generated.length; i++) calls.push(call);
     onCall();
   }
@@ -386,7 +394,7 @@ async function freeRun(o: RunParityOptions, backend: Backend, onCall: () => void
 
 export async function runParity(o: RunParityOptions): Promise<ParityReport> {
   if (o.flow === "current")
-    checkCurrentShape({ config: o.model.config, mode: o.mode, contextLen: o.contextLen, prefillArLen: o.prefillArLen, maxSeqLen: o.maxSeqLen, promptTokens: o.promptTokens });
+    checkCurrentShape({ config: o.model.config, mode: o.mode, contextLen: o.contextLen, prefillArLen: o.prefillArLen, maxSeqLen: o.maxSeqLen, promptTokens: o.promptTokens, lookahead: o.lookahead });
   else checkRunShape({ mode: o.mode, kvSeqLen: o.kvSeqLen, prefillSeqLen: o.prefillSeqLen, promptTokens: o.promptTokens, config: o.model.config });
   checkSteps(o.steps);
   const c = o.model.config;
@@ -417,9 +425,8 @@ export async function runParity(o: RunParityOptions): Promise<ParityReport> {
         bisectNote = `no bisection: ${without.join(", ")} cannot report intermediate tensors`;
       }
     }
-    const tok = top1(r.row);
-    ref.advance(tok);
-    cand.advance(tok);
+    ref.advanceFrom(r);
+    cand.advanceFrom(r);
     o.onProgress?.(index + 1, calls, "lock-step");
   }
 

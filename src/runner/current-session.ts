@@ -12,8 +12,19 @@ import type { TapFn } from "../engine/decoder.js";
 import { createCurrentKvManager, iotaMap, type CurrentKvLayerIO, type CurrentKvManager } from "../kvcache/current-kv-manager.js";
 import { UserError } from "../util/errors.js";
 import { checkPromptIds, createYielder, MAX_RUN_BUFFER_BYTES, type Advance, type CallResult, type SteppedSession } from "./session.js";
+import {
+  checkLookaheadParams,
+  createLookaheadState,
+  initLookahead,
+  lookaheadAccept,
+  lookaheadFeed,
+  lookaheadLayout,
+  type LookaheadFeed,
+  type LookaheadParams,
+  type LookaheadState,
+} from "./lookahead.js";
 
-export type CurrentMode = "kv" | "hybrid";
+export type CurrentMode = "kv" | "hybrid" | "lookahead";
 
 export interface CurrentSessionOptions {
   /** A backend with the AR-N graphs (executeAr) for AR_pp and 1. */
@@ -35,6 +46,8 @@ export interface CurrentSessionOptions {
    * matters when the backend reports a logits encoding (`logitsEncoding`); float logits are sampled as they are.
    */
   sampleRawCodes?: boolean;
+  /** Lookahead mode (SPEC-2026 §6): N, W, G, the semantics, and the seed of the branch initialisation (qnn: glibc rand). */
+  lookahead?: LookaheadParams & { seed: number };
 }
 
 /** The codes behind dequantized logits `scale·(code + offset)`: round(x / scale − offset), as floats (the sampler's row). */
@@ -53,14 +66,24 @@ export interface Conversation {
   readonly promptTokens: Int32Array;
   /** cur_pos_: tokens in the cache; the next turn starts here (BOS only when it is 0). */
   pos: number;
+  /** Lookahead mode: the generator's branches, pool and fed-slot buffers, which persist across turns (SPEC-2026 §6.3). */
+  lookahead?: { state: LookaheadState; tokens: Int32Array; positions: Int32Array; arLen: number; offsets: number[]; parentMap: number[] };
 }
 
-export function createConversation(o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen">): Conversation {
+export function createConversation(o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen" | "lookahead">): Conversation {
   const c = o.config;
   const arPrompt = o.mode === "kv" ? 1 : o.prefillArLen;
+  let lookahead: Conversation["lookahead"];
+  if (o.mode === "lookahead") {
+    if (!o.lookahead) throw new Error("lookahead mode needs its parameters");
+    checkLookaheadParams(o.lookahead, o.contextLen);
+    const lay = lookaheadLayout(o.lookahead);
+    lookahead = { state: createLookaheadState(o.lookahead, c.vocabSize), tokens: new Int32Array(lay.arLen), positions: new Int32Array(lay.arLen), ...lay };
+  }
   return {
+    lookahead,
     kv: createCurrentKvManager({
-      nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, contextLen: o.contextLen, arPrefill: arPrompt, arDecode: 1,
+      nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, contextLen: o.contextLen, arPrefill: arPrompt, arDecode: lookahead?.arLen ?? 1,
       // Gemma3's HybridCache: a window mask beside the causal one (SPEC-2026 §8.4).
       ...(slidingWindowOf(c.arch) === null ? {} : { slidingWindow: slidingWindowOf(c.arch)! }),
     }),
@@ -71,14 +94,14 @@ export function createConversation(o: Pick<CurrentSessionOptions, "config" | "mo
 
 /** The checks of the current runner and llama.py; failures are the user's (exit code 2). */
 export function checkCurrentShape(
-  o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen" | "maxSeqLen" | "promptTokens">,
+  o: Pick<CurrentSessionOptions, "config" | "mode" | "contextLen" | "prefillArLen" | "maxSeqLen" | "promptTokens" | "lookahead">,
   start = 0,
 ): void {
   const { contextLen: CL, prefillArLen: AR, maxSeqLen } = o;
   if (!(Number.isInteger(CL) && CL >= 2)) throw new UserError(`--max_context_len must be an integer >= 2, got ${CL}`);
   if (!(Number.isInteger(AR) && AR >= 1)) throw new UserError(`--prefill_ar_len must be an integer >= 1, got ${AR}`);
-  if (o.mode === "hybrid" && AR > CL) throw new UserError(`hybrid mode needs --max_context_len (${CL}) >= --prefill_ar_len (${AR})`);
-  if (o.mode === "hybrid" && AR === CL)
+  if (o.mode !== "kv" && AR > CL) throw new UserError(`${o.mode} mode needs --max_context_len (${CL}) >= --prefill_ar_len (${AR})`);
+  if (o.mode !== "kv" && AR === CL)
     throw new UserError(`--prefill_ar_len ${AR} equal to --max_context_len gives a cache-less prompt graph, which this golden model does not run`);
   if (!(Number.isInteger(maxSeqLen) && maxSeqLen >= 2)) throw new UserError(`--max_seq_len must be an integer >= 2, got ${maxSeqLen}`);
   if (maxSeqLen > CL) throw new UserError(`--max_seq_len ${maxSeqLen} is larger than --max_context_len ${CL} (llama.py requires max_context_len >= max_seq_len)`);
@@ -98,6 +121,13 @@ export function checkCurrentShape(
     throw new UserError(`the prompt has ${n} tokens${at} but --max_seq_len ${maxSeqLen} takes at most ${Math.min(maxSeqLen, CL) - 1 - start}`);
   if (start + n > CL - ar)
     throw new UserError(`the prompt has ${n} tokens${at} but --max_context_len ${CL} with an AR of ${ar} holds at most ${CL - ar - start} (start + n <= CL - AR)`);
+  if (o.mode === "lookahead" && o.lookahead) {
+    checkLookaheadParams(o.lookahead, CL);
+    // The runner has no such guard (SPEC-2026 §6.6-9): rearrange_cache(AR_tg) would drop cache slots of the prompt.
+    const arTg = lookaheadLayout(o.lookahead).arLen;
+    if (start + n > CL - arTg)
+      throw new UserError(`the prompt has ${n} tokens${at} but the lookahead graph (AR ${arTg}) keeps only ${CL - arTg - start} cache slots for it (start + n <= CL - AR_tg)`);
+  }
 }
 
 /** The window mask input of a call, when the model has one. */
@@ -111,6 +141,10 @@ export interface CurrentSession extends SteppedSession<Float32Array> {
   call(opts?: { tap?: TapFn; fresh?: boolean }): Promise<CallResult<Float32Array, Float32Array>>;
   /** Overwrites the next call's cache inputs (mask, every layer's K and V in) with another session's (parity's lock-step). */
   adoptCacheInputs(from: CurrentSession): void;
+  /** Lookahead mode: after a lookahead call (CallResult.lookahead), accepts its tokens; `pick(slot)` is the token of a slot's row. */
+  advanceLookahead(pick: (slot: number) => number): Advance[];
+  /** Lookahead mode: graph calls and tokens accepted per call over the conversation. */
+  readonly lookaheadStats?: { calls: number; accepted: number[]; nAccept: number };
 }
 
 /** One turn; pass the conversation of the earlier turns to continue it (its position and cache move on). */
@@ -157,11 +191,28 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
   };
   const yieldSometimes = createYielder();
 
-  const startDecode = () => {
-    kv.rearrangeCache(1);
-    kv.initAttentionMask(iotaMap(1), 1, pos);
-    setPhase(pos < seqLen - 1 ? "decode" : "done");
+  const la = conversation.lookahead;
+  const sw = slidingWindowOf(config.arch);
+  // Lookahead: the window mask's offsets are the slots' position offsets (SPEC-2026 §6.2, §4.4-§4.5).
+  const laWindow = la && sw !== null ? { size: sw, offsets: la.offsets } : undefined;
+  const laRoomLeft = () => {
+    if (!la) return true;
+    // generic semantics: never start a step whose accepted tokens might not all get their K/V written.
+    return la.state.params.semantics === "qnn" || pos + la.state.params.ngram <= CL - la.arLen;
   };
+  const startDecode = () => {
+    if (la) {
+      kv.rearrangeCache(la.arLen);
+      kv.initAttentionMask(la.parentMap, la.arLen, pos, laWindow);
+      initLookahead(la.state, [...prompt, cur], o.lookahead!.seed);
+    } else {
+      kv.rearrangeCache(1);
+      kv.initAttentionMask(iotaMap(1), 1, pos);
+    }
+    setPhase(pos < seqLen - 1 && laRoomLeft() ? "decode" : "done");
+  };
+  let lastFeed: LookaheadFeed | undefined;
+  let lastLogits: Float32Array | undefined;
   // The conversation goes on from the last fed position: the last sampled token is never fed (SPEC-2026 §7).
   const setPhase = (p: typeof phase) => {
     phase = p;
@@ -207,6 +258,31 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
         row: last ? samplerRow(rowOf(out.logits, sampledRow), arPrompt) : rowOf(out.logits, real - 1),
         sampled: last,
         promptLogits: Array.from({ length: real }, (_, i) => ({ pos: start + base + i, row: rowOf(out.logits, i) })),
+      };
+    }
+    if (phase === "decode" && la) {
+      // One lookahead step (SPEC-2026 §6.4): the written slots get their token and position, the others keep theirs.
+      const feed = lookaheadFeed(la.state, cur, pos);
+      for (const [slot, [tok, at]] of feed.writes) {
+        la.tokens[slot] = tok;
+        la.positions[slot] = at;
+      }
+      const io = kv.graphIO();
+      const layers = io.layers;
+      const logits = fresh ? new Float32Array(la.arLen * V) : (lastLogits ??= new Float32Array(la.arLen * V));
+      const out = outputsFor(layers, logits, fresh);
+      await executeAr(
+        la.arLen,
+        { tokens: la.tokens, attnMask: io.mask, ...windowOf(io), inputPos: la.positions, kCaches: layers.map((l) => l.kIn), vCaches: layers.map((l) => l.vIn) },
+        out,
+        execOpts,
+      );
+      await yieldSometimes();
+      if (!fresh) lastFeed = feed;
+      const slotRow = (slot: number) => samplerRow(rowOf(out.logits, slot), la.arLen);
+      return {
+        graph: "kv", position: pos, token: cur, logits: out.logits, rowCount: la.arLen, kOut: out.kOut, vOut: out.vOut,
+        row: slotRow(0), sampled: true, lookahead: { slotRow, writes: feed.writes.size, branches: feed.branches.length },
       };
     }
     if (phase === "decode") {
@@ -261,7 +337,40 @@ export function createCurrentSession(o: CurrentSessionOptions, conversation: Con
     throw new Error("runner session: already finished");
   };
 
+  /** Lookahead: accepts a step's tokens (§6.4), `pick(slot)` choosing the token of a slot's row; copies the K/V of the selected slots. */
+  const advanceLookahead = (pick: (slot: number) => number): Advance[] => {
+    if (!la || phase !== "decode" || !lastFeed) throw new Error("runner session: no lookahead call to advance from");
+    const st = la.state;
+    const p0 = pos;
+    const maxTokens = st.params.semantics === "generic" ? seqLen - 1 - pos : Infinity;
+    const acc = lookaheadAccept(st, cur, lastFeed, pick, stops, maxTokens);
+    lastFeed = undefined;
+    const n = acc.emitted.length;
+    st.stats.calls += 1;
+    st.stats.accepted.push(n);
+    const advances: Advance[] = acc.emitted.map(([prev, token]) => ({ prev, token, emitted: true, stopped: stops.has(token), promptDone: false }));
+    for (const [, t] of acc.emitted) generated.push(t);
+    cur = acc.emitted[n - 1][1];
+    pos += n;
+    if (acc.stopped) stoppedOnToken = true;
+    // Quirk (§6.6-7): past CL − AR the runner stops before the cache update, still counting the tokens.
+    if (pos > CL - la.arLen) {
+      setPhase("done");
+      return advances;
+    }
+    const selected = new Array<boolean>(la.arLen).fill(false);
+    for (const slot of acc.selected) selected[slot] = true;
+    kv.updateCache(la.arLen, p0, n, selected);
+    kv.updateAttentionMask(la.arLen, p0, n, laWindow);
+    if (acc.stopped || pos >= seqLen - 1 || !laRoomLeft()) setPhase("done");
+    return advances;
+  };
+
   return {
+    advanceLookahead,
+    get lookaheadStats() {
+      return la?.state.stats;
+    },
     get phase() {
       return phase;
     },

@@ -84,6 +84,20 @@ async function drive<G extends LogitsArray>(s: SteppedSession<G>, o: DriverOptio
       else if (call.graph === "kv" && call.position < n) o.onPromptLogits(call.position, call.row);
     }
     firstPrefill = false;
+    if (call.lookahead && s.advanceLookahead) {
+      // A lookahead call: the session asks for the token of every row it reads, in the device's order (SPEC-2026 §6.4).
+      const la = call.lookahead;
+      const advances = s.advanceLookahead((slot) => {
+        const start = now();
+        const tok = o.sampler.sample(la.slotRow(slot));
+        t.samplingMs += now() - start;
+        return tok;
+      });
+      for (const a of advances) {
+        o.onToken?.(a.prev, a.token);
+      }
+      continue;
+    }
     let sampled = -1;
     if (call.sampled) {
       const start = now();

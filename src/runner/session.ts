@@ -70,6 +70,12 @@ export interface CallResult<C extends CacheArray, G extends LogitsArray> {
   sampled: boolean;
   /** Current flow: the logits rows of the prompt tokens this call fed, by absolute position. */
   promptLogits?: { pos: number; row: Float32Array }[];
+  /**
+   * Lookahead calls (SPEC-2026 §6): several rows are sampled; advance with the session's advanceLookahead, which asks
+   * for the token of each slot it reads (`slotRow(slot)` is that row as the sampler reads it). Also how many slots
+   * were written and how many verification branches were fed.
+   */
+  lookahead?: { slotRow: (slot: number) => Float32Array; writes: number; branches: number };
 }
 
 export interface Advance {
@@ -95,6 +101,8 @@ export interface SteppedSession<G extends LogitsArray = LogitsArray> {
   call(opts?: { tap?: TapFn }): Promise<CallResult<CacheArray, G>>;
   /** `sampled`: the token sampled from the call's row (ignored for calls that are not sampled). */
   advance(sampled: number): Advance;
+  /** Lookahead calls: accepts the tokens, `pick(slot)` giving each slot's token (src/runner/current-session.ts). */
+  advanceLookahead?(pick: (slot: number) => number): Advance[];
 }
 
 export interface RunnerSession<C extends CacheArray, M extends MaskArray, G extends LogitsArray> {
