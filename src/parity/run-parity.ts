@@ -262,8 +262,9 @@ function worse(a: TensorDiff, b: TensorDiff): boolean {
 function compareCall(ref: CallOut, cand: CallOut, V: number, t: ParityTolerance, nKvHeads: number): Omit<StepReport, "index"> {
   const failures: string[] = [];
   const logitsTol = { minSqnrDb: t.logitsSqnrDb, maxAbs: t.maxAbs, maxKl: t.maxKl, requireTop1: t.requireTop1 };
-  // The sampled (or last fed) row: the last of the rows that carry fed tokens.
-  const sampleRow = ref.rowCount - 1;
+  // The sampled (or last fed) row: the last of the rows that carry fed tokens; a lookahead call's first sampled row is
+  // slot 0's (SPEC-2026 §6.4), and all its rows are fed.
+  const sampleRow = ref.lookahead ? 0 : ref.rowCount - 1;
   const judgeRow = (r: number) => {
     const rr = rowOf(ref.logits, r, V);
     const cr = rowOf(cand.logits, r, V);
@@ -278,7 +279,7 @@ function compareCall(ref: CallOut, cand: CallOut, V: number, t: ParityTolerance,
   for (const f of main.chk.failures) failures.push(`logits: ${f}`);
 
   let rows: RowsSummary | undefined;
-  if (ref.graph === "prefill") {
+  if (ref.graph === "prefill" || ref.lookahead) {
     rows = { count: ref.rowCount, worstRow: sampleRow, worst: main.d, maxKl: main.kl, top1Mismatches: 0 };
     let failedRows = 0;
     let firstFail = "";
