@@ -310,7 +310,7 @@ export function bindArGraph(g: DeviceGraphInfo, config: ModelConfig, contextLen:
     if (binAR !== arLen) {
       if (arLen === 1)
         throw new UserError(
-          `${gname}: its atten_mask is ${fmtDims(md)}, so it was compiled with AR = ${binAR} rows per call, but the decode graph of --model_mode kv / hybrid runs AR = 1 (a lookahead export? --model_mode lookahead is not supported)`,
+          `${gname}: its atten_mask is ${fmtDims(md)}, so it was compiled with AR = ${binAR} rows per call, but the decode graph of --model_mode kv / hybrid runs AR = 1 (a lookahead export? run it with --model_mode lookahead and the --ngram / --window / --gcap it was exported for)`,
         );
       throw new UserError(
         `--prefill_ar_len ${arLen} does not match ${gname}: its atten_mask is ${fmtDims(md)}, so it was compiled with prefill_ar_len ${binAR} (pass --prefill_ar_len ${binAR})`,

@@ -171,7 +171,7 @@ add("current: seed-only --kv_updater", [...C, "--kv_updater", "shift_pointer"], 
 add("current: prefill mode", [...C, "--model_mode", "prefill"], /--model_mode/);
 add("seed: current-only --max_seq_len", [...M, "--flow", "seed", "--max_seq_len", "64"], /--max_seq_len is not a flag of the seed flow/);
 add("flags of both flows", [...M, "--prefill_seq_len", "16", "--prefill_ar_len", "8"], /seed flow.*current flow/);
-add("current: lookahead not yet", [...C, "--model_mode", "lookahead"], /lookahead/);
+add("current: lookahead --ngram 1", [...C, "--model_mode", "lookahead", "--ngram", "1"], /--ngram 1: must be an integer >= 2/);
 add("current: --prefill_ar_len 0", [...C, "--prefill_ar_len", "0"], /--prefill_ar_len/);
 add("current: --max_context_len -3", [...C, "--max_context_len", "-3"], /--max_context_len -3/);
 add("current: buffers over the limit", [...C, "--max_context_len", "99999999", "--max_seq_len", "99999999"], /GiB/);

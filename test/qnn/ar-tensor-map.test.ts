@@ -151,7 +151,7 @@ describe("bindArGraph", () => {
     );
     expectUserError(
       () => bindArGraph(arDeviceGraph(model, CL, 4, { enc: ENC, name: "kv_forward" }), c, CL, 1, "w"),
-      /^kv_forward in w: its atten_mask is \[1, 1, 4, 32\], so it was compiled with AR = 4 rows per call, but the decode graph of --model_mode kv \/ hybrid runs AR = 1 \(a lookahead export\? --model_mode lookahead is not supported\)$/,
+      /^kv_forward in w: its atten_mask is \[1, 1, 4, 32\], so it was compiled with AR = 4 rows per call, but the decode graph of --model_mode kv \/ hybrid runs AR = 1 \(a lookahead export\? run it with --model_mode lookahead and the --ngram \/ --window \/ --gcap it was exported for\)$/,
     );
     // A prompt graph compiled at AR_pp == CL (no input_pos) asked for at AR_pp < CL: the AR mismatch, not the count.
     expectUserError(() => bindArGraph(arDeviceGraph(model, 16, 16, { enc: ENC }), c, 16, 8, "w"), /^--prefill_ar_len 8 does not match prefill_forward in w: its atten_mask is \[1, 1, 16, 16\], so it was compiled with prefill_ar_len 16/);
