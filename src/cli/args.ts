@@ -453,7 +453,12 @@ Model
 Device flow
   --flow NAME              seed (ExecuTorch f965746a, the default) | current (today's flow: AR-N chunked prefill
                            with a KV cache, merged per-layer KV, Smart Mask); flags of one flow imply it
-  --model_mode MODE        seed: prefill | kv | hybrid; current: kv | hybrid (default hybrid)
+  --model_mode MODE        seed: prefill | kv | hybrid; current: kv | hybrid | lookahead (default hybrid)
+  --ngram N, --window W, --gcap G
+                           lookahead (SPEC-2026 §6): n-gram size (5), window (8), verification branches (8); the
+                           decode graph has next_pow2((W+G)(N-1)) rows
+  --lookahead_semantics S  qnn (the device runner, quirks included; default) | generic (static_attention.py's
+                           lookahead_decode where they differ; greedy only); docs/lookahead.md
   --max_seq_len N          current: the runner's seq_len (default 512)
   --max_context_len N      current: CL, the compiled context (default --max_seq_len)
   --prefill_ar_len N       current: AR of the prompt graph (default 32); the prompt runs in ceil(n/AR) chunks
