@@ -4,8 +4,11 @@
 import type { ModelConfig } from "../engine/config.js";
 import { familyOfDecoderModel, FAMILIES, inferFamily, type LlamaModel, type ModelFamily } from "../runner/model-family.js";
 import { UserError } from "../util/errors.js";
+import { requirePlainLlama } from "../engine/arch.js";
 
 export interface FamilyFlags {
+  /** The seed flow's graphs run the Llama architecture only: a family model is refused there. */
+  flow?: "seed" | "current";
   decoderModel?: string;
   llamaModel?: LlamaModel;
   maskedSoftmax?: boolean;
@@ -13,6 +16,7 @@ export interface FamilyFlags {
 }
 
 export function familyFor(a: FamilyFlags, c: ModelConfig): ModelFamily {
+  if (a.flow === "seed") requirePlainLlama(c, "the seed flow (f965746a; use --flow current)");
   let fam: ModelFamily;
   if (a.decoderModel !== undefined) {
     const f = familyOfDecoderModel(a.decoderModel);

@@ -1,7 +1,7 @@
 // `--model_mode lookahead` on the command line (SPEC-2026 §6): the tokens of kv mode, the statistics in --json
 // (stats.lookahead) and in the human report, and bad input — one line, exit code 2.
 import { describe, expect, it } from "vitest";
-import { cli } from "../helpers/cli.js";
+import { cli, expectCliRefusal } from "../helpers/cli.js";
 
 const BASE = ["--max_seq_len", "48", "--max_context_len", "96", "--prefill_ar_len", "8", "--json"];
 
@@ -37,12 +37,7 @@ describe("--model_mode lookahead", () => {
     expect(r.stderr).toMatch(/note: lookahead \(W\+G\)\(N-1\) = 24 < AR 32/);
   });
 
-  const refused = async (argv: string[], re: RegExp) => {
-    const r = await cli(...argv);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(re);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-  };
+  const refused = expectCliRefusal;
 
   it("bad input: N < 2, W < 1, G < 0, CL <= AR, flags without the mode, generic with a temperature", async () => {
     const L = ["--model_mode", "lookahead", ...BASE];

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cli } from "../helpers/cli.js";
+import { cli, expectCliRefusal } from "../helpers/cli.js";
 import { loadTokenizer } from "../../src/tokenizer/index.js";
 import type { HfJsonTokenizer } from "../../src/tokenizer/hf-json.js";
 
@@ -56,19 +56,15 @@ describe("families on the command line", () => {
     expect(JSON.parse(q.stdout).generated_tokens).toEqual(fp.generated_tokens);
   });
 
-  const refused = async (argv: string[], re: RegExp) => {
-    const r = await cli(...argv);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(re);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-  };
+  const refused = expectCliRefusal;
 
   it("bad input: a mismatched --decoder_model, the seed flow, tfjs, --longrope on a model without it", async () => {
     const ids = join(tmp, "x.ids");
     writeFileSync(ids, "1 2 3");
     const q = ["--checkpoint", join(FAM, "qwen3"), "--tokenized_prompt", ids];
     await refused(["--flow", "current", ...q, ...SHAPE, "--decoder_model", "gemma3-1b"], /--decoder_model gemma3-1b is a gemma3_text model, but the checkpoint's config\.json says model_type qwen3/);
-    await refused([...q, "--model_mode", "kv"], /not supported by the seed flow's kv_forward graph .*use --flow current/);
+    await refused([...q, "--model_mode", "kv"], /not supported by the seed flow \(f965746a; use --flow current\)/);
+    await refused(["quant-report", ...q, "--ptq", "8a8w"], /not supported by the seed flow \(f965746a; use --flow current\)/);
     await refused(["--flow", "current", ...q, ...SHAPE, "--longrope", "on"], /LongRoPE was asked for, but the config has no longrope rope_scaling/);
   });
 });
