@@ -239,6 +239,8 @@ export function parseHfConfig(text: string, path: string, opts: HfConfigOptions 
   const gemma = mt === "gemma3_text";
   const qpas = gemma ? num("query_pre_attn_scalar", headDim) : null;
   if (!gemma && o.query_pre_attn_scalar !== undefined) bad(`"query_pre_attn_scalar" is not implemented for model_type ${mt}`);
+  for (const k of ["rope_local_base_freq", "hidden_activation", "sliding_window_pattern", "_sliding_window_pattern"])
+    if (!gemma && o[k] !== undefined && o[k] !== null) bad(`"${k}" is not implemented for model_type ${mt}`);
   if (o.final_logit_softcapping !== undefined && o.final_logit_softcapping !== null && !(num("final_logit_softcapping") > 0))
     bad(`"final_logit_softcapping" must be > 0`);
   const arch: Arch = {
