@@ -1,5 +1,5 @@
 // The layering of src (docs/architecture.md): every relative import goes from a folder to one of the same or
-// a lower layer — engine/kvcache/tokenizer/loaders (with compute, golden, util) → runner → parity/quant →
+// a lower layer — engine/kvcache/tokenizer/loaders (with compute, golden, util) → runner → parity/quant/eval →
 // qnn (device access) → backends → cli. A new folder must be given a layer here.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -18,6 +18,7 @@ const LAYERS: Record<string, number> = {
   runner: 2,
   parity: 3,
   quant: 3,
+  eval: 3,
   qnn: 4,
   backends: 5,
   cli: 6,

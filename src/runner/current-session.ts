@@ -1,9 +1,11 @@
 // Owns the current flow's runner (SPEC-2026 §5) as a stepwise session, beside the seed flow's
 // (src/runner/session.ts): the prompt processor feeds the prompt in ceil(n/AR) chunks through the AR-N graph
-// (kv mode: one token per call through the AR = 1 graph), then the token generator decodes one token per call,
-// all over the SPEC-2026 §4 KV manager (src/kvcache/current-kv-manager.ts). One graph call at a time:
-//     call()          the next AR-N call (a prompt chunk or a decode step) on the backend
-//     advance(token)  the token sampled from the call's row (only the last chunk and decode steps are sampled)
+// (kv mode: one token per call through the AR = 1 graph), then the token generator decodes one token per call —
+// or, in lookahead mode (SPEC-2026 §6, src/runner/lookahead.ts), one lookahead step of AR_tg = next_pow2((W+G)(N−1))
+// rows per call — all over the SPEC-2026 §4 KV manager (src/kvcache/current-kv-manager.ts). One graph call at a time:
+//     call()                   the next AR-N call (a prompt chunk, a decode step or a lookahead step) on the backend
+//     advance(token)           the token sampled from the call's row (only the last chunk and decode steps are sampled)
+//     advanceLookahead(pick)   after a lookahead call: the tokens it accepts, `pick(slot)` sampling each row it reads
 // Quirks of the current runner reproduced here are marked "quirk". fp32 graphs only for now (0 / −255 mask).
 import type { Backend } from "../engine/backend.js";
 import { slidingWindowOf } from "../engine/arch.js";
