@@ -554,6 +554,8 @@ Subcommands
   llama-golden parity --backend NAME                         compare a backend with the reference (parity --help)
   llama-golden quant-report --ptq SCHEME                     quantization quality report (quant-report --help)
   llama-golden qnn extract|inspect --pte F                   QNN context binaries in an ExecuTorch .pte (qnn --help)
+  llama-golden eval --dataset FILE                           perplexity and KL statistics over a dataset (eval --help)
+  llama-golden merge FILE...                                 the report of a sharded eval run (merge --help)
 
 Generated text goes to stdout, statistics (and the PyTorchObserver line) to stderr. Bad input exits with 2;
 SIGINT / SIGTERM remove partial outputs and exit 130 / 143.

@@ -7,6 +7,8 @@ import { tokenizeCommand } from "./tokenize-command.js";
 import { parityCommand } from "./parity-command.js";
 import { quantReportCommand } from "./quant-report-command.js";
 import { qnnCommand } from "./qnn-command.js";
+import { evalCommand } from "./eval-command.js";
+import { mergeCommand } from "./merge-command.js";
 
 export async function main(argv: string[], io: RunIO): Promise<number> {
   try {
@@ -14,6 +16,8 @@ export async function main(argv: string[], io: RunIO): Promise<number> {
     if (argv[0] === "parity") return await parityCommand(argv.slice(1), io);
     if (argv[0] === "quant-report") return await quantReportCommand(argv.slice(1), io);
     if (argv[0] === "qnn") return await qnnCommand(argv.slice(1), io);
+    if (argv[0] === "eval") return await evalCommand(argv.slice(1), io);
+    if (argv[0] === "merge") return await mergeCommand(argv.slice(1), io);
     const args = parseRunArgs(argv);
     if (args.help) {
       io.stdout(HELP);

@@ -160,6 +160,79 @@ export function runnerLogitsBytes(logits: Float32Array, backend: Backend, vocabS
   return out;
 }
 
+/** What createRunBackend made: the backend of the run, and the encodings text of a quantized run (--dump_encodings). */
+export interface RunBackend {
+  backend: Backend | GraphBackend<CacheArray, MaskArray, LogitsArray>;
+  /** The calibrated encodings as --dump_encodings writes them; undefined for a float run. */
+  encodingsText?: () => string;
+  /** How the graphs compute, in words ("fp32", "--ptq 16a4w", a recipe...). */
+  description: string;
+  /** The quantization fields of the run's --json stats (empty for a float run). */
+  quantStats: () => Record<string, unknown>;
+}
+
+/**
+ * The backend the run's flags select (used by run and eval): the current flow's quantized graph (--ptq / --quant_recipe /
+ * --decoder_model, calibrated), the seed flow's converted graph or the tap-level experiment (--ptq / --recipe), else the
+ * reference engine or the --backend named. Notes (calibration, experiment, lookahead padding) go to stderr.
+ */
+export async function createRunBackend(a: RunArgs, io: RunIO, model: Model, tok: Tokenizer | undefined, fam: ModelFamily, prompt: number[], stops: readonly number[]): Promise<RunBackend> {
+  const current = a.flow === "current";
+  const init = backendInitFor(a, model);
+  const currentQuant = current && currentQuantRequested(a) ? await currentQuantSetup(a, io, model, tok, fam, prompt) : undefined;
+  const seedQuant = !current && usesSeedGraphs(a)
+    ? withProgress(ttyProgress(io, !a.json, "calibrating"), (bar) =>
+        seedQuantSetup(a, model, fam, calibrationTokens(a, model, tok, fam, prompt), stops[0], init, bar.update),
+      )
+    : undefined;
+  const quant = !current && !seedQuant && (a.ptq !== undefined || a.recipe !== undefined);
+  const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
+  const note = current ? undefined : experimentNote(a);
+  const padNote = a.lookahead ? lookaheadPaddingNote(a.lookahead) : null;
+  for (const n of [...(note ? [note] : []), ...(seedQuant?.notes ?? []), ...(currentQuant?.notes ?? []), ...(padNote ? [padNote] : [])]) io.stderr(n + "\n");
+  const encodingsText = qenc
+    ? () => serializeEncodings(encodingsToFile(qenc, model))
+    : seedQuant
+    ? () => seedQuant.encodingsText()
+    : currentQuant
+    ? () => currentQuant.encodingsText()
+    : undefined;
+  const scheme = a.ptq ?? (a.quantRecipe !== undefined ? `recipe ${a.quantRecipe}` : a.recipe !== undefined ? `recipe ${a.recipe}` : a.decoderModel !== undefined ? `${a.decoderModel} recipe` : undefined);
+  const description = currentQuant || seedQuant || qenc ? `quantized (${scheme})` : `fp32 (${a.backend} backend)`;
+  const backend = currentQuant
+    ? currentQuant.backend
+    : seedQuant
+    ? seedQuant.backend
+    : qenc
+    ? createQuantizedBackend({ ...init, qenc })
+    : a.backend === "reference"
+      ? await createParallelReferenceBackend(init, { threads: a.threads })
+      : await createBackend(a.backend, init, {
+          providers: a.providers,
+          pte: a.pte,
+          backendLib: a.qnnBackendLib,
+          systemLib: a.qnnSystemLib,
+          provider: a.qnnProvider,
+          threads: a.threads,
+        });
+  // The --json stats of a quantized run (read when the run ends: the overflow counts accumulate).
+  const quantStats = (): Record<string, unknown> => ({
+          ...(qenc ? { ptq: qenc.scheme, quant_simulation: "taps (experiment)" } : {}),
+          ...(currentQuant
+            ? { ...currentQuant.stats, ...(a.quantArithmetic === "integer" ? { int32_overflows: currentQuant.backend.integerStats.int32Overflows } : {}) }
+            : {}),
+          ...(seedQuant
+            ? {
+                ptq: a.ptq,
+                quant_simulation: "seed graph",
+                quant_arithmetic: a.quantArithmetic,
+                ...(a.quantArithmetic === "integer" ? { int32_overflows: seedQuant.backend.integerStats.int32Overflows } : {}),
+              }
+            : {}),
+  });
+  return { backend, encodingsText, description, quantStats };
+}
+
 export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   const outputs = [
     { flag: "--dump_logits", path: a.dumpLogits },
@@ -216,38 +289,9 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const dumpLogits = open(a.dumpLogits, "--dump_logits");
     const dumpCalls = open(a.dumpLogitsPath, "--dump_logits_path");
     const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
-    const init = backendInitFor(a, model);
-    const currentQuant = current && currentQuantRequested(a) ? await currentQuantSetup(a, io, model, tok, fam, prompt) : undefined;
-    const seedQuant = !current && usesSeedGraphs(a)
-      ? withProgress(ttyProgress(io, !a.json, "calibrating"), (bar) =>
-          seedQuantSetup(a, model, fam, calibrationTokens(a, model, tok, fam, prompt), stops[0], init, bar.update),
-        )
-      : undefined;
-    const quant = !current && !seedQuant && (a.ptq !== undefined || a.recipe !== undefined);
-    const qenc = quant ? quantSetup(a, io, model, tok, fam, prompt, stops[0]) : undefined;
-    const note = current ? undefined : experimentNote(a);
-    const padNote = a.lookahead ? lookaheadPaddingNote(a.lookahead) : null;
-    for (const n of [...(note ? [note] : []), ...(seedQuant?.notes ?? []), ...(currentQuant?.notes ?? []), ...(padNote ? [padNote] : [])]) io.stderr(n + "\n");
+    const { backend, encodingsText, quantStats } = await createRunBackend(a, io, model, tok, fam, prompt, stops);
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
-    if (dumpEnc && qenc) dumpEnc.write(new TextEncoder().encode(serializeEncodings(encodingsToFile(qenc, model))));
-    if (dumpEnc && seedQuant) dumpEnc.write(new TextEncoder().encode(seedQuant.encodingsText()));
-    if (dumpEnc && currentQuant) dumpEnc.write(new TextEncoder().encode(currentQuant.encodingsText()));
-    const backend = currentQuant
-      ? currentQuant.backend
-      : seedQuant
-      ? seedQuant.backend
-      : qenc
-      ? createQuantizedBackend({ ...init, qenc })
-      : a.backend === "reference"
-        ? await createParallelReferenceBackend(init, { threads: a.threads })
-        : await createBackend(a.backend, init, {
-            providers: a.providers,
-            pte: a.pte,
-            backendLib: a.qnnBackendLib,
-            systemLib: a.qnnSystemLib,
-            provider: a.qnnProvider,
-            threads: a.threads,
-          });
+    if (dumpEnc && encodingsText) dumpEnc.write(new TextEncoder().encode(encodingsText()));
     disposeBackend = () => backend.dispose();
     const loadEnd = Date.now();
 
@@ -339,18 +383,7 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
           seed: seed.toString(),
           mode: a.modelMode,
           kv_updater: a.kvUpdater,
-          ...(qenc ? { ptq: qenc.scheme, quant_simulation: "taps (experiment)" } : {}),
-          ...(currentQuant
-            ? { ...currentQuant.stats, ...(a.quantArithmetic === "integer" ? { int32_overflows: currentQuant.backend.integerStats.int32Overflows } : {}) }
-            : {}),
-          ...(seedQuant
-            ? {
-                ptq: a.ptq,
-                quant_simulation: "seed graph",
-                quant_arithmetic: a.quantArithmetic,
-                ...(a.quantArithmetic === "integer" ? { int32_overflows: seedQuant.backend.integerStats.int32Overflows } : {}),
-              }
-            : {}),
+          ...quantStats(),
           llama_model: fam.name,
           ...(model.config.arch ? { model_type: model.config.arch.modelType } : {}),
           checkpoint_format: loaded.format,

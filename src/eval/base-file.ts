@@ -8,7 +8,9 @@
 // The JSON header: { vocab: V, positions: n, dataset_sha256, tokens_sha256, windowing, context_len, model } — what a
 // comparison must match (a base made from other text, another tokenization or vocabulary, or other windows is refused).
 import { createHash } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { UserError } from "../util/errors.js";
+import { describeFsError } from "../util/files.js";
 import type { PackedLogProbs } from "./kl-stats.js";
 
 const MAGIC = "LGKLBASE";
@@ -114,4 +116,106 @@ export function checkBaseMatches(header: BaseHeader, want: Omit<BaseHeader, "mod
     if (w !== undefined && header[k] !== w)
       throw new UserError(`base file ${path}: made with ${k} ${JSON.stringify(header[k])}, this run has ${JSON.stringify(w)} (compare against a base of the same data, tokenizer and windows)`);
   }
+}
+
+/** The preamble and JSON header of a base file, as bytes (the rows follow, each encodeBaseRow's). */
+export function encodeBaseHeader(header: BaseHeader): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(16 + json.length + pad8(16 + json.length));
+  const dv = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  dv.setUint32(8, VERSION, true);
+  dv.setUint32(12, json.length, true);
+  out.set(json, 16);
+  return out;
+}
+
+/** One row of a base file, as bytes. */
+export function encodeBaseRow(r: BaseRow, V: number): Uint8Array {
+  if (r.packed.codes.length !== V) throw new RangeError(`a row of ${r.packed.codes.length} codes, vocabulary ${V}`);
+  const out = new Uint8Array(rowBytes(V));
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, r.target, true);
+  dv.setFloat64(8, r.packed.min, true);
+  dv.setFloat64(16, r.packed.scale, true);
+  for (let v = 0; v < V; v++) dv.setUint16(24 + 2 * v, r.packed.codes[v], true);
+  return out;
+}
+
+/** The largest JSON header a base file may claim (nothing in the file decides a larger allocation). */
+const MAX_HEADER_BYTES = 1 << 20;
+
+/** A base file opened for reading rows on demand (a base of a large dataset does not fit in memory). */
+export interface BaseReader {
+  header: BaseHeader;
+  row(i: number): BaseRow;
+  close(): void;
+}
+
+/** Opens a base file: its header is read and checked, its size compared with what the header implies; rows are read when asked. */
+export function openBaseFile(path: string): BaseReader {
+  const bad = (msg: string): never => {
+    throw new UserError(`base file ${path}: ${msg}`);
+  };
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    return bad(describeFsError(e));
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const pre = new Uint8Array(Math.min(16, size));
+    readSync(fd, pre, 0, pre.length, 0);
+    if (size < 16 || new TextDecoder().decode(pre.subarray(0, 8)) !== MAGIC) bad("not an eval base file (no LGKLBASE header)");
+    const H = new DataView(pre.buffer).getUint32(12, true);
+    if (H > MAX_HEADER_BYTES) bad(`the header claims ${H} bytes, more than the ${MAX_HEADER_BYTES}-byte limit`);
+    if (16 + H > size) bad(`the header claims ${H} bytes, the file has ${size - 16} after the preamble`);
+    const headBytes = new Uint8Array(16 + H + pad8(16 + H));
+    readSync(fd, headBytes, 0, Math.min(headBytes.length, size), 0);
+    // The header's checks are decodeBaseFile's, run on the preamble and header alone with no rows.
+    const checked = decodeBaseFile(withZeroRows(headBytes, H), path).header;
+    const probe: BaseHeader = { ...checked, positions: (JSON.parse(new TextDecoder().decode(headBytes.subarray(16, 16 + H))) as BaseHeader).positions };
+    const V = probe.vocab;
+    const want = headBytes.length + probe.positions * rowBytes(V);
+    if (size !== want) bad(`${size} bytes, but ${probe.positions} positions of a ${V}-token vocabulary take ${want} (truncated or not this format)`);
+    const rb = rowBytes(V);
+    const buf = new Uint8Array(rb);
+    const dv = new DataView(buf.buffer);
+    return {
+      header: probe,
+      row(i: number): BaseRow {
+        if (!(Number.isSafeInteger(i) && i >= 0 && i < probe.positions)) throw new RangeError(`base row ${i} outside [0, ${probe.positions})`);
+        if (readSync(fd, buf, 0, rb, headBytes.length + i * rb) !== rb) bad("the file changed while being read");
+        const target = dv.getUint32(0, true);
+        if (target >= V) bad(`position ${i}: target token ${target} is outside the vocabulary [0, ${V})`);
+        const min = dv.getFloat64(8, true);
+        const scale = dv.getFloat64(16, true);
+        if (!Number.isFinite(min) || !(scale > 0) || !Number.isFinite(scale)) bad(`position ${i}: min ${min} / scale ${scale} are not finite (positive) numbers`);
+        const codes = new Uint16Array(V);
+        for (let v = 0; v < V; v++) codes[v] = dv.getUint16(24 + 2 * v, true);
+        return { target, packed: { min, scale, codes } };
+      },
+      close: () => closeSync(fd),
+    };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** The header bytes with its positions count set to 0, so decodeBaseFile checks the header without rows. */
+function withZeroRows(headBytes: Uint8Array, H: number): Uint8Array {
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headBytes.subarray(16, 16 + H)));
+  } catch {
+    return headBytes; // decodeBaseFile names the problem
+  }
+  if (typeof header !== "object" || header === null) return headBytes;
+  const zero = encodeBaseHeader({ ...(header as unknown as BaseHeader), positions: 0 });
+  // Keep the claimed count checkable: positions must still be a count.
+  const p = (header as { positions?: unknown }).positions;
+  if (!(typeof p === "number" && Number.isSafeInteger(p) && p >= 0)) return headBytes;
+  return zero;
 }
