@@ -25,6 +25,16 @@ import { backendInitFor, checkFlowShape, runInputs, withCurrentRopeDefault, type
 import type { CurrentMode } from "../runner/current-session.js";
 import type { EvalMode } from "../kvcache/types.js";
 import { lookaheadOption } from "./lookahead-options.js";
+import { createHash } from "node:crypto";
+import { basename } from "node:path";
+import type { Model } from "../engine/weights.js";
+import type { ParityReport } from "../parity/run-parity.js";
+import type { ParityTolerance } from "../parity/tolerances.js";
+import { buildSweepReport, sweepHtml, sweepJson, sweepMarkdown, sweepRecordOf, type SweepMeta, type SweepRecord } from "../parity/sweep.js";
+import { readPrompts } from "./tokenize-command.js";
+import { keyArgvOf } from "./eval-command.js";
+import { itemsOfShard, parseShardSpec, shardFromEnv, type Shard } from "../eval/shard.js";
+import { openResultsStore } from "../eval/results-store.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
@@ -46,6 +56,12 @@ Usage: llama-golden parity --backend NAME [model and flow flags] [flags]
   --html FILE             also write a self-contained HTML report with plots (SQNR and KL per step,
                           per-layer SQNR at the first failing step)
   --json                  stdout is one JSON object: {"passed": true|false, "steps": [...], ...}
+  --prompts_file FILE     a sweep: one parity run per prompt of this JSON array of strings; the report has a
+                          row per prompt (exit 1 when any fails)
+  --shard K/N             sweep: run prompts i with i mod N = K (K from 0; also from SLURM_ARRAY_TASK_ID /
+                          SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX, docs/scale.md); needs --results
+  --results FILE          sweep: append each prompt's result to this JSONL file (a rerun resumes);
+                          llama-golden merge FILE... makes the sweep's report
   -h, --help              this text
 
 Model and flow flags as in the run command: --checkpoint --params --tokenizer_bin --tokenizer_model
@@ -79,6 +95,9 @@ const PARITY_FLAGS = [
   "tol_max_abs",
   "dump",
   "html",
+  "prompts_file",
+  "shard",
+  "results",
 ] as const;
 /** Run-command flags that mean nothing here (parity is greedy and writes its own report). */
 const GREEDY = "greedy, report on stdout";
@@ -115,6 +134,12 @@ export interface ParityArgs {
   tolMaxAbs?: number;
   dump?: string;
   html?: string;
+  /** The flags that decide a sweep's results (its run key): argv without output, shard and thread flags. */
+  keyArgv: string[];
+  /** A sweep: one parity run per prompt of this JSON array of strings (src/parity/sweep.ts). */
+  promptsFile?: string;
+  shardFlag?: string;
+  results?: string;
   run: RunArgs;
 }
 
@@ -151,6 +176,10 @@ export function parseParityArgs(argv: string[]): ParityArgs {
     tolMaxAbs: parseToleranceFlag("tol_max_abs", own.tol_max_abs),
     dump: own.dump,
     html: own.html,
+    keyArgv: keyArgvOf(argv),
+    promptsFile: own.prompts_file,
+    shardFlag: own.shard,
+    results: own.results,
     run,
   };
 }
@@ -190,26 +219,26 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   if (p.dump !== undefined && inputs.some((i) => i !== undefined && resolve(i) === resolve(p.dump!)))
     throw new UserError(`--dump ${p.dump}: is an input of this run; choose an empty directory`);
 
+  const prompts = p.promptsFile !== undefined ? readPrompts(p.promptsFile) : undefined;
+  if (prompts !== undefined) {
+    if (prompts.length === 0) throw new UserError(`prompts file ${p.promptsFile}: the array is empty`);
+    if (p.dump !== undefined) throw new UserError("parity --prompts_file: --dump records one run; record a single prompt's run instead");
+    if (a.tokenizedPrompt !== undefined || a.prompts.length > 0) throw new UserError("parity --prompts_file: the prompts come from the file; drop --prompt / --tokenized_prompt");
+  } else if (p.shardFlag !== undefined || p.results !== undefined) throw new UserError("parity: --shard and --results split a sweep; give --prompts_file FILE");
+  if (p.results !== undefined) checkOutputs([{ flag: "--results", path: p.results }], [...inputs, p.promptsFile, p.html]);
+
   const current = a.flow === "current";
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }));
   const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
   const family = familyFor(a, model.config);
+  const init = backendInitFor(a, model);
+  if (prompts !== undefined) return await sweepCommand(p, prompts, io, { model, family, format: loaded.format, init, hooks });
   const prompt = await promptTokens(a, model.config.vocabSize, family);
   checkFlowShape(a, model, prompt, loaded.format, io);
-  const init = backendInitFor(a, model);
   const tolerance = applyOverrides(defaultTolerance(p.backend, p.dtype), { sqnrDb: p.tolSqnrDb, maxKl: p.tolKl, maxAbs: p.tolMaxAbs });
 
   const reference = createReferenceBackend(init);
-  let candidate = await createBackend(p.backend, init, {
-    replayDir: p.replayDir,
-    providers: p.providers,
-    taps: true,
-    pte: p.pte,
-    backendLib: p.qnnBackendLib,
-    systemLib: p.qnnSystemLib,
-    provider: p.qnnProvider,
-    threads: a.threads,
-  });
+  let candidate = await candidateBackend(p, init);
   let recording: { complete(): void } | undefined;
   try {
     if (hooks.wrapCandidate) candidate = hooks.wrapCandidate(candidate, init);
@@ -218,14 +247,7 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
       recording = rec;
       candidate = rec;
     }
-    const common = { model, reference, candidate, promptTokens: prompt, steps: p.steps, tolerance };
-    const report = await withProgress(ttyProgress(io, !a.json, "parity"), (bar) =>
-      runParity(
-        current
-          ? { ...common, flow: "current", mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, lookahead: lookaheadOption(a), onProgress: bar.update }
-          : { ...common, mode: a.modelMode as EvalMode, kvUpdater: a.kvUpdater, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, onProgress: bar.update },
-      ),
-    );
+    const report = await withProgress(ttyProgress(io, !a.json, "parity"), (bar) => parityOf(a, { model, reference, candidate, promptTokens: prompt, steps: p.steps, tolerance }, bar.update));
     recording?.complete();
     if (p.html !== undefined) {
       const f = openAtomicFile(p.html, "--html", io.interrupts);
@@ -239,4 +261,110 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
     candidate.dispose();
     reference.dispose();
   }
+}
+
+/** The candidate backend the flags name, with taps (for the bisection). */
+function candidateBackend(p: ParityArgs, init: BackendInit): Promise<Backend> {
+  return createBackend(p.backend!, init, {
+    replayDir: p.replayDir,
+    providers: p.providers,
+    taps: true,
+    pte: p.pte,
+    backendLib: p.qnnBackendLib,
+    systemLib: p.qnnSystemLib,
+    provider: p.qnnProvider,
+    threads: p.run.threads,
+  });
+}
+
+type ParityCommon = { model: Model; reference: Backend; candidate: Backend; promptTokens: number[]; steps: number; tolerance: ParityTolerance };
+
+/** One parity run of the flow the flags select. */
+function parityOf(a: RunArgs, common: ParityCommon, onProgress?: (done: number, total: number) => void): Promise<ParityReport> {
+  return runParity(
+    a.flow === "current"
+      ? { ...common, flow: "current", mode: a.modelMode as CurrentMode, contextLen: a.contextLen, prefillArLen: a.prefillArLen, maxSeqLen: a.maxSeqLen, lookahead: lookaheadOption(a), onProgress }
+      : { ...common, mode: a.modelMode as EvalMode, kvUpdater: a.kvUpdater, kvSeqLen: a.kvSeqLen, prefillSeqLen: a.prefillSeqLen, onProgress },
+  );
+}
+
+/**
+ * `parity --prompts_file`: one lock-step parity run per prompt (the same backends throughout), condensed into sweep
+ * records (src/parity/sweep.ts); sharded with --shard / the environment into a resumable --results file.
+ */
+async function sweepCommand(
+  p: ParityArgs,
+  prompts: string[],
+  io: RunIO,
+  o: { model: Model; family: ModelFamily; format: string; init: BackendInit; hooks: ParityHooks },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  const a = p.run;
+  const { model, family } = o;
+  const V = model.config.vocabSize;
+  const shard: Shard = p.shardFlag !== undefined ? parseShardSpec(p.shardFlag, "--shard") : (shardFromEnv(env) ?? { index: 0, count: 1 });
+  if (shard.count > 1 && p.results === undefined) throw new UserError(`parity: shard ${shard.index}/${shard.count} needs --results FILE (its prompts are merged with llama-golden merge)`);
+  const path = a.tokenizerBin ?? a.tokenizerModel;
+  if (path === undefined) throw new UserError("parity --prompts_file: no tokenizer: give --tokenizer_bin / --tokenizer_model (the prompts are text)");
+  const tokenizer = await loadTokenizer(path, { expectedVocabSize: a.foldVocab ? undefined : V });
+  const ids = prompts.map((text, i) => {
+    try {
+      const t = assemblePrompt({ family, tokenizer, prompt: text, systemPrompt: a.systemPrompt, foldVocab: a.foldVocab, vocabSize: V }).ids;
+      checkFlowShape(a, model, t, o.format, { stderr: () => {} });
+      return t;
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`prompts file ${p.promptsFile}: prompt ${i}: ${e.message}`);
+      throw e;
+    }
+  });
+  const tolerance = applyOverrides(defaultTolerance(p.backend!, p.dtype), { sqnrDb: p.tolSqnrDb, maxKl: p.tolKl, maxAbs: p.tolMaxAbs });
+  const meta: SweepMeta = { kind: "parity-sweep", backend: p.backend!, flow: a.flow === "current" ? "current" : "seed", mode: a.modelMode, promptsFile: basename(p.promptsFile!), tolerance, items: prompts.length };
+  const key = createHash("sha256").update(JSON.stringify({ v: 1, argv: p.keyArgv, prompts })).digest("hex");
+  const store = p.results !== undefined
+    ? await openResultsStore<SweepRecord>(p.results, { key: { key, items: prompts.length, description: `parity sweep: ${p.backend} vs reference` }, shard, meta }, io)
+    : undefined;
+  const mine = itemsOfShard(prompts.length, shard.index, shard.count);
+  const records: SweepRecord[] = [];
+  const todo: number[] = [];
+  for (const i of mine) {
+    const done = store?.done.get(i);
+    if (done) records.push(done);
+    else todo.push(i);
+  }
+  if (store && records.length > 0 && !a.json) io.stderr(`resuming ${p.results}: ${records.length} of ${mine.length} prompts already run\n`);
+  const reference = createReferenceBackend(o.init);
+  let candidate = await candidateBackend(p, o.init);
+  try {
+    if (o.hooks.wrapCandidate) candidate = o.hooks.wrapCandidate(candidate, o.init);
+    await withProgress(ttyProgress(io, !a.json, "parity sweep"), async (bar) => {
+      bar.update(0, todo.length);
+      let n = 0;
+      for (const i of todo) {
+        const report = await parityOf(a, { model, reference, candidate, promptTokens: ids[i], steps: p.steps, tolerance });
+        const rec = sweepRecordOf(i, prompts[i], report);
+        await store?.append(rec);
+        records.push(rec);
+        bar.update(++n, todo.length);
+      }
+    });
+  } finally {
+    candidate.dispose();
+    reference.dispose();
+    store?.close();
+  }
+  if (shard.count > 1) {
+    const failed = records.filter((r) => !r.passed).length;
+    const msg = `shard ${shard.index}/${shard.count}: ${mine.length} prompts run into ${p.results} (${failed} failed); make the report with llama-golden merge`;
+    io.stdout(a.json ? JSON.stringify({ shard: shard.index, shards: shard.count, items: mine.length, failed, results: resolve(p.results!) }) + "\n" : msg + "\n");
+    return failed === 0 ? 0 : 1;
+  }
+  const report = buildSweepReport(meta, records);
+  if (p.html !== undefined) {
+    const f = openAtomicFile(p.html, "--html", io.interrupts);
+    f.write(new TextEncoder().encode(sweepHtml(report)));
+    f.commit();
+    if (!a.json) io.stderr(writtenNote("HTML report", p.html));
+  }
+  io.stdout(a.json ? sweepJson(report) + "\n" : sweepMarkdown(report));
+  return report.passed ? 0 : 1;
 }

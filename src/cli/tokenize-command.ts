@@ -36,7 +36,8 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-function readPrompts(path: string): string[] {
+/** A --prompts_file: a JSON array of strings (also parity's sweep). */
+export function readPrompts(path: string): string[] {
   let v: unknown;
   try {
     v = JSON.parse(new TextDecoder().decode(readUserFile(path, "prompts file")));
