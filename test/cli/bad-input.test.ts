@@ -285,6 +285,65 @@ add("compare_encodings: --tol_offset -1", [...CE, ENC_GOOD, ENC_GOOD, "--tol_off
 add("compare_encodings: --name_map not JSON", [...CE, ENC_GOOD, ENC_GOOD, "--name_map", RECIPE_BAD], /--name_map .*recipe-bad\.json: not valid JSON/);
 add("compare_encodings: --name_map values not names", [...CE, ENC_GOOD, ENC_GOOD, "--name_map", PARAMS_WRONG], /--name_map .*params-wrong\.json: the value of "dim" is not a non-empty string/);
 add("quant-report --tol_rel without --compare_encodings", [...Q, "--ptq", "16a4w", "--tol_rel", "1e-3"], /--tol_rel is for --compare_encodings/);
+// --- eval ---
+const E = ["eval", ...M, "--flow", "current", "--max_context_len", "32", "--max_seq_len", "32"];
+const DATA = inFile("data.txt", "Lily saw a dog. The dog ran to the park and Lily ran after it.");
+const JSONL_BAD = inFile("data-bad.jsonl", '{"text": "a"}\n{"text": 3}\n');
+const PARQUET_FAKE = inFile("data.parquet", "not a parquet file at all");
+const DUMP_CUT = inFile("dump.u16", new Uint8Array(2 * 512 + 1));
+const BASE_BAD = inFile("bad.base", "LGKLBASE not really");
+add("eval without a dataset", [...E], /give --dataset FILE .* or --device_logits FILE/);
+add("eval --dataset and --device_logits", [...E, "--dataset", DATA, "--device_logits", DUMP_CUT], /not both/);
+add("eval --dataset missing", [...E, "--dataset", join(IN, "nope.txt")], /--dataset .*nope\.txt/);
+add("eval --dataset empty", [...E, "--dataset", EMPTY], /--dataset .*empty\.txt: the file is empty/);
+add("eval --dataset blank", [...E, "--dataset", BLANK], /--dataset .*blank\.txt: the file holds no text/);
+add("eval --dataset binary", [...E, "--dataset", BINARY], /--dataset .*binary\.txt: a binary file/);
+add("eval --dataset not UTF-8", [...E, "--dataset", LATIN1], /--dataset .*latin1\.txt: not UTF-8/);
+add("eval --dataset JSONL with a number", [...E, "--dataset", JSONL_BAD], /data-bad\.jsonl: line 2: "text" is not a string/);
+add("eval --dataset fake Parquet", [...E, "--dataset", PARQUET_FAKE], /data\.parquet: not a Parquet file/);
+add("eval --dataset Parquet without the column", [...E, "--dataset", join(FIXTURES, "calib", "wiki_snappy_v1.parquet"), "--text_column", "body"], /body/);
+add("eval --windowing bogus", [...E, "--dataset", DATA, "--windowing", "sliding"], /--windowing "sliding": expected one of kv, prefill/);
+for (const v of ["0", "-2", "x"]) add(`eval --limit ${v}`, [...E, "--dataset", DATA, "--limit", v], /--limit/);
+add("eval --save_base with --base", [...E, "--dataset", DATA, "--save_base", out("b.base"), "--base", BASE_BAD], /--save_base and --base together/);
+add("eval --base not a base file", [...E, "--dataset", DATA, "--base", GARBAGE], /base file .*garbage\.bin: not an eval base file/);
+add("eval --base truncated", [...E, "--dataset", DATA, "--base", BASE_BAD], /base file .*bad\.base/);
+add("eval --save_base is the dataset", [...E, "--dataset", DATA, "--save_base", DATA], /--save_base.*input of this run/);
+add("eval --html into a missing folder", [...E, "--dataset", DATA, "--html", join(NO_DIR, "e.html")], /--html.*does not exist/);
+add("eval --sqnr_eval=yes", [...E, "--dataset", DATA, "--sqnr_eval=yes"], /--sqnr_eval takes no value/);
+for (const flag of ["temperature", "seed", "dump_logits", "dump_logits_path", "model_mode", "ngram"])
+  add(`eval --${flag} is refused`, [...E, "--dataset", DATA, `--${flag}`, "1"], new RegExp(`--${flag} is not used by eval`));
+add("eval --logits_scale without --device_logits", [...E, "--dataset", DATA, "--logits_scale", "0.1"], /describe a --device_logits file/);
+add("eval --device_logits without the encoding", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily"], /uint16 logits need --logits_scale and --logits_offset/);
+add("eval --device_logits --logits_scale 0", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_scale", "0", "--logits_offset", "0"], /--logits_scale 0: expected a number > 0/);
+add("eval --device_logits --logits_offset 1.5", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_scale", "0.1", "--logits_offset", "1.5"], /--logits_offset 1\.5: expected an integer/);
+add("eval --device_logits --logits_dtype int8", [...E, "--device_logits", DUMP_CUT, "--logits_dtype", "int8"], /--logits_dtype "int8"/);
+add("eval --device_logits truncated", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_scale", "0.1", "--logits_offset", "-32768"], /device logits .*dump\.u16: 1025 bytes is not a whole number of 512-entry uint16 rows/);
+add("eval --device_logits with --windowing", [...E, "--device_logits", DUMP_CUT, "--windowing", "kv"], /--windowing does not apply/);
+add("eval --device_logits missing", [...E, "--device_logits", join(IN, "nope.u16"), "--prompt", "Lily", "--logits_dtype", "float32"], /nope\.u16/);
+for (const v of ["3/3", "a/b", "1/0", "-1/3", "1.5/3", "2"]) add(`eval --shard ${JSON.stringify(v)}`, [...E, "--dataset", DATA, "--shard", v, "--results", out("s.jsonl")], /--shard/);
+add("eval --shard without --results", [...E, "--dataset", DATA, "--shard", "0/2"], /shard 0\/2 needs --results FILE/);
+add("eval --results is the dataset", [...E, "--dataset", DATA, "--results", DATA], /--results.*input of this run/);
+add("eval --results of another format", [...E, "--dataset", DATA, "--results", TEXT], /results file .*calib\.txt: not a llama-golden results file/);
+add("eval --save_base with --shard", [...E, "--dataset", DATA, "--save_base", out("b.base"), "--shard", "0/2", "--results", out("s.jsonl")], /--save_base needs one whole run/);
+// --- merge ---
+const RESULTS_TORN = inFile("torn.jsonl", '{"format":"llama-golden-results","version":1,"key":{"key":"k","items":2,"description":"d"},"shard":{"index":0,"count":1},"meta":{}}\n{"item":0');
+const RESULTS_HALF = inFile("half.jsonl", '{"format":"llama-golden-results","version":1,"key":{"key":"k","items":2,"description":"d"},"shard":{"index":0,"count":2},"meta":{}}\n{"item":0}\n');
+add("merge without files", ["merge"], /give the --results files/);
+add("merge a missing file", ["merge", join(IN, "nope.jsonl")], /nope\.jsonl/);
+add("merge a text file", ["merge", TEXT], /calib\.txt: not a llama-golden results file/);
+add("merge a torn shard", ["merge", RESULTS_TORN], /torn\.jsonl: ends with a torn line/);
+add("merge a missing shard", ["merge", RESULTS_HALF], /1 of 2 shards missing \(1\/2\)/);
+add("merge an unknown flag", ["merge", RESULTS_HALF, "--steps", "3"], /unknown flag "--steps"/);
+add("merge --html onto a shard file", ["merge", RESULTS_HALF, "--html", RESULTS_HALF], /--html.*input of this run/);
+// --- parity sweeps ---
+const PROMPTS_OK = inFile("prompts-ok.json", JSON.stringify(["Lily saw a dog"]));
+add("parity --prompts_file not strings", ["parity", ...M, "--backend", "reference", "--prompts_file", PROMPTS_BAD], /prompts-bad\.json: expected a JSON array of strings/);
+add("parity --prompts_file empty array", ["parity", ...M, "--backend", "reference", "--prompts_file", inFile("prompts-empty.json", "[]")], /the array is empty/);
+add("parity --shard without a sweep", ["parity", ...M, "--backend", "reference", "--shard", "0/2"], /--shard and --results split a sweep/);
+add("parity sweep --shard bogus", ["parity", ...M, "--backend", "reference", "--prompts_file", PROMPTS_OK, "--shard", "2/2", "--results", out("p.jsonl")], /--shard/);
+add("parity sweep --shard without --results", ["parity", ...M, "--backend", "reference", "--prompts_file", PROMPTS_OK, "--shard", "0/2"], /needs --results FILE/);
+add("parity sweep with --dump", ["parity", ...M, "--backend", "reference", "--prompts_file", PROMPTS_OK, "--dump", out("d")], /--dump records one run/);
+add("parity sweep prompt too long", ["parity", ...M, "--backend", "reference", "--prompts_file", inFile("prompts-long.json", JSON.stringify(["a ".repeat(400)])), "--kv_seq_len", "16"], /prompts-long\.json: prompt 0: /);
 // --- tokenize ---
 add("tokenize without a prompt", ["tokenize", "--tokenizer_model", TIKTOKEN], /--prompt/);
 add("tokenize missing tokenizer file", ["tokenize", "--tokenizer_model", join(IN, "nope.model"), "--prompt", "hi"], /nope\.model/);
