@@ -41,7 +41,7 @@ import { encodeBaseHeader, encodeBaseRow, openBaseFile, checkBaseMatches, tokens
 import { readDeviceLogits } from "../eval/device-logits.js";
 import type { ItemRecord } from "../eval/records.js";
 import { itemsOfShard, parseShardSpec, shardFromEnv, type Shard } from "../eval/shard.js";
-import { openResultsStore } from "../eval/results-store.js";
+import { asStored, openResultsStore } from "../eval/results-store.js";
 
 export const EVAL_HELP = `llama-golden eval — perplexity and KL statistics over a dataset, or of a device's logits
 
@@ -140,7 +140,9 @@ export function keyArgvOf(argv: string[]): string[] {
       continue;
     }
     if (m && KEYLESS_BOOL.has(m[1])) continue;
-    out.push(argv[i]);
+    // --flag=v and --flag v are the same run.
+    if (m && m[2] !== undefined) out.push(`--${m[1]}`, m[2].slice(1));
+    else out.push(argv[i]);
   }
   return out;
 }
@@ -405,7 +407,7 @@ export async function evalCommand(argv: string[], io: RunIO, env: NodeJS.Process
       bar.update(0, rowsTodo);
       for (const i of todo) {
         const { doc, w } = windows[i];
-        const rec = await scoreWindow({ item: i, doc }, w, {
+        const rec = asStored(await scoreWindow({ item: i, doc }, w, {
           run,
           reference,
           base: base ? (n) => base!.row(n) : undefined,
@@ -413,7 +415,7 @@ export async function evalCommand(argv: string[], io: RunIO, env: NodeJS.Process
           onBaseRow: baseOut ? (r) => baseOut!.write(encodeBaseRow(r, V)) : undefined,
           piece,
           onRow: () => bar.update(++rows, rowsTodo),
-        });
+        }), `eval item ${i}`);
         await store?.append(rec);
         records.push(rec);
       }

@@ -34,7 +34,7 @@ import { buildSweepReport, sweepHtml, sweepJson, sweepMarkdown, sweepRecordOf, t
 import { readPrompts } from "./tokenize-command.js";
 import { keyArgvOf } from "./eval-command.js";
 import { itemsOfShard, parseShardSpec, shardFromEnv, type Shard } from "../eval/shard.js";
-import { openResultsStore } from "../eval/results-store.js";
+import { asStored, openResultsStore } from "../eval/results-store.js";
 
 export const PARITY_HELP = `llama-golden parity — compare a backend with the reference engine, graph call by graph call
 
@@ -341,7 +341,7 @@ async function sweepCommand(
       let n = 0;
       for (const i of todo) {
         const report = await parityOf(a, { model, reference, candidate, promptTokens: ids[i], steps: p.steps, tolerance });
-        const rec = sweepRecordOf(i, prompts[i], report);
+        const rec = asStored(sweepRecordOf(i, prompts[i], report), `parity sweep prompt ${i}`);
         await store?.append(rec);
         records.push(rec);
         bar.update(++n, todo.length);

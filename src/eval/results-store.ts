@@ -41,9 +41,17 @@ export interface ResultsStore<R extends { item: number }> {
 /** JSON of a record, refusing non-finite numbers (they would come back as null). */
 function finiteJson(v: unknown, what: string): string {
   return JSON.stringify(v, (k, x) => {
-    if (typeof x === "number" && !Number.isFinite(x)) throw new Error(`${what}: field "${k}" is ${x}, which JSON cannot hold`);
+    if (typeof x === "number" && !Number.isFinite(x)) throw new UserError(`${what}: field "${k}" is ${x}, which a results file cannot hold (non-finite logits from the backend?)`);
     return x;
   });
+}
+
+/**
+ * A record as a results file gives it back (JSON round trip: −0 becomes 0). Commands keep this form in memory too, so
+ * a single run, a resumed run and merged shards report from identical numbers.
+ */
+export function asStored<R>(record: R, what: string): R {
+  return JSON.parse(finiteJson(record, what)) as R;
 }
 
 /** The complete lines of a file and the byte length they span (a torn tail after the last newline is left out). */
@@ -110,7 +118,7 @@ export async function openResultsStore<R extends { item: number }>(path: string,
   const line1 = finiteJson({ format: RESULTS_FORMAT, version: RESULTS_VERSION, ...header }, `results file ${path}`) + "\n";
   let fd: number;
   try {
-    if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`--results ${path}: is a directory, expected a file`);
+    if (existsSync(path) && !statSync(path).isFile()) throw new UserError(`--results ${path}: not a regular file (a results file is appended to and synced)`);
     fd = openSync(path, existsSync(path) ? "r+" : "wx+");
   } catch (e) {
     if (e instanceof UserError) throw e;
@@ -129,6 +137,8 @@ export async function openResultsStore<R extends { item: number }>(path: string,
         throw new UserError(`results file ${path}: written by another run (${h.key.description}; its flags, model or data differ) — give another --results file`);
       if (h.shard.index !== header.shard.index || h.shard.count !== header.shard.count)
         throw new UserError(`results file ${path}: holds shard ${h.shard.index}/${h.shard.count}, this run is shard ${header.shard.index}/${header.shard.count}`);
+      if (JSON.stringify(h.meta) !== JSON.stringify(JSON.parse(finiteJson(header.meta, `results file ${path}`))))
+        throw new UserError(`results file ${path}: its description of the run differs from this run's (another version of llama-golden?) — give another --results file`);
       for (let i = 1; i < lines.length; i++) {
         const r = checkRecord<R>(path, parseLine(path, lines[i], i + 1), i + 1, h, done);
         done.set(r.item, r);
@@ -147,12 +157,26 @@ export async function openResultsStore<R extends { item: number }>(path: string,
   return {
     done,
     async append(record: R) {
-      const text = finiteJson(record, `results file ${path}: item ${record.item}`) + "\n";
+      const i = record.item;
+      if (!(Number.isSafeInteger(i) && i >= 0 && i < header.key.items && i % header.shard.count === header.shard.index) || done.has(i))
+        throw new Error(`results file ${path}: item ${i} is not a new item of shard ${header.shard.index}/${header.shard.count}`);
+      const text = finiteJson(record, `results file ${path}: item ${i}`) + "\n";
       const bytes = Buffer.from(text, "utf8");
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off, at + off);
+      try {
+        let off = 0;
+        while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off, at + off);
+        fsyncSync(fd);
+      } catch (e) {
+        // Leave no partial line behind: the file ends with its last whole record again.
+        try {
+          ftruncateSync(fd, at);
+        } catch {
+          // the write error below says what happened
+        }
+        throw new UserError(`results file ${path}: ${describeFsError(e)}`);
+      }
       at += bytes.length;
-      fsyncSync(fd);
+      done.set(i, record);
     },
     close: () => closeSync(fd),
   };

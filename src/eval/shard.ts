@@ -50,6 +50,9 @@ export function shardFromEnv(env: NodeJS.ProcessEnv): Shard | undefined {
     const step = get("SLURM_ARRAY_TASK_STEP");
     if (step !== undefined && step !== 1) throw new UserError(`SLURM_ARRAY_TASK_STEP=${step}: a stepped job array leaves shards out; use --array=0-${count - 1} or give --shard K/N`);
     const min = get("SLURM_ARRAY_TASK_MIN") ?? 0;
+    const max = get("SLURM_ARRAY_TASK_MAX");
+    if (max !== undefined && max - min + 1 !== count)
+      throw new UserError(`SLURM_ARRAY_TASK_MIN..MAX = ${min}..${max} is not ${count} consecutive ids (SLURM_ARRAY_TASK_COUNT): a listed array leaves shards out; use --array=0-${count - 1} or give --shard K/N`);
     if (slurmId < min) throw new UserError(`SLURM_ARRAY_TASK_ID=${slurmId} is below SLURM_ARRAY_TASK_MIN=${min}`);
     return checkShard(slurmId - min, count, "SLURM_ARRAY_TASK_ID");
   }

@@ -27,6 +27,8 @@ describe("shards", () => {
     expect(shardFromEnv({ SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_COUNT: "4" })).toEqual({ index: 1, count: 4 });
     expect(shardFromEnv({ JOB_COMPLETION_INDEX: "3", LLAMA_GOLDEN_SHARD_COUNT: "8" })).toEqual({ index: 3, count: 8 });
     expect(() => shardFromEnv({ SLURM_ARRAY_TASK_ID: "1" })).toThrow(/SLURM_ARRAY_TASK_COUNT is not/);
+    expect(() => shardFromEnv({ SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "3", SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_MAX: "5" })).toThrow(/not 3 consecutive ids/);
+    expect(shardFromEnv({ SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "3", SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_MAX: "2" })).toEqual({ index: 2, count: 3 });
     expect(() => shardFromEnv({ SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "4", SLURM_ARRAY_TASK_STEP: "2" })).toThrow(/stepped/);
     expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: "3" })).toThrow(/LLAMA_GOLDEN_SHARD_COUNT/);
     expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: "8", LLAMA_GOLDEN_SHARD_COUNT: "8" })).toThrow(/not below/);
@@ -81,6 +83,11 @@ describe("results file", () => {
     const before = readFileSync(p);
     await expect(openResultsStore(p, header(0, 2, "other"), quiet)).rejects.toThrow(/another run/);
     await expect(openResultsStore(p, header(1, 2), quiet)).rejects.toThrow(/holds shard 0\/2, this run is shard 1\/2/);
+    await expect(openResultsStore(p, { ...header(0, 2), meta: { m: 2 } }, quiet)).rejects.toThrow(/description of the run differs/);
+    const again = await openResultsStore(p, header(0, 2), quiet);
+    await expect(again.append({ item: 0 })).rejects.toThrow(/not a new item/);
+    await expect(again.append({ item: 1 })).rejects.toThrow(/not a new item/);
+    again.close();
     expect(readFileSync(p)).toEqual(before);
     const bad = fresh();
     writeFileSync(bad, before.toString() + "not json\n" + '{"item": 2}\n');
