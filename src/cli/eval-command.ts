@@ -58,7 +58,8 @@ Dataset:
                           (seed flow: kv_seq_len - 1), each a fresh kv-mode runner, every token scored once, the
                           first window after the BOS (else EOS) token; prefill: non-overlapping chunks of the
                           prefill graph (current flow: min(max_context_len - prefill_ar_len, max_seq_len - 1)
-                          tokens; seed flow: prefill_seq_len), the first token of each chunk context only
+                          tokens; seed flow: prefill_seq_len - 1, fp32 only), the first token of each chunk
+                          context only
 
 Comparisons:
   --save_base FILE        store this run's log-probabilities (uint16 per vocabulary entry and token) as a base
@@ -234,7 +235,8 @@ function windowLength(a: RunArgs, w: Windowing): number {
     const seqLen = Math.min(a.maxSeqLen, a.contextLen);
     return w === "kv" ? seqLen - 1 : Math.min(a.contextLen - a.prefillArLen, seqLen - 1);
   }
-  return w === "kv" ? a.kvSeqLen - 1 : a.prefillSeqLen;
+  // The seed's prefill-only mode takes at most prefill_seq_len − 1 prompt tokens (its runner's check).
+  return w === "kv" ? a.kvSeqLen - 1 : a.prefillSeqLen - 1;
 }
 
 /** A WindowRunner over a backend for the run's flow and windowing. */
@@ -286,6 +288,8 @@ export async function evalCommand(argv: string[], io: RunIO, env: NodeJS.Process
   const modelMode = p.windowing === "kv" || device ? "kv" : current ? "hybrid" : "prefill";
   const a: RunArgs = { ...p.run, modelMode };
   if (current) checkCurrentQuantFlags(a);
+  if (!current && modelMode === "prefill" && (a.ptq !== undefined || a.recipe !== undefined))
+    throw new UserError("eval --windowing prefill in the seed flow runs the prefill-only graph, which --ptq does not quantize: use --windowing kv, or --flow current (its prefill chunks run the quantized AR-N graph)");
   const shard: Shard = device ? { index: 0, count: 1 } : p.shardFlag !== undefined ? parseShardSpec(p.shardFlag, "--shard") : (shardFromEnv(env) ?? { index: 0, count: 1 });
   if (shard.count > 1 && p.results === undefined) throw new UserError(`eval: shard ${shard.index}/${shard.count} needs --results FILE (its items are merged with llama-golden merge)`);
   const outputs = [

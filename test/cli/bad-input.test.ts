@@ -321,6 +321,7 @@ add("eval --device_logits truncated", [...E, "--device_logits", DUMP_CUT, "--pro
 add("eval --device_logits with --windowing", [...E, "--device_logits", DUMP_CUT, "--windowing", "kv"], /--windowing does not apply/);
 add("eval --device_logits missing", [...E, "--device_logits", join(IN, "nope.u16"), "--prompt", "Lily", "--logits_dtype", "float32"], /nope\.u16/);
 for (const v of ["3/3", "a/b", "1/0", "-1/3", "1.5/3", "2"]) add(`eval --shard ${JSON.stringify(v)}`, [...E, "--dataset", DATA, "--shard", v, "--results", out("s.jsonl")], /--shard/);
+add("eval seed prefill windowing with --ptq", ["eval", ...M, "--dataset", DATA, "--windowing", "prefill", "--ptq", "8a8w"], /--windowing prefill in the seed flow runs the prefill-only graph/);
 add("eval --shard without --results", [...E, "--dataset", DATA, "--shard", "0/2"], /shard 0\/2 needs --results FILE/);
 add("eval --results is the dataset", [...E, "--dataset", DATA, "--results", DATA], /--results.*input of this run/);
 add("eval --results of another format", [...E, "--dataset", DATA, "--results", TEXT], /results file .*calib\.txt: not a llama-golden results file/);
