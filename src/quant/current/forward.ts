@@ -15,7 +15,9 @@
 // - inside attention (src/quant/current/attention.ts): q·k, the ÷√hd (derived encoding), the mask add — or the masked
 //   softmax's row min, min - 20 and select —, and the softmax output, each fake-quantized with its layer's encoding.
 // With integer arithmetic (the default, src/quant/current/integer.ts) the convs, q·k and softmax·V run on codes with
-// exact sums and one requantization each instead of the fp32 products followed by the q/dq.
+// exact sums and one requantization each instead of the fp32 products followed by the q/dq. By default those run on the
+// fast path (integer-fast.ts: the WebAssembly SIMD conv kernel, and the large q/dq points on float32 SIMD lanes),
+// bit-identical to the plain one (`integerPath: "plain"`, integer.ts / activations.ts), which stays the test oracle.
 // Not modelled (fp32 on quantized inputs, see encodings.ts): the RoPE internals, SiLU before the multiply, RMSNorm
 // internals.
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
@@ -24,8 +26,10 @@ import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js"
 import type { AttendRowFn } from "../../engine/attention.js";
 import { matMulRows } from "../../engine/kernels.js";
 import { attentionPointName, attentionPoints, stagedAttendRow, type AttentionPoint } from "./attention.js";
+import { createFastConvRows, createFastFakeQuant, fastProbsTimesV, fastScores, newAttentionScratch, type ConvRowsFn, type FakeQuantFn } from "./integer-fast.js";
 import { integerConvRows, integerProbsTimesV, integerScores, type AttentionIntegerEncodings, type CurrentArithmetic, type IntegerStats } from "./integer.js";
 import { fakeQuant, fakeQuantInPlace } from "./activations.js";
+import type { QuantEncoding } from "../affine.js";
 import { convWeight } from "./recipe.js";
 import { encodingOf, type ConvQuant, kCacheName, kR3Name, MASK_NAME, qR3Name, tapEncodingName, vCacheName, type CurrentEncodings } from "./encodings.js";
 
@@ -49,12 +53,33 @@ export interface QuantArGraphOptions {
   /** Accumulator statistics of the integer arithmetic (added to across calls). */
   stats?: IntegerStats;
   onConv?: ConvObserver;
+  /**
+   * The integer arithmetic's implementation: "fast" (default: integer-fast.ts — the WebAssembly SIMD conv, the attention
+   * matmuls with their codes converted once) or "plain" (integer.ts, the oracle). Bit-identical.
+   */
+  integerPath?: "fast" | "plain";
+  /** The fast conv to use (share one between the graphs of a backend so the weight codes are copied once). */
+  convRows?: ConvRowsFn;
+  /** The fast q/dq to use (shared likewise). */
+  fakeQuant?: FakeQuantFn;
 }
 
 export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantArGraphOptions = {}): QuantArGraph {
   const { onConv } = opts;
   const integer = (opts.arithmetic ?? "integer") === "integer";
   const stats = opts.stats ?? { int32Overflows: 0, maxAccumulator: 0 };
+  const plain = opts.integerPath === "plain";
+  const convRows = integer && !plain ? (opts.convRows ?? createFastConvRows()) : integerConvRows;
+  // The large q/dq points (K/V cache inputs, conv outputs) on the kernel's float32 SIMD lanes unless the plain path is asked for.
+  const fqBig = plain ? fakeQuantInPlace : (opts.fakeQuant ?? createFastFakeQuant());
+  const fqCopy = (x: Float32Array, e: QuantEncoding): Float32Array => {
+    const y = x.slice();
+    fqBig(y, e);
+    return y;
+  };
+  const scratch = newAttentionScratch();
+  const scoresFn: typeof integerScores = plain ? integerScores : (q, qOff, hd, view, cols, sc, e, st) => fastScores(q, qOff, hd, view, cols, sc, e, st, scratch);
+  const timesVFn: typeof integerProbsTimesV = plain ? integerProbsTimesV : (p, cols, hd, view, y, yOff, e, st) => fastProbsTimesV(p, cols, hd, view, y, yOff, e, st, scratch);
   const model = graph.model;
   const c = model.config;
   const byWeight = new Map<Float32Array, (typeof enc.convs)[number]>();
@@ -67,10 +92,10 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
       xin = x.slice(0, t * n);
       fakeQuantInPlace(xin, q.input);
     }
-    if (integer) integerConvRows(y, q.weights, xin, t, q.input, q.output, stats);
+    if (integer) convRows(y, q.weights, xin, t, q.input, q.output, stats);
     else {
       matMulRows(y, q.weights.device, xin, t, m, n);
-      fakeQuantInPlace(y, q.output, 0, t * m);
+      fqBig(y, q.output, 0, t * m);
     }
     onConv?.(q, xin.slice(0, t * n), y.slice(0, t * m));
   };
@@ -105,8 +130,8 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
       attn: encodingOf(enc, tapEncodingName(l, "attn")!),
     };
     return stagedAttendRow(enc.attention.maskedSoftmax, stage, {
-      scores: (q, qOff, hd, view, cols, scores) => integerScores(q, qOff, hd, view, cols, scores, ie, stats),
-      timesV: (p, cols, hd, view, y, yOff) => integerProbsTimesV(p, cols, hd, view, y, yOff, ie, stats),
+      scores: (q, qOff, hd, view, cols, scores) => scoresFn(q, qOff, hd, view, cols, scores, ie, stats),
+      timesV: (p, cols, hd, view, y, yOff) => timesVFn(p, cols, hd, view, y, yOff, ie, stats),
     });
   });
   const hooks: ArHooks = {
@@ -124,8 +149,8 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
       attnMask: fakeQuant(inp.attnMask, maskEnc),
       // The window mask holds the same two values; it takes the causal mask's encoding.
       ...(inp.windowMask ? { windowMask: fakeQuant(inp.windowMask, maskEnc) } : {}),
-      kCaches: inp.kCaches.map((k, l) => fakeQuant(k, kEnc[l])),
-      vCaches: inp.vCaches.map((v, l) => fakeQuant(v, vEnc[l])),
+      kCaches: inp.kCaches.map((k, l) => fqCopy(k, kEnc[l])),
+      vCaches: inp.vCaches.map((v, l) => fqCopy(v, vEnc[l])),
     }),
   };
   const w = model.weights;

@@ -28,15 +28,15 @@ const MAX_EXACT = 2 ** 53;
 const INT32 = 2 ** 31;
 const fround = Math.fround;
 
-function track(stats: IntegerStats, acc: number): void {
+export function track(stats: IntegerStats, acc: number): void {
   const a = Math.abs(acc);
   if (a > stats.maxAccumulator) stats.maxAccumulator = a;
   if (a >= INT32) stats.int32Overflows++;
   if (a >= MAX_EXACT) throw new Error("integer accumulation exceeded 2^53");
 }
 
-/** The value of the output code of an accumulator under multiplier m and encoding e. */
-function requantized(acc: number, m: number, e: QuantEncoding): number {
+/** The value of the output code of an accumulator under multiplier m and encoding e (also the fast path's). */
+export function requantized(acc: number, m: number, e: QuantEncoding): number {
   let q = roundHalfEven(acc * m) + e.zeroPoint;
   if (q < e.qmin) q = e.qmin;
   else if (q > e.qmax) q = e.qmax;

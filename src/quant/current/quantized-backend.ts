@@ -16,6 +16,9 @@ import { createArGraph } from "../../engine/ar-graph.js";
 import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js";
 import { dequantizeInto, quantizeInto } from "./activations.js";
 import { encodingOf, kCacheName, LOGITS_NAME, MASK_NAME, vCacheName, type CurrentEncodings } from "./encodings.js";
+import { createFastConvRows, createFastFakeQuant, fastConvSupported } from "./integer-fast.js";
+import { createIntDotInstance, intDotSupported } from "../../compute/int-dot.js";
+import { createIntegerKernel, type IntegerKernel } from "../../compute/integer-kernel.js";
 import { quantArForward, quantArGraph, type ConvObserver, type QuantArGraph } from "./forward.js";
 import type { CurrentArithmetic, IntegerStats } from "./integer.js";
 
@@ -59,6 +62,14 @@ export interface CurrentQuantizedOptions {
   onConv?: ConvObserver;
   /** Integer codes and accumulators (default) or the fp32 fake-quant oracle (src/quant/current/integer.ts). */
   arithmetic?: CurrentArithmetic;
+  /** The integer arithmetic's implementation: "fast" (default, integer-fast.ts) or "plain" (integer.ts, the oracle). */
+  integerPath?: "fast" | "plain";
+  /**
+   * The fast path's conv kernel (src/compute/integer-kernel.ts), e.g. one split over threads by createIntegerKernel(n);
+   * default: a new one on the calling thread. The backend's dispose() disposes it only when `ownKernel` is set.
+   */
+  integerKernel?: IntegerKernel;
+  ownKernel?: boolean;
 }
 
 /** The quantized current-flow graphs of `model` under `encodings` (calibrateCurrent of the same model). */
@@ -67,8 +78,14 @@ export function currentQuantizedBackend(model: Model, encodings: CurrentEncoding
   const graphs = new Map<number, QuantArGraph>();
   const integerStats: IntegerStats = { int32Overflows: 0, maxAccumulator: 0 };
   const arithmetic = opts.arithmetic ?? "integer";
+  // One integer conv (and its copy of the weight codes) for every graph of the backend.
+  const integerPath = opts.integerPath ?? "fast";
+  const fast = integerPath === "fast";
+  const convRows = arithmetic === "integer" && fast && (opts.integerKernel || fastConvSupported()) ? createFastConvRows(opts.integerKernel) : undefined;
+  const fqKernel = fast && intDotSupported() ? createIntDotInstance() : undefined;
+  const fakeQuant = fqKernel ? createFastFakeQuant(fqKernel) : undefined;
   for (const ar of new Set(opts.arLens))
-    graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings, { onConv: opts.onConv, arithmetic, stats: integerStats }));
+    graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings, { onConv: opts.onConv, arithmetic, stats: integerStats, convRows, fakeQuant, integerPath }));
   const graph = (ar: number): QuantArGraph => {
     const g = graphs.get(ar);
     if (!g) throw new Error(`quantized backend: built without an AR-N graph of ${ar} rows (built for AR ${[...graphs.keys()].join(", ")})`);
@@ -118,8 +135,21 @@ export function currentQuantizedBackend(model: Model, encodings: CurrentEncoding
     },
     executeKv: unsupported,
     executePrefill: unsupported,
-    dispose() {},
+    dispose() {
+      if (opts.ownKernel) opts.integerKernel?.dispose();
+    },
   };
+}
+
+/**
+ * currentQuantizedBackend with the fast path's conv kernel split over `threads` threads (the worker pool of
+ * src/compute/pool.ts; bit-identical outputs for every thread count); dispose() ends the workers.
+ */
+export async function createCurrentQuantizedBackend(model: Model, encodings: CurrentEncodings, opts: CurrentQuantizedOptions & { threads?: number }): Promise<CurrentQuantizedBackend> {
+  const threads = opts.threads ?? 1;
+  if (threads <= 1 || (opts.integerPath ?? "fast") !== "fast" || (opts.arithmetic ?? "integer") !== "integer" || !fastConvSupported()) return currentQuantizedBackend(model, encodings, opts);
+  const integerKernel = await createIntegerKernel(threads);
+  return currentQuantizedBackend(model, encodings, { ...opts, integerKernel, ownKernel: true });
 }
 
 /** BackendInit-shaped entry point (the AR lengths of a run). */
