@@ -1,7 +1,8 @@
 // Owns the quantized-simulation rows of `npm run bench` (issue 18): the current flow's AR = 1 decode call on random
 // stories110M- and Llama 3.2 1B-shaped models — the fp32 reference engine and the fp32 wasm backend at 1 and 2 threads,
-// beside the quantized simulation (16a4w and 16a8w, integer arithmetic) with the WebAssembly SIMD integer kernel and,
-// for the ratio, the plain integer path (the oracle). Each row runs in its own child process (a clean peak RSS).
+// beside the quantized simulation (16a4w and 16a8w, integer arithmetic) with the WebAssembly SIMD integer kernels
+// (src/compute/integer-kernel.ts) at 1 and 2 threads and, for the ratio, the plain integer path (the oracle). Each row
+// runs in its own child process (a clean peak RSS, process.resourceUsage().maxRSS).
 // Decode at position 64 of max_context_len 128, medians of timed calls. The quantized graphs are calibrated on one
 // 16-token sequence (the timing does not depend on the encodings' values). Table on stdout, progress on stderr.
 // `-- --quick`: the stories110M shape only, fewer calls.
@@ -14,7 +15,7 @@ import { createParallelReferenceBackend } from "../src/backends/reference.js";
 import { createWasmBackend } from "../src/backends/wasm.js";
 import { builtinRecipe, resolveRecipe, withCliOverrides, type CurrentScheme } from "../src/quant/current/recipe.js";
 import { calibrateCurrent } from "../src/quant/current/calibrate.js";
-import { currentQuantizedBackend } from "../src/quant/current/quantized-backend.js";
+import { createCurrentQuantizedBackend } from "../src/quant/current/quantized-backend.js";
 import { randomModel, STORIES110M_CONFIG } from "./random-model.js";
 import { configOfMetaParams, LLAMA32_1B_PARAMS } from "./write-torch-checkpoint.js";
 import { runScript } from "./script.js";
@@ -47,7 +48,7 @@ async function backendOf(c: Child, model: Model): Promise<Backend> {
   const resolved = resolveRecipe(withCliOverrides(builtinRecipe("stories260k")!, { scheme }), model);
   const seq = Array.from({ length: 16 }, (_, i) => (i * 37 + 1) % model.config.vocabSize);
   const enc = calibrateCurrent(model, resolved, { contextLen: 16, sequences: [seq] });
-  return currentQuantizedBackend(model, enc, { contextLen: CL, arLens: [1], ...(c.kind === "16a4w plain" ? { integerPath: "plain" as const } : {}) });
+  return createCurrentQuantizedBackend(model, enc, { contextLen: CL, arLens: [1], threads: c.threads, ...(c.kind === "16a4w plain" ? { integerPath: "plain" as const } : {}) });
 }
 
 async function child(c: Child): Promise<void> {
@@ -90,8 +91,9 @@ async function main(): Promise<void> {
     const calls = m === "stories110m" ? (quick ? 5 : 15) : 5;
     const wasm = new Map<number, number>();
     const plan: Child[] = [];
-    for (const t of [1, 2]) plan.push({ model: m, kind: "reference", threads: t, calls }, { model: m, kind: "wasm", threads: t, calls });
-    plan.push({ model: m, kind: "16a4w", threads: 1, calls }, { model: m, kind: "16a8w", threads: 1, calls }, { model: m, kind: "16a4w plain", threads: 1, calls: m === "stories110m" ? 5 : 2 });
+    for (const t of [1, 2])
+      plan.push({ model: m, kind: "reference", threads: t, calls }, { model: m, kind: "wasm", threads: t, calls }, { model: m, kind: "16a4w", threads: t, calls }, { model: m, kind: "16a8w", threads: t, calls });
+    plan.push({ model: m, kind: "16a4w plain", threads: 1, calls: m === "stories110m" ? 5 : 2 });
     for (const c of plan) {
       process.stderr.write(`bench quant-sim: ${m} ${c.kind} ${c.threads} thread(s)\n`);
       const r = await spawnChild(c);
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
         continue;
       }
       if (c.kind === "wasm") wasm.set(c.threads, r.ms);
-      const label = c.kind === "reference" ? "fp32 reference" : c.kind === "wasm" ? "fp32 wasm" : c.kind === "16a4w plain" ? "16a4w sim, plain integer path" : `${c.kind} sim, wasm SIMD kernel`;
+      const label = c.kind === "reference" ? "fp32 reference" : c.kind === "wasm" ? "fp32 wasm" : c.kind === "16a4w plain" ? "16a4w sim, plain integer path" : `${c.kind} sim, wasm SIMD integer kernels`;
       const vs = wasm.has(c.threads) ? `${(wasm.get(c.threads)! / r.ms).toFixed(2)}×` : "";
       rows.push(`| ${m} | ${label} | ${c.threads} | ${(1000 / r.ms).toFixed(2)} | ${r.ms.toFixed(1)} | ${(r.rss / 2 ** 30).toFixed(2)} GB | ${vs} |`);
     }

@@ -21,7 +21,7 @@ import { calibrationSequences, readCalibrationSource } from "../quant/calibratio
 import { builtinRecipe, resolveRecipe, readRecipeFile, withCliOverrides, type CurrentRecipe, type CurrentScheme } from "../quant/current/recipe.js";
 import { calibrateCurrent } from "../quant/current/calibrate.js";
 import type { CurrentEncodings } from "../quant/current/encodings.js";
-import { currentQuantizedBackend, type CurrentQuantizedBackend } from "../quant/current/quantized-backend.js";
+import { createCurrentQuantizedBackend, type CurrentQuantizedBackend } from "../quant/current/quantized-backend.js";
 import { serializeCurrentEncodings } from "../quant/current/encodings-file.js";
 import type { RunArgs } from "./args.js";
 import { ttyProgress, withProgress, type ProgressIO } from "./progress.js";
@@ -130,7 +130,7 @@ export async function currentQuantSetup(
     calibrateCurrent(model, resolved, { contextLen: a.contextLen, sequences, attention, seqMseCandidates: K, onProgress: (d, t, phase) => bar.update(d, t, phase) }),
   );
   const calibrationMs = performance.now() - start;
-  const backend = currentQuantizedBackend(model, encodings, { contextLen: a.contextLen, arLens: currentArLens(a), arithmetic: a.quantArithmetic });
+  const backend = await createCurrentQuantizedBackend(model, encodings, { contextLen: a.contextLen, arLens: currentArLens(a), arithmetic: a.quantArithmetic, threads: a.threads });
 
   if (chosen.inferred) notes.push(`note: --ptq with --flow current uses the ${chosen.inferred} recipe (inferred from the checkpoint; --decoder_model NAME or --quant_recipe FILE chooses another)`);
   notes.push(...resolved.notes);

@@ -12,6 +12,8 @@
 // most 1024 columns is 128 steps, so a lane stays within 2^30 < 2^31. The four lanes are then summed in int64 and
 // stored as float64. Deterministic: integer sums are exact, so order does not matter.
 // The same module holds `fq`, the graph's q/dq in float32 SIMD lanes (see fqBody).
+// Superseded for the convs by src/compute/integer-kernel.ts (threaded, int4 packed two per byte, accumulation and
+// requantization in the kernel): the quantized graph calls only `fq` of this module now; `qdot` stays as a reference.
 import { code, encodeModule, F32, I32, I64, op, uleb128, V128, type Code } from "./encoder.js";
 
 /** Largest block the kernel sums in int32 lanes (see the overflow bound in the header). */

@@ -16,8 +16,9 @@
 //   softmax's row min, min - 20 and select —, and the softmax output, each fake-quantized with its layer's encoding.
 // With integer arithmetic (the default, src/quant/current/integer.ts) the convs, q·k and softmax·V run on codes with
 // exact sums and one requantization each instead of the fp32 products followed by the q/dq. By default those run on the
-// fast path (integer-fast.ts: the WebAssembly SIMD conv kernel, and the large q/dq points on float32 SIMD lanes),
-// bit-identical to the plain one (`integerPath: "plain"`, integer.ts / activations.ts), which stays the test oracle.
+// fast path (integer-fast.ts: the WebAssembly SIMD integer kernels of the convs — split over threads when the backend
+// has a pooled kernel — and of the attention matmuls, and the large q/dq points on float32 SIMD lanes), bit-identical
+// to the plain one (`integerPath: "plain"`, integer.ts / activations.ts), which stays the test oracle.
 // Not modelled (fp32 on quantized inputs, see encodings.ts): the RoPE internals, SiLU before the multiply, RMSNorm
 // internals.
 import type { MatMulFn, TapFn } from "../../engine/decoder.js";
@@ -26,7 +27,7 @@ import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js"
 import type { AttendRowFn } from "../../engine/attention.js";
 import { matMulRows } from "../../engine/kernels.js";
 import { attentionPointName, attentionPoints, stagedAttendRow, type AttentionPoint } from "./attention.js";
-import { createFastConvRows, createFastFakeQuant, fastProbsTimesV, fastScores, newAttentionScratch, type ConvRowsFn, type FakeQuantFn } from "./integer-fast.js";
+import { createFastConvRows, createFastFakeQuant, createWasmAttention, type ConvRowsFn, type FakeQuantFn } from "./integer-fast.js";
 import { integerConvRows, integerProbsTimesV, integerScores, type AttentionIntegerEncodings, type CurrentArithmetic, type IntegerStats } from "./integer.js";
 import { fakeQuant, fakeQuantInPlace } from "./activations.js";
 import type { QuantEncoding } from "../affine.js";
@@ -54,8 +55,9 @@ export interface QuantArGraphOptions {
   stats?: IntegerStats;
   onConv?: ConvObserver;
   /**
-   * The integer arithmetic's implementation: "fast" (default: integer-fast.ts — the WebAssembly SIMD conv, the attention
-   * matmuls with their codes converted once) or "plain" (integer.ts, the oracle). Bit-identical.
+   * The integer arithmetic's implementation: "fast" (default: integer-fast.ts — the WebAssembly SIMD kernels of the convs,
+   * split over threads when `convRows` is built on a pooled kernel, and of the attention matmuls) or "plain" (integer.ts,
+   * the oracle). Bit-identical.
    */
   integerPath?: "fast" | "plain";
   /** The fast conv to use (share one between the graphs of a backend so the weight codes are copied once). */
@@ -77,9 +79,10 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
     fqBig(y, e);
     return y;
   };
-  const scratch = newAttentionScratch();
-  const scoresFn: typeof integerScores = plain ? integerScores : (q, qOff, hd, view, cols, sc, e, st) => fastScores(q, qOff, hd, view, cols, sc, e, st, scratch);
-  const timesVFn: typeof integerProbsTimesV = plain ? integerProbsTimesV : (p, cols, hd, view, y, yOff, e, st) => fastProbsTimesV(p, cols, hd, view, y, yOff, e, st, scratch);
+  // The attention matmuls on the WebAssembly SIMD kernels (integer-fast.ts createWasmAttention) unless plain.
+  const fastAttention = integer && !plain ? createWasmAttention() : undefined;
+  const scoresFn: typeof integerScores = fastAttention?.scores ?? integerScores;
+  const timesVFn: typeof integerProbsTimesV = fastAttention?.timesV ?? integerProbsTimesV;
   const model = graph.model;
   const c = model.config;
   const byWeight = new Map<Float32Array, (typeof enc.convs)[number]>();

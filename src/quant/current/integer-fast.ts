@@ -1,39 +1,47 @@
 // Owns the fast integer arithmetic of the current flow's quantized simulation (issue 18): the same exact arithmetic as
-// integer.ts's `integerConvRows` (the plain version, kept as the test oracle), with the integer sums of the convs done
-// by the threaded WebAssembly SIMD kernels of src/compute/integer-kernel.ts.
-//
-// Per conv, once (lazily, at its first call): the weight codes are copied into the kernel's memory — int4 codes packed
-// two per byte (layout "i4x32"), int8 codes as bytes — rows padded with zero codes to a multiple of the kernel block,
-// and the weights' block sums S_rb = Σ_{j∈b} w_rj are kept (no fp32 copy of the weights is made). Per call: the
-// activation codes q (the plain path's quantizeAct) enter as q − 32768 in int16; the kernel gives P_rtb = Σ (q −
-// 32768)·w exactly (int32 lanes over blocks of at most 1024 columns, widened to int64 between blocks: see the bound in
-// integer-kernel.ts), and the plain path's block sum is P_rtb + (32768 − z)·S_rb — the same integer. Per channel the
-// blocks of at most 1024 columns are added (exact integers, in any order); LPBQ keeps the plain order Σ_b m_rb·part_b.
-// The accumulator statistics and the requantization are integer.ts's own functions, in the plain path's (r, t) order,
-// so outputs and statistics are bit-identical. Tokens are processed in tiles so the kernel's output stays within a
-// few MB. LPBQ blocks that are not a multiple of 8 or exceed 1024 columns use the plain path.
+// integer.ts (the plain versions, kept as the test oracles), on hand-written WebAssembly SIMD kernels:
+// - convs (createFastConvRows) on src/compute/integer-kernel.ts, split over the worker pool's threads by output rows
+//   when built on a pooled kernel (createIntegerKernel(n)). Per conv, once (lazily, at its first call): the weight codes
+//   are copied into the kernel's memory — int4 codes packed two per byte (layout "i4x32"), int8 codes as bytes —, rows
+//   padded with zero codes to a multiple of the kernel block, with the weights' block sums S_rb = Σ_{j∈b} w_rj (int32),
+//   LPBQ's multipliers and the channel scales (no fp32 copy of the weights is made). Per call: the activation codes q
+//   (quantizeAct's expression) enter as q − 32768 in int16; the kernel sums P_rtb = Σ (q − 32768)·w exactly (int32
+//   lanes over blocks of at most 1024 columns, widened to int64 between blocks: the bound is in integer-kernel.ts), and
+//   the plain path's block sum is P_rtb + (32768 − z)·S_rb — the same integer; then, in the kernel, the plain path's
+//   float64 accumulation (per channel Σ_b, LPBQ Σ_b m_rb·part_b in the plain order), per-row statistics and
+//   requantization (the same IEEE operations as integer.ts's requantized), so outputs and statistics are bit-identical.
+//   Tokens are processed in tiles so the kernel's output stays within a few MB. LPBQ blocks that are not a multiple of
+//   8 or exceed 1024 columns, and inputs holding a NaN, use the plain path.
+// - attention matmuls (createWasmAttention) on src/compute/integer-attention.ts (K / V codes converted and multiplied
+//   in SIMD lanes, exact float64 sums), with fastScores / fastProbsTimesV (codes converted once per call in JS) for the
+//   views the kernels do not take;
+// - the large q/dq points (createFastFakeQuant) on int-dot.ts's float32 SIMD lanes.
 import type { QuantEncoding } from "../affine.js";
 import { intDotSupported, type IntDotInstance, createIntDotInstance } from "../../compute/int-dot.js";
-import { createIntegerKernelSync, GROUP, integerKernelSupported, MAX_BLOCK, rowBytes, type IntegerKernel, type IntegerLayout } from "../../compute/integer-kernel.js";
-import { fakeQuantInPlace, quantizeAct } from "./activations.js";
-import { integerConvRows, requantized, track, type AttentionIntegerEncodings, type IntegerStats } from "./integer.js";
+import { createIntegerKernelSync, DESC, GROUP, integerKernelSupported, MAX_BLOCK, rowBytes, type IntegerKernel, type IntegerLayout } from "../../compute/integer-kernel.js";
+import { fakeQuantInPlace } from "./activations.js";
+import { createIntegerAttentionKernel, integerAttentionSupported } from "../../compute/integer-attention.js";
+import { integerConvRows, integerProbsTimesV, integerScores, requantized, track, type AttentionIntegerEncodings, type IntegerStats } from "./integer.js";
 import type { KvView } from "../../engine/attention.js";
 import type { ConvWeights } from "./weights.js";
 
 const OFFSET = 32768;
+const MAX_EXACT = 2 ** 53;
 const MAX_OUT_BYTES = 8 * 2 ** 20;
 
 interface PreparedConv {
   layout: IntegerLayout;
-  /** Byte offset of the padded codes [rows, colsP] in the layout. */
+  /** Byte offsets in the kernel's memory: the padded codes [rows, colsP] in the layout; Σ w per (row, kernel block),
+   * int32 [rows, nk]; LPBQ's multipliers, uint8 [rows, nk] (0: per channel); the channel scales, float32 [rows]. */
   w: number;
+  sums: number;
+  mult: number;
+  ch: number;
   colsP: number;
   /** Kernel block length (columns summed per output). */
   blk: number;
   /** Kernel blocks per row. */
   nk: number;
-  /** Σ w per (row, kernel block), row-major [rows, nk]. */
-  sums: Float64Array;
 }
 
 /** A conv function with the plain path's signature, backed by one kernel (one per quantized backend). */
@@ -41,6 +49,18 @@ export type ConvRowsFn = (y: Float32Array, w: ConvWeights, x: Float32Array, T: n
 
 /** Whether the fast conv can run here (WebAssembly SIMD and shared memories). */
 export const fastConvSupported = (): boolean => integerKernelSupported();
+
+interface Scratch {
+  desc: number;
+  x: number;
+  xBytes: number;
+  /** y tile, float32 [tile, rows]; per-row statistics (float64 max, int32 count). */
+  y: number;
+  yBytes: number;
+  rowMax: number;
+  rowOvf: number;
+  rows: number;
+}
 
 /**
  * The fast conv on kernel `k0` (a new single-threaded one by default; pass a pooled one from createIntegerKernel(n) to
@@ -50,11 +70,12 @@ export function createFastConvRows(k0?: IntegerKernel): ConvRowsFn {
   if (!k0 && !integerKernelSupported()) return integerConvRows;
   const k = k0 ?? createIntegerKernelSync();
   const prepared = new WeakMap<ConvWeights, PreparedConv | null>();
-  let scratch = { x: 0, out: 0, xBytes: 0, outBytes: 0 };
-  const need = (xBytes: number, outBytes: number) => {
-    if (xBytes > scratch.xBytes) scratch = { ...scratch, x: k.alloc(xBytes), xBytes };
-    if (outBytes > scratch.outBytes) scratch = { ...scratch, out: k.alloc(outBytes), outBytes };
-    return scratch;
+  const sc: Scratch = { desc: k.alloc(DESC.bytes), x: 0, xBytes: 0, y: 0, yBytes: 0, rowMax: 0, rowOvf: 0, rows: 0 };
+  const need = (xBytes: number, yBytes: number, rows: number): Scratch => {
+    if (xBytes > sc.xBytes) [sc.x, sc.xBytes] = [k.alloc(xBytes), xBytes];
+    if (yBytes > sc.yBytes) [sc.y, sc.yBytes] = [k.alloc(yBytes), yBytes];
+    if (rows > sc.rows) [sc.rowMax, sc.rowOvf, sc.rows] = [k.alloc(rows * 8), k.alloc(rows * 4), rows];
+    return sc;
   };
   return (y, w, x, T, eIn, eOut, stats) => {
     let p = prepared.get(w);
@@ -88,8 +109,13 @@ function prepare(k: IntegerKernel, w: ConvWeights): PreparedConv | null {
   const nk = colsP / blk;
   const rb = rowBytes(layout, colsP);
   const at = k.alloc(rows * rb);
+  const sumsAt = k.alloc(rows * nk * 4);
+  const chAt = k.alloc(rows * 4);
+  const multAt = w.multipliers ? k.alloc(rows * nk) : 0;
   const mem = new Int8Array(k.memory.buffer, at, rows * rb);
-  const sums = new Float64Array(rows * nk);
+  const sums = new Int32Array(k.memory.buffer, sumsAt, rows * nk);
+  new Float32Array(k.memory.buffer, chAt, rows).set(w.channelScales);
+  if (w.multipliers) new Uint8Array(k.memory.buffer, multAt, rows * nk).set(w.multipliers);
   for (let r = 0; r < rows; r++) {
     const src = r * cols;
     if (layout === "i4x32") {
@@ -109,13 +135,13 @@ function prepare(k: IntegerKernel, w: ConvWeights): PreparedConv | null {
       sums[r * nk + b] = s;
     }
   }
-  return { layout, w: at, colsP, blk, nk, sums };
+  return { layout, w: at, sums: sumsAt, mult: multAt, ch: chAt, colsP, blk, nk };
 }
 
 function convRows(
   k: IntegerKernel,
   p: PreparedConv,
-  need: (xBytes: number, outBytes: number) => { x: number; out: number },
+  need: (xBytes: number, yBytes: number, rows: number) => Scratch,
   y: Float32Array,
   w: ConvWeights,
   x: Float32Array,
@@ -125,44 +151,72 @@ function convRows(
   stats: IntegerStats,
 ): void {
   const { rows, cols } = w;
-  const { colsP, nk, sums } = p;
-  const tile = Math.max(1, Math.min(T, Math.floor(MAX_OUT_BYTES / (rows * nk * 8))));
-  const { x: xAt, out: outAt } = need(tile * colsP * 2, tile * rows * nk * 8);
-  const zfix = OFFSET - eIn.zeroPoint;
-  const lpbq = w.multipliers;
+  const { colsP } = p;
+  // A NaN activation has no int16 code: the plain path handles it (NaN outputs) as it always has.
+  for (let i = 0; i < T * cols; i++) if (x[i] !== x[i]) return integerConvRows(y, w, x, T, eIn, eOut, stats);
+  const tile = Math.max(1, Math.min(T, Math.floor(MAX_OUT_BYTES / (rows * 4))));
+  const sc = need(tile * colsP * 2, tile * rows * 4, rows);
+  const buf = k.memory.buffer;
+  // the descriptor (integer-kernel.ts DESC)
+  const di = new Int32Array(buf, sc.desc, DESC.bytes / 4);
+  const df = new Float64Array(buf, sc.desc, DESC.bytes / 8);
+  di[DESC.x / 4] = sc.x;
+  di[DESC.w / 4] = p.w;
+  di[DESC.y / 4] = sc.y;
+  di[DESC.cols / 4] = colsP;
+  di[DESC.blk / 4] = p.blk;
+  di[DESC.sums / 4] = p.sums;
+  di[DESC.mult / 4] = p.mult;
+  di[DESC.ch / 4] = p.ch;
+  di[DESC.rowMax / 4] = sc.rowMax;
+  di[DESC.rowOvf / 4] = sc.rowOvf;
+  di[DESC.rows / 4] = rows;
+  df[DESC.zfix / 8] = OFFSET - eIn.zeroPoint;
+  df[DESC.sIn / 8] = eIn.scale;
+  df[DESC.sOut / 8] = eOut.scale;
+  df[DESC.zOut / 8] = eOut.zeroPoint;
+  df[DESC.qmin / 8] = eOut.qmin;
+  df[DESC.qmax / 8] = eOut.qmax;
+  // activations.ts quantizeAct (seed qparams quantizeValue) with fp32(1 / s) hoisted: the same expression
+  const inv = Math.fround(1 / eIn.scale);
+  const { zeroPoint: zIn, qmin: inMin, qmax: inMax } = eIn;
+  const rowMax = new Float64Array(buf, sc.rowMax, rows);
+  const rowOvf = new Int32Array(buf, sc.rowOvf, rows);
+  let maxAcc = stats.maxAccumulator;
+  let overflows = stats.int32Overflows;
   for (let t0 = 0; t0 < T; t0 += tile) {
     const tn = Math.min(tile, T - t0);
-    const xs = new Int16Array(k.memory.buffer, xAt, tn * colsP);
+    const xs = new Int16Array(buf, sc.x, tn * colsP);
     for (let t = 0; t < tn; t++) {
       const src = (t0 + t) * cols;
       const dst = t * colsP;
-      for (let i = 0; i < cols; i++) xs[dst + i] = quantizeAct(x[src + i], eIn) - OFFSET;
+      for (let i = 0; i < cols; i++) {
+        const v = Math.fround(x[src + i] * inv);
+        let r = Math.round(v);
+        if (r - v === 0.5 && r % 2 !== 0) r -= 1;
+        let q = r + zIn;
+        if (q < inMin) q = inMin;
+        else if (q > inMax) q = inMax;
+        xs[dst + i] = q - OFFSET;
+      }
       xs.fill(0, dst + cols, dst + colsP);
     }
-    k.qdot(p.layout, xAt, p.w, outAt, tn, rows, colsP, p.blk);
-    const out = new Float64Array(k.memory.buffer, outAt, rows * tn * nk);
+    di[DESC.T / 4] = tn;
+    k.qrq(p.layout, sc.desc, rows, rows * tn * colsP);
+    y.set(new Float32Array(buf, sc.y, tn * rows), t0 * rows);
+    // integer.ts track() over the rows' maxima and counts
     for (let r = 0; r < rows; r++) {
-      const m = (eIn.scale * w.channelScales[r]) / eOut.scale;
-      for (let t = 0; t < tn; t++) {
-        const o = (r * tn + t) * nk;
-        let acc = 0;
-        if (!lpbq) {
-          for (let b = 0; b < nk; b++) acc += out[o + b] + zfix * sums[r * nk + b];
-        } else {
-          for (let b = 0; b < nk; b++) {
-            const part = out[o + b] + zfix * sums[r * nk + b];
-            acc += part * lpbq[r * nk + b];
-          }
-        }
-        track(stats, acc);
-        y[(t0 + t) * rows + r] = requantized(acc, m, eOut);
-      }
+      if (rowMax[r] > maxAcc) maxAcc = rowMax[r];
+      overflows += rowOvf[r];
     }
   }
+  stats.maxAccumulator = maxAcc;
+  stats.int32Overflows = overflows;
+  if (maxAcc >= MAX_EXACT) throw new Error("integer accumulation exceeded 2^53"); // integer.ts track()'s error
 }
 
 /** Centred codes q − zp of values on e's grid into out[o ..], with 1/scale computed once (quantizeAct's expression). */
-function centredInto(out: Int32Array, o: number, x: ArrayLike<number>, start: number, stride: number, n: number, e: QuantEncoding): void {
+function centredInto(out: Int32Array | Float64Array, o: number, x: ArrayLike<number>, start: number, stride: number, n: number, e: QuantEncoding): void {
   const inv = Math.fround(1 / e.scale);
   const { zeroPoint: zp, qmin, qmax } = e;
   for (let i = 0; i < n; i++) {
@@ -226,6 +280,75 @@ export function fastProbsTimesV(p: Float32Array, cols: number, hd: number, view:
     track(stats, acc[d]);
     y[yOff + d] = requantized(acc[d], m, e.attn);
   }
+}
+
+/** The attention matmuls with integer.ts's signatures (without the scratch argument). */
+export interface AttentionMatmuls {
+  scores: typeof integerScores;
+  timesV: typeof integerProbsTimesV;
+}
+
+/**
+ * integer.ts's integerScores / integerProbsTimesV on the WebAssembly SIMD kernels of src/compute/integer-attention.ts
+ * (the K / V codes converted and multiplied in SIMD lanes, exact float64 sums: see the bound there), then integer.ts's
+ * own statistics and requantization in the plain order: bit-identical. The left operand's codes are converted here with
+ * quantizeAct's expression. Views the kernels do not take (keys not contiguous along the columns, a head dim not a
+ * multiple of 4) go through fastScores / fastProbsTimesV; an input NaN through the plain functions. Falls back to
+ * fastScores / fastProbsTimesV entirely without WebAssembly SIMD.
+ */
+export function createWasmAttention(): AttentionMatmuls {
+  const s = newAttentionScratch();
+  if (!integerAttentionSupported())
+    return { scores: (q, qOff, hd, view, cols, sc, e, st) => fastScores(q, qOff, hd, view, cols, sc, e, st, s), timesV: (p, cols, hd, view, y, yOff, e, st) => fastProbsTimesV(p, cols, hd, view, y, yOff, e, st, s) };
+  const k = createIntegerAttentionKernel();
+  const a16 = (n: number) => (n + 15) & ~15;
+  const scores: typeof integerScores = (q, qOff, hd, view, cols, sc, e, stats) => {
+    if (view.kColStride !== 1) return fastScores(q, qOff, hd, view, cols, sc, e, stats, s);
+    const cols4 = (cols + 3) & ~3;
+    const qcAt = 16;
+    const kAt = a16(qcAt + hd * 8);
+    const outAt = a16(kAt + hd * cols4 * 4);
+    k.reserve(outAt + cols4 * 8);
+    const buf = k.memory.buffer;
+    centredInto(new Float64Array(buf, qcAt, hd), 0, q, qOff, 1, hd, e.q);
+    const kf = new Float32Array(buf, kAt, hd * cols4);
+    const { kData, kOff, kRowStride } = view;
+    for (let d = 0; d < hd; d++) {
+      const src = kOff + d * kRowStride;
+      kf.set(kData.subarray(src, src + cols), d * cols4);
+      for (let c = cols; c < cols4; c++) kf[d * cols4 + c] = 0;
+    }
+    const ek = e.k;
+    if (k.kscores(qcAt, kAt, cols4, hd, cols4, Math.fround(1 / ek.scale), ek.zeroPoint, ek.qmin, ek.qmax, outAt)) return integerScores(q, qOff, hd, view, cols, sc, e, stats);
+    const acc = new Float64Array(buf, outAt, cols);
+    const m = (e.q.scale * ek.scale) / e.qk.scale;
+    for (let c = 0; c < cols; c++) {
+      track(stats, acc[c]);
+      sc[c] = requantized(acc[c], m, e.qk);
+    }
+  };
+  const timesV: typeof integerProbsTimesV = (p, cols, hd, view, y, yOff, e, stats) => {
+    if (hd % 4 !== 0) return fastProbsTimesV(p, cols, hd, view, y, yOff, e, stats, s);
+    const pcAt = 16;
+    const vAt = a16(pcAt + cols * 8);
+    const outAt = a16(vAt + cols * hd * 4);
+    k.reserve(outAt + hd * 8);
+    const buf = k.memory.buffer;
+    centredInto(new Float64Array(buf, pcAt, cols), 0, p, 0, 1, cols, e.softmax);
+    const vf = new Float32Array(buf, vAt, cols * hd);
+    const { vData, vOff, vRowStride } = view;
+    if (vRowStride === hd) vf.set(vData.subarray(vOff, vOff + cols * hd));
+    else for (let c = 0; c < cols; c++) vf.set(vData.subarray(vOff + c * vRowStride, vOff + c * vRowStride + hd), c * hd);
+    const ev = e.v;
+    if (k.pv(pcAt, vAt, hd, cols, Math.fround(1 / ev.scale), ev.zeroPoint, ev.qmin, ev.qmax, outAt)) return integerProbsTimesV(p, cols, hd, view, y, yOff, e, stats);
+    const acc = new Float64Array(buf, outAt, hd);
+    const m = (e.softmax.scale * ev.scale) / e.attn.scale;
+    for (let d = 0; d < hd; d++) {
+      track(stats, acc[d]);
+      y[yOff + d] = requantized(acc[d], m, e.attn);
+    }
+  };
+  return { scores, timesV };
 }
 
 /** An in-place q/dq with activations.ts's fakeQuantInPlace signature. */

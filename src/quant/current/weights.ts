@@ -147,27 +147,47 @@ export interface ConvWeights {
   multipliers?: Uint8Array;
   /** SeqMSE's scale multiplier (1 without SeqMSE). */
   step: number;
-  /** What the device computes with: fp32(q · s_c), or fp32(q · m_cb · S_c). */
-  device: Float32Array;
+  /**
+   * What the device computes with: fp32(q · s_c), or fp32(q · m_cb · S_c). Computed on first use (the fake-quant
+   * arithmetic, reports, tests) and kept: the integer arithmetic never reads it, so no fp32 copy of the weights is
+   * made there (issue 18: a 1B model's copy is ~5 GB).
+   */
+  readonly device: Float32Array;
 }
 
-/** Observer scales (times SeqMSE's step), codes, LPBQ scales and the device weight of one conv. */
+/** fp32(q · s_c) per channel, fp32(q · m_cb · S_c) for LPBQ. */
+function deviceWeights(cw: Omit<ConvWeights, "device">): Float32Array {
+  const { rows, cols, codes, spec } = cw;
+  const device = new Float32Array(rows * cols);
+  if (spec.kind === "per_channel") {
+    const s = cw.groupScales;
+    for (let r = 0; r < rows; r++) for (let i = r * cols; i < (r + 1) * cols; i++) device[i] = fround(codes[i] * s[r]);
+    return device;
+  }
+  const group = groupLength(spec, cols);
+  const nBlocks = cols / group;
+  const m = cw.multipliers!;
+  for (let r = 0; r < rows; r++)
+    for (let b = 0; b < nBlocks; b++) {
+      const s = m[r * nBlocks + b] * cw.channelScales[r];
+      const start = r * cols + b * group;
+      for (let i = start; i < start + group; i++) device[i] = fround(codes[i] * s);
+    }
+  return device;
+}
+
+/** `cw` with its `device` weights computed on first read (enumerable, so copies and comparisons see it). */
+function withLazyDevice(cw: Omit<ConvWeights, "device">): ConvWeights {
+  let device: Float32Array | undefined;
+  return Object.defineProperty(cw, "device", { enumerable: true, configurable: true, get: () => (device ??= deviceWeights(cw)) }) as ConvWeights;
+}
+
+/** Observer scales (times SeqMSE's step), codes, LPBQ scales and the device weight (lazy) of one conv. */
 export function quantizeConvWeights(w: Float32Array, rows: number, cols: number, spec: WeightSpec, step = 1): ConvWeights {
   const group = groupLength(spec, cols);
   const groupScales = scaleByStep(observerScales(w, rows, cols, group, spec.qmax), step);
   const codes = weightCodes(w, rows, cols, groupScales, group, spec.qmax);
-  const device = new Float32Array(rows * cols);
-  if (spec.kind === "per_channel") {
-    for (let r = 0; r < rows; r++) for (let i = r * cols; i < (r + 1) * cols; i++) device[i] = fround(codes[i] * groupScales[r]);
-    return { spec, rows, cols, codes, groupScales, channelScales: groupScales, step, device };
-  }
-  const nBlocks = cols / group;
-  const { channelScales, multipliers } = lpbqScales(groupScales, rows, nBlocks);
-  for (let r = 0; r < rows; r++)
-    for (let b = 0; b < nBlocks; b++) {
-      const s = multipliers[r * nBlocks + b] * channelScales[r];
-      const start = r * cols + b * group;
-      for (let i = start; i < start + group; i++) device[i] = fround(codes[i] * s);
-    }
-  return { spec, rows, cols, codes, groupScales, channelScales, multipliers, step, device };
+  if (spec.kind === "per_channel") return withLazyDevice({ spec, rows, cols, codes, groupScales, channelScales: groupScales, step });
+  const { channelScales, multipliers } = lpbqScales(groupScales, rows, cols / group);
+  return withLazyDevice({ spec, rows, cols, codes, groupScales, channelScales, multipliers, step });
 }

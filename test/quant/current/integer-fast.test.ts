@@ -1,4 +1,4 @@
-// The WebAssembly SIMD integer conv (integer-fast.ts over compute/int-dot.ts) against the plain integer path
+// The WebAssembly SIMD integer conv (integer-fast.ts over compute/integer-kernel.ts) against the plain integer path
 // (integer.ts integerConvRows, the oracle): bit-identical outputs and identical accumulator statistics on random and
 // extreme codes (sums far past int32, every zero point edge), per channel int4 / int8 and LPBQ, one and many tokens;
 // and whole quantized graphs of stories260K and tiny_llama3 in every current scheme, decode and batched calls.
