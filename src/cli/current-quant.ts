@@ -108,7 +108,8 @@ export async function currentQuantSetup(
   const { texts, fromPrompt } = await calibrationTexts(a, { ...io, json: a.json });
   let sequences: number[][];
   if (tok) {
-    const encode = (s: string, bos: boolean) => foldIds(tok.encode(s, { bos }), V, a.foldVocab);
+    // A tokenizer without a BOS (Qwen3's tokenizer.json) encodes the sample without one, as plainTextIds does.
+    const encode = (s: string, bos: boolean) => foldIds(tok.encode(s, { bos: bos && tok.bosId >= 0 }), V, a.foldVocab);
     sequences = calibrationSequences(texts, encode, a.contextLen);
   } else if (fromPrompt) {
     // Without a tokenizer (--tokenized_prompt only) the prompt ids are the one sample, cut like any other.

@@ -56,6 +56,14 @@ describe("families on the command line", () => {
     expect(JSON.parse(q.stdout).generated_tokens).toEqual(fp.generated_tokens);
   });
 
+  it("--ptq on Qwen3 with a text prompt calibrates on it without a BOS (the tokenizer has none)", async () => {
+    const r = await cli("--flow", "current", "--checkpoint", join(FAM, "qwen3"), "--tokenizer_model", QWEN_TOK, "--fold_vocab", "--prompt", "What is 2+2?", ...SHAPE, "--ptq", "16a8w", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout);
+    expect(o.stats).toMatchObject({ model_type: "qwen3" });
+    expect(o.generated_tokens.length).toBeGreaterThan(0);
+  });
+
   const refused = expectCliRefusal;
 
   it("bad input: a mismatched --decoder_model, the seed flow, tfjs, --longrope on a model without it", async () => {
