@@ -23,7 +23,8 @@ describe("families on the command line", () => {
     const o = JSON.parse(r.stdout);
     const tok = (await loadTokenizer(QWEN_TOK)) as HfJsonTokenizer;
     const text = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>assistant";
-    expect(o.prompt_tokens).toEqual(tok.encode(text).map((id) => id % 768)); // no BOS: Qwen3 has none; folded to V = 768
+    expect(o.prompt_tokens).toEqual(tok.encodeWithSpecial(text, { allowSpecial: true }).map((id) => id % 768)); // no BOS: Qwen3 has none; folded to V = 768
+    expect(o.prompt_tokens[0]).toBe(tok.tokenId("<|im_start|>")! % 768); // the template's special tokens are single ids
     expect(o.stats).toMatchObject({ flow: "current", model_type: "qwen3", llama_model: "qwen3-0_6b", masked_softmax: true, r3: false });
   });
 
@@ -32,7 +33,7 @@ describe("families on the command line", () => {
     expect(r.code, r.stderr).toBe(0);
     const o = JSON.parse(r.stdout);
     const tok = (await loadTokenizer(GEMMA_TOK)) as HfJsonTokenizer;
-    expect(o.prompt_tokens).toEqual(tok.encode("<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", { bos: true }).map((id) => id % 1024));
+    expect(o.prompt_tokens).toEqual(tok.encodeWithSpecial("<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", { allowSpecial: true, bos: true }).map((id) => id % 1024));
     expect(o.stats).toMatchObject({ model_type: "gemma3_text", llama_model: "gemma3-1b", masked_softmax: true });
   });
 
