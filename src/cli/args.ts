@@ -23,6 +23,7 @@ const CURRENT_ONLY = [
   "prefill_ar_len", "max_context_len", "max_seq_len", "masked_softmax", "r3", "sample_raw_codes", "dump_logits_path",
   // quantization of the current flow (src/cli/current-quant.ts)
   "quant_recipe", "decoder_model", "calib_samples", "calib_dataset", "calib_column", "calib_max_samples", "seq_mse_candidates",
+  "save_quantized", "quantized_model",
   // lookahead decoding (SPEC-2026 §6)
   "ngram", "window", "gcap", "lookahead_semantics",
 ];
@@ -91,6 +92,10 @@ export interface RunArgs {
   calibText?: string;
   /** --dump_encodings: write the calibrated encodings (AIMET 1.x JSON). */
   dumpEncodings?: string;
+  /** --save_quantized: write the calibrated model as a quantized model file (current flow). */
+  saveQuantized?: string;
+  /** --quantized_model: run a quantized model file instead of a checkpoint (current flow). */
+  quantizedModel?: string;
   /** --encodings: override the calibrated encodings with this file's. */
   encodings?: string;
   /** --recipe: per-tensor schemes for weights and activations (JSON; the tap-level experiment). */
@@ -172,6 +177,8 @@ const OPTIONS = {
   calib_text: { type: "string" },
   dump_encodings: { type: "string" },
   encodings: { type: "string" },
+  save_quantized: { type: "string" },
+  quantized_model: { type: "string" },
   recipe: { type: "string" },
   quant_arithmetic: { type: "string" },
   quant_sim: { type: "string" },
@@ -361,12 +368,18 @@ export function parseRunArgs(argv: string[]): RunArgs {
   const checkpoint = s("checkpoint");
   if (checkpoint === undefined && llamaModel !== undefined && llamaModel !== "stories260k")
     throw new UserError(`--llama_model ${llamaModel} needs --checkpoint (only stories260k ships with llama-golden)`);
-  const usingDefaultModel = checkpoint === undefined;
+  const quantizedModel = s("quantized_model");
+  if (quantizedModel !== undefined) {
+    // The file holds the model, its quantization and its calibration: nothing may choose them again.
+    const clash = ["checkpoint", "params", "llama_model", "rope_scale_factor", "longrope", "ptq", "quant_recipe", "decoder_model", "group_size", "calib_text", "calib_samples", "calib_dataset", "calib_column", "calib_max_samples", "seq_mse_candidates", "save_quantized", "backend"].find((f) => values[f] !== undefined);
+    if (clash) throw new UserError(`--quantized_model FILE holds the model, its recipe and its calibration; --${clash} does not apply`);
+  }
+  const usingDefaultModel = checkpoint === undefined && quantizedModel === undefined;
   const seedText = s("seed");
   const ptqText = s("ptq");
   const ptq = ptqText === undefined ? undefined : oneOf("ptq", ptqText, SCHEME_NAMES, "16a4w");
   if (ptq === undefined && quantFlag === undefined)
-    for (const f of ["calib_text", "dump_encodings", "encodings", "quant_arithmetic", "quant_sim", "group_size", ...CURRENT_ONLY.filter((x) => x.startsWith("calib_") || x === "seq_mse_candidates")] as const)
+    for (const f of ["calib_text", "save_quantized", ...(quantizedModel === undefined ? ["dump_encodings", "quant_arithmetic"] : []), "encodings", "quant_sim", "group_size", ...CURRENT_ONLY.filter((x) => x.startsWith("calib_") || x === "seq_mse_candidates")] as const)
       if (s(f as keyof typeof OPTIONS) !== undefined)
         throw new UserError(`--${f} needs --ptq SCHEME (${flow === "current" ? "or --quant_recipe FILE, --decoder_model NAME" : "or --recipe FILE"})`);
   const decoderModelText = s("decoder_model");
@@ -406,6 +419,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
     ptq,
     calibText: s("calib_text"),
     dumpEncodings: s("dump_encodings"),
+    saveQuantized: s("save_quantized"),
+    quantizedModel,
     encodings: s("encodings"),
     recipe: s("recipe"),
     quantArithmetic: oneOf("quant_arithmetic", s("quant_arithmetic"), ["integer", "fake"] as const, "integer"),
@@ -539,6 +554,12 @@ Quantization of the current flow (--flow current; SPEC-2026 §10, docs/quantizat
                            several may be given; none: the prompt is the one sample (a note says so)
   --seq_mse_candidates K   SeqMSE candidates (0 = off; default the model config's: 50 for llama3_2-1b, qwen3-0_6b)
   --dump_encodings FILE    AIMET 1.0.0 encodings of the calibration (names: module paths, docs/quantization.md)
+  --save_quantized FILE    write the calibrated model as a quantized model file: weight codes, scales and every
+                           encoding (a 1B model at 16a4w: about 1.3 GB), run later with --quantized_model
+  --quantized_model FILE   run (or eval) a quantized model file instead of --checkpoint: no fp32 weights and no
+                           calibration; its codes go straight into the integer kernels. Give the tokenizer
+                           (--tokenizer_bin / --tokenizer_model) or --tokenized_prompt; --masked_softmax / --r3
+                           must be what it was calibrated with
 
 Output
   --json                   stdout is one JSON object {prompt_tokens, generated_tokens, text, stats}

@@ -13,7 +13,6 @@
 // Exit code 0: report written; 2: bad input (a UserError, via main).
 import { createHash } from "node:crypto";
 import { basename, resolve } from "node:path";
-import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import { encodeText } from "../tokenizer/encode.js";
@@ -30,7 +29,7 @@ import { familyFor } from "./family.js";
 import { readTokenIds } from "./tokenized-prompt.js";
 import { checkOutputs, openAtomicFile, type AtomicFile } from "./atomic-file.js";
 import { ttyProgress, withProgress, writtenNote } from "./progress.js";
-import { backendInitFor, checkFlowShape, createRunBackend, runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
+import { backendInitFor, checkFlowShape, createRunBackend, loadRunModel, runInputs, type RunIO } from "./run.js";
 import { checkCurrentQuantFlags } from "./current-quant.js";
 import type { RunArgs } from "./args.js";
 import { readEvalDataset, wordCount } from "../eval/dataset.js";
@@ -98,6 +97,7 @@ const REJECTED: Record<string, string> = Object.fromEntries([
   ...["temperature", "seed", "dump_logits", "dump_logits_path", "dump_prompt_logits", "dump_encodings"].map((f) => [f, "it scores the text teacher-forced and writes a report"]),
   ["model_mode", "--windowing decides the graphs: kv runs the kv-mode runner, prefill the prefill graph"],
   ...["ngram", "window", "gcap", "lookahead_semantics"].map((f) => [f, "lookahead decoding generates; eval scores given text"]),
+  ["save_quantized", "the run command writes it: llama-golden --flow current --ptq ... --save_quantized FILE, then eval --quantized_model FILE"],
 ]);
 
 export interface EvalArgs {
@@ -286,7 +286,7 @@ export async function evalCommand(argv: string[], io: RunIO, env: NodeJS.Process
   const device = p.deviceLogits !== undefined;
   const current = p.run.flow === "current";
   const modelMode = p.windowing === "kv" || device ? "kv" : current ? "hybrid" : "prefill";
-  const a: RunArgs = { ...p.run, modelMode };
+  let a: RunArgs = { ...p.run, modelMode };
   if (current) checkCurrentQuantFlags(a);
   if (!current && modelMode === "prefill" && (a.ptq !== undefined || a.recipe !== undefined))
     throw new UserError("eval --windowing prefill in the seed flow runs the prefill-only graph, which --ptq does not quantize: use --windowing kv, or --flow current (its prefill chunks run the quantized AR-N graph)");
@@ -301,10 +301,9 @@ export async function evalCommand(argv: string[], io: RunIO, env: NodeJS.Process
   if (p.results !== undefined) checkOutputs([{ flag: "--results", path: p.results }], [...runInputs(a), p.dataset, p.base, p.html, p.saveBase]);
 
   const dataset = p.dataset !== undefined ? await readEvalDataset(p.dataset, { column: p.textColumn, joinRows: p.joinRows }) : undefined;
-  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
-    loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }),
-  );
-  const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
+  const loaded = await loadRunModel(a, io);
+  a = loaded.args;
+  const model = loaded.model;
   const V = model.config.vocabSize;
   const fam = familyFor(a, model.config);
   const tokPath = a.tokenizerBin ?? a.tokenizerModel;
@@ -322,9 +321,9 @@ export async function evalCommand(argv: string[], io: RunIO, env: NodeJS.Process
   }).ids;
   checkFlowShape(a, model, prompt, loaded.format, io);
   const stops = tok ? familyStops(fam, tok) : fam.stops;
-  const description = `${basename(a.checkpoint ?? "model")} (${fam.name}${model.config.arch ? `, ${model.config.arch.modelType}` : ""})`;
+  const description = `${basename(a.quantizedModel ?? a.checkpoint ?? "model")} (${fam.name}${model.config.arch ? `, ${model.config.arch.modelType}` : ""})`;
 
-  const made = await createRunBackend(a, io, model, tok, fam, prompt, stops);
+  const made = await createRunBackend(a, io, model, tok, fam, prompt, stops, loaded.opened);
   const disposers: (() => void)[] = [() => made.backend.dispose()];
   try {
     const run = runnerFor(a, model, made.backend, p.windowing);

@@ -112,6 +112,8 @@ const REJECTED: Record<string, string> = {
   calib_text: NO_PTQ,
   dump_encodings: NO_PTQ,
   encodings: NO_PTQ,
+  save_quantized: NO_PTQ,
+  quantized_model: NO_PTQ,
   ...Object.fromEntries(
     ["quant_recipe", "decoder_model", "group_size", "seq_mse_candidates", "calib_samples", "calib_dataset", "calib_column", "calib_max_samples", "quant_arithmetic", "quant_sim"].map((f) => [f, NO_PTQ]),
   ),

@@ -94,6 +94,7 @@ const REJECTED: Record<string, string> = Object.fromEntries([
   ...["temperature", "seed", "dump_logits", "dump_prompt_logits", "model_mode", "prefill_seq_len"].map((f) => [f, GREEDY]),
   ...["recipe", "encodings", "dump_encodings", "backend", "providers", "pte", "qnn_backend_lib", "qnn_system_lib", "qnn_provider", "threads"].map((f) => [f, OWN]),
   ["quant_arithmetic", "the report runs the integer graph and compares it with the fake-quant oracle itself"],
+  ...["save_quantized", "quantized_model"].map((f) => [f, "the report calibrates from the fp32 checkpoint and compares with it: it needs the checkpoint, not a quantized model file"]),
 ]);
 
 export interface QuantReportArgs {

@@ -37,6 +37,10 @@ import { applyRecipe, readRecipe } from "../quant/recipe.js";
 import { createQuantizedBackend } from "../quant/quantized-backend.js";
 import { calibrationTokens, experimentNote, seedQuantSetup, usesSeedGraphs } from "./seed-quant.js";
 import { checkCurrentQuantFlags, currentQuantRequested, currentQuantSetup } from "./current-quant.js";
+import { openRunQuantizedModel, type OpenedQuantizedModel } from "./quantized-model-option.js";
+import type { CurrentEncodings } from "../quant/current/encodings.js";
+import { serializeCurrentEncodings } from "../quant/current/encodings-file.js";
+import { writeQuantizedModel } from "../quant/current/quantized-model-file.js";
 
 export interface RunIO {
   stdout: (s: string) => void;
@@ -134,6 +138,7 @@ export const declaresContext = (format: string): boolean => format.startsWith("l
 /** The files a run reads (an output must never be one of them). */
 export const runInputs = (a: RunArgs): (string | undefined)[] => [
   a.checkpoint,
+  a.quantizedModel,
   a.params,
   a.tokenizerBin,
   a.tokenizerModel,
@@ -169,6 +174,8 @@ export interface RunBackend {
   description: string;
   /** The quantization fields of the run's --json stats (empty for a float run). */
   quantStats: () => Record<string, unknown>;
+  /** The current flow's calibrated encodings (a --ptq run's, or a --quantized_model file's). */
+  currentEncodings?: CurrentEncodings;
 }
 
 /**
@@ -176,7 +183,17 @@ export interface RunBackend {
  * --decoder_model, calibrated), the seed flow's converted graph or the tap-level experiment (--ptq / --recipe), else the
  * reference engine or the --backend named. Notes (calibration, experiment, lookahead padding) go to stderr.
  */
-export async function createRunBackend(a: RunArgs, io: RunIO, model: Model, tok: Tokenizer | undefined, fam: ModelFamily, prompt: number[], stops: readonly number[]): Promise<RunBackend> {
+export async function createRunBackend(
+  a: RunArgs,
+  io: RunIO,
+  model: Model,
+  tok: Tokenizer | undefined,
+  fam: ModelFamily,
+  prompt: number[],
+  stops: readonly number[],
+  opened?: OpenedQuantizedModel,
+): Promise<RunBackend> {
+  if (opened) return quantizedModelRunBackend(a, io, opened);
   const current = a.flow === "current";
   const init = backendInitFor(a, model);
   const currentQuant = current && currentQuantRequested(a) ? await currentQuantSetup(a, io, model, tok, fam, prompt) : undefined;
@@ -230,16 +247,57 @@ export async function createRunBackend(a: RunArgs, io: RunIO, model: Model, tok:
               }
             : {}),
   });
-  return { backend, encodingsText, description, quantStats };
+  return { backend, encodingsText, description, quantStats, currentEncodings: currentQuant?.encodings };
 }
 
-export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
+/** The run's backend from --quantized_model (opened by openRunQuantizedModel before the prompt was assembled). */
+function quantizedModelRunBackend(a: RunArgs, io: RunIO, opened: OpenedQuantizedModel): RunBackend {
+  const enc = opened.backend.encodings;
+  const recipe = enc.recipe.recipe;
+  io.stderr(`quantization: quantized model ${a.quantizedModel} (recipe ${recipe.name}, conv2d ${recipe.conv.scheme}, ${enc.recipe.kv.bits}-bit KV, calibrated on ${enc.sequences} sequence${enc.sequences === 1 ? "" : "s"} at CL ${enc.contextLen})\n`);
+  return {
+    backend: opened.backend,
+    encodingsText: () => serializeCurrentEncodings(enc),
+    description: `quantized (${a.quantizedModel})`,
+    currentEncodings: enc,
+    quantStats: () => ({
+      ptq: recipe.conv.scheme,
+      quant_recipe: recipe.name,
+      quant_simulation: "current graph",
+      quant_arithmetic: a.quantArithmetic,
+      kv_bits: enc.recipe.kv.bits,
+      quantized_model: a.quantizedModel,
+      calibration_sequences: enc.sequences,
+      ...(a.quantArithmetic === "integer" ? { int32_overflows: opened.backend.integerStats.int32Overflows } : {}),
+    }),
+  };
+}
+
+/**
+ * The run's model: the checkpoint's (the current flow's RoPE default applied), or a --quantized_model file's with its
+ * backend (and the flags its attention implies). `bar` shows the checkpoint's loading.
+ */
+export async function loadRunModel(a: RunArgs, io: RunIO): Promise<{ model: Model; format: string; args: RunArgs; opened?: OpenedQuantizedModel }> {
+  if (a.quantizedModel !== undefined) {
+    const opened = await openRunQuantizedModel(a);
+    return { model: opened.model, format: opened.format, args: opened.args, opened };
+  }
+  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
+    loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }),
+  );
+  const model = a.flow === "current" && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
+  return { model, format: loaded.format, args: a };
+}
+
+export async function runCommand(aIn: RunArgs, io: RunIO): Promise<void> {
   const outputs = [
-    { flag: "--dump_logits", path: a.dumpLogits },
-    { flag: "--dump_logits_path", path: a.dumpLogitsPath },
-    { flag: "--dump_prompt_logits", path: a.dumpPromptLogits },
-    { flag: "--dump_encodings", path: a.dumpEncodings },
+    { flag: "--dump_logits", path: aIn.dumpLogits },
+    { flag: "--dump_logits_path", path: aIn.dumpLogitsPath },
+    { flag: "--dump_prompt_logits", path: aIn.dumpPromptLogits },
+    { flag: "--dump_encodings", path: aIn.dumpEncodings },
+    { flag: "--save_quantized", path: aIn.saveQuantized },
   ].filter((o): o is OutputPath => o.path !== undefined);
+  let a = aIn;
   checkOutputs(outputs, runInputs(a));
   const current = a.flow === "current";
   // The runner accepts --dump_logits_path only with --eval_mode 0 (kv mode), SPEC-2026 §11-8.
@@ -247,10 +305,11 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     throw new UserError(`--dump_logits_path needs --model_mode kv (the runner allows the dump only in eval_mode 0), got --model_mode ${a.modelMode}`);
   if (current) checkCurrentQuantFlags(a);
   const loadStart = Date.now();
-  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
-    loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }),
-  );
-  const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
+  const loaded = await loadRunModel(a, io);
+  a = loaded.args;
+  const model = loaded.model;
+  // A --quantized_model's backend exists from here (its pool's workers are unref'd: an early error does not hang).
+  let disposeBackend: (() => void) | undefined = loaded.opened ? () => loaded.opened!.backend.dispose() : undefined;
   const fam = familyFor(a, model.config);
   const tok = await tokenizerFor(a, model.config.vocabSize);
   const promptIn = assemblePrompt({
@@ -278,7 +337,6 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
   const sampler = createSampler({ vocabSize: model.config.vocabSize, temperature: a.temperature, seed });
 
   const dumps: AtomicFile[] = [];
-  let disposeBackend: (() => void) | undefined;
   const open = (p: string | undefined, flag: string) => {
     if (p === undefined) return undefined;
     const f = openAtomicFile(p, flag, io.interrupts);
@@ -289,9 +347,11 @@ export async function runCommand(a: RunArgs, io: RunIO): Promise<void> {
     const dumpLogits = open(a.dumpLogits, "--dump_logits");
     const dumpCalls = open(a.dumpLogitsPath, "--dump_logits_path");
     const dumpPrompt = open(a.dumpPromptLogits, "--dump_prompt_logits");
-    const { backend, encodingsText, quantStats } = await createRunBackend(a, io, model, tok, fam, prompt, stops);
+    const { backend, encodingsText, quantStats, currentEncodings } = await createRunBackend(a, io, model, tok, fam, prompt, stops, loaded.opened);
     const dumpEnc = open(a.dumpEncodings, "--dump_encodings");
     if (dumpEnc && encodingsText) dumpEnc.write(new TextEncoder().encode(encodingsText()));
+    const saveQuantized = open(a.saveQuantized, "--save_quantized");
+    if (saveQuantized && currentEncodings) writeQuantizedModel(saveQuantized, model, currentEncodings);
     disposeBackend = () => backend.dispose();
     const loadEnd = Date.now();
 

@@ -15,7 +15,7 @@ import {
   type ArGraphSpec,
 } from "./ar-graph-io.js";
 import { buildModelRope, type ModelRope } from "./rope.js";
-import { runDecoder, type MatMulFn, type TapFn } from "./decoder.js";
+import { runDecoder, type EmbedFn, type MatMulFn, type TapFn } from "./decoder.js";
 import { attendHead, attendHeadMaskedSoftmax, attentionScaleOf, type AttendRowFn, type KvView } from "./attention.js";
 import { archOf, slidingWindowOf } from "./arch.js";
 import { hadamardHeads, hadamardMatrix } from "./hadamard.js";
@@ -168,6 +168,8 @@ export interface ArHooks {
   attendRow?: (layer: number) => AttendRowFn;
   /** The weights the decoder reads (same config as the graph's model; e.g. dequantized RMSNorm weights). */
   model?: Model;
+  /** The embedding gather (default: rows of the model's tokEmbeddings), e.g. from a table held as codes. */
+  embed?: EmbedFn;
 }
 
 /**
@@ -243,7 +245,7 @@ export function arForward(g: ArGraph, inpIn: ArGraphInputs, out?: ArGraphOutputs
 
   // Inputs are only read while the layers run; outputs land at the end.
   const logits = new Float32Array(AR * c.vocabSize);
-  runDecoder(h.model ?? g.model, g.rope, inp.tokens, positions, attend, logits, h.tap, h.matMul ?? g.matMul);
+  runDecoder(h.model ?? g.model, g.rope, inp.tokens, positions, attend, logits, h.tap, h.matMul ?? g.matMul, h.embed);
   o.logits.set(logits);
   for (let l = 0; l < nLayers; l++) {
     o.kOut[l].set(newK.subarray(l * layerOut, (l + 1) * layerOut));

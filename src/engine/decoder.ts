@@ -49,6 +49,9 @@ export type TapFn = (layer: number, name: TapName, data: Float32Array) => void;
  */
 export type MatMulFn = (y: Float32Array, w: Float32Array, x: Float32Array, t: number, m: number, n: number) => void;
 
+/** Writes the embedding row of token `tok` (dim values) into `dst`; the default reads model.weights.tokEmbeddings. */
+export type EmbedFn = (tok: number, dst: Float32Array) => void;
+
 /**
  * Runs the decoder over T tokens at the given positions and writes logits [T, vocab] for every row.
  * Everything is a pure function of (weights, tokens, positions, what `attend` reads); scratch is local.
@@ -64,6 +67,7 @@ export function runDecoder(
   logits: Float32Array,
   tap?: TapFn,
   matMul: MatMulFn = matMulRows,
+  embed?: EmbedFn,
 ): void {
   const c = model.config;
   const w = model.weights;
@@ -83,7 +87,8 @@ export function runDecoder(
     if (!(tok >= 0 && tok < vocabSize)) throw new RangeError(`token ${tok} at row ${t} is outside the vocabulary [0, ${vocabSize})`);
     const p = positions[t];
     if (!(p >= 0 && p < maxPos)) throw new RangeError(`position ${p} at row ${t} is outside [0, ${maxPos})`);
-    x.set(w.tokEmbeddings.subarray(tok * dim, (tok + 1) * dim), t * dim);
+    if (embed) embed(tok, x.subarray(t * dim, (t + 1) * dim));
+    else x.set(w.tokEmbeddings.subarray(tok * dim, (tok + 1) * dim), t * dim);
   }
   if (embedScale !== 1) for (let i = 0; i < T * dim; i++) x[i] = Math.fround(x[i] * embedScale);
 

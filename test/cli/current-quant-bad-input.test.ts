@@ -43,11 +43,17 @@ const R_BASE = recipe("r-base.json", { base: "llama4" });
 const R_NONE = recipe("r-none.json", { default: { scheme: "16a4w" }, overrides: [{ pattern: "layers\\.9\\.", scheme: "16a8w" }] });
 const R_LIST = recipe("r-list.json", [{ scheme: "16a4w" }]);
 const R_OK = recipe("r-ok.json", { base: "stories260k" });
+// A quantized model file made by the command line itself, and a truncated copy.
+const QM = join(IN, "model.lgq");
+const made = await cli("--checkpoint", CKPT, "--tokenizer_bin", TOK, "--flow", "current", "--max_seq_len", "32", "--prefill_ar_len", "8", "--ptq", "16a8w", "--save_quantized", QM, "--json");
+if (made.code !== 0) throw new Error(`test setup: --save_quantized failed: ${made.stderr}`);
+const QM_CUT = inFile("cut.lgq", readFileSync(QM).subarray(0, readFileSync(QM).length - 1000));
 
 const M = ["--checkpoint", CKPT, "--tokenizer_bin", TOK, "--flow", "current", "--max_seq_len", "32", "--prefill_ar_len", "8"];
 const TINY = ["--checkpoint", TINY_PTH, "--params", TINY_PARAMS, "--tokenizer_model", join(FIXTURES, "tiktoken_small.model"), "--fold_vocab", "--flow", "current", "--max_seq_len", "32", "--prefill_ar_len", "8"];
 const out = (name: string) => join(OUT, name);
-const INPUTS = [CKPT, TOK, PARQUET, CHAT, TEXT, BLANK, IDS, R_JSON, R_KEY, R_SCHEME, R_REGEX, R_BLOCK0, R_BLOCK172, R_KV, R_BASE, R_NONE, R_LIST, R_OK];
+const INPUTS = [CKPT, TOK, PARQUET, CHAT, TEXT, BLANK, IDS, R_JSON, R_KEY, R_SCHEME, R_REGEX, R_BLOCK0, R_BLOCK172, R_KV, R_BASE, R_NONE, R_LIST, R_OK, QM, QM_CUT];
+const Q = ["--quantized_model", QM, "--tokenizer_bin", TOK, "--max_seq_len", "32", "--prefill_ar_len", "8"];
 
 type Case = [name: string, argv: string[], expected: RegExp];
 const cases: Case[] = [];
@@ -105,7 +111,26 @@ add("--quant_recipe with --backend onnxruntime", [...M, "--quant_recipe", R_OK, 
 add("--dump_encodings is the recipe", [...M, "--quant_recipe", R_OK, "--dump_encodings", R_OK], /--dump_encodings .*input of this run/);
 add("--dump_encodings is the calibration dataset", [...M, "--ptq", "16a8w", "--calib_dataset", PARQUET, "--dump_encodings", PARQUET], /--dump_encodings .*input of this run/);
 add("--dump_encodings into a missing folder", [...M, "--ptq", "16a8w", "--dump_encodings", join(tmp, "no-dir", "e.json")], /--dump_encodings.*does not exist/);
-for (const flag of ["quant_recipe", "decoder_model", "calib_samples", "calib_dataset", "calib_column", "calib_max_samples", "seq_mse_candidates"]) {
+// --- quantized model files ---
+add("--save_quantized without --ptq", [...M, "--save_quantized", out("m.lgq")], /--save_quantized needs --ptq SCHEME/);
+add("--save_quantized is the checkpoint", [...M, "--ptq", "16a8w", "--save_quantized", CKPT], /--save_quantized .*input of this run/);
+add("--save_quantized into a missing folder", [...M, "--ptq", "16a8w", "--save_quantized", join(tmp, "no-dir", "m.lgq")], /--save_quantized.*does not exist/);
+add("--quantized_model with --checkpoint", [...Q, "--checkpoint", CKPT], /--quantized_model FILE holds the model, its recipe and its calibration; --checkpoint does not apply/);
+add("--quantized_model with --ptq", [...Q, "--ptq", "16a4w"], /--ptq does not apply/);
+add("--quantized_model with --calib_text", [...Q, "--calib_text", TEXT], /--calib_text does not apply/);
+add("--quantized_model with --backend", [...Q, "--backend", "wasm"], /--backend does not apply/);
+add("--quantized_model with --save_quantized", [...Q, "--save_quantized", out("again.lgq")], /--save_quantized does not apply/);
+add("--quantized_model with a seed-flow flag", ["--quantized_model", QM, "--kv_seq_len", "64"], /seed flow.*current flow/);
+add("--quantized_model missing", [...Q.slice(2), "--quantized_model", join(IN, "nope.lgq")], /quantized model .*nope\.lgq: .*(no such file|not found|does not exist)/i);
+add("--quantized_model a folder", [...Q.slice(2), "--quantized_model", IN], /quantized model .*in: /);
+add("--quantized_model not a quantized model", [...Q.slice(2), "--quantized_model", TEXT], /quantized model .*calib\.txt: (not a quantized model file|\d+ bytes, too short)/);
+add("--quantized_model truncated", [...Q.slice(2), "--quantized_model", QM_CUT], /quantized model .*cut\.lgq: .*truncated/);
+add("--quantized_model with --masked_softmax on", [...Q, "--masked_softmax", "on"], /--masked_softmax on: the quantized model .*model\.lgq was calibrated with --masked_softmax off/);
+add("--quantized_model with a tokenizer of another vocabulary", [...Q.slice(0, 2), "--tokenizer_model", join(FIXTURES, "tiktoken_small.model"), "--max_seq_len", "32"], /vocab/i);
+add("parity --quantized_model", ["parity", "--backend", "wasm", ...Q], /parity: --quantized_model is not used by parity/);
+add("quant-report --quantized_model", ["quant-report", "--flow", "current", "--ptq", "16a8w", ...Q], /quant-report: --quantized_model is not used by quant-report .*needs the checkpoint/);
+add("eval --save_quantized", ["eval", ...M, "--ptq", "16a8w", "--dataset", TEXT, "--save_quantized", out("m.lgq")], /eval: --save_quantized is not used by eval/);
+for (const flag of ["quant_recipe", "decoder_model", "calib_samples", "calib_dataset", "calib_column", "calib_max_samples", "seq_mse_candidates", "save_quantized", "quantized_model"]) {
   add(`--${flag} at the end`, [...M, `--${flag}`], new RegExp(`--${flag}`));
   add(`--${flag} followed by a flag`, [...M, `--${flag}`, "--json"], new RegExp(`--${flag} needs a value`));
 }

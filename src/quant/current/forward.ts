@@ -21,7 +21,7 @@
 // to the plain one (`integerPath: "plain"`, integer.ts / activations.ts), which stays the test oracle.
 // Not modelled (fp32 on quantized inputs, see encodings.ts): the RoPE internals, SiLU before the multiply, RMSNorm
 // internals.
-import type { MatMulFn, TapFn } from "../../engine/decoder.js";
+import type { EmbedFn, MatMulFn, TapFn } from "../../engine/decoder.js";
 import { arForward, type ArGraph, type ArHooks } from "../../engine/ar-graph.js";
 import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js";
 import type { AttendRowFn } from "../../engine/attention.js";
@@ -64,6 +64,8 @@ export interface QuantArGraphOptions {
   convRows?: ConvRowsFn;
   /** The fast q/dq to use (shared likewise). */
   fakeQuant?: FakeQuantFn;
+  /** The embedding gather (a quantized model file's table of codes); default: the model's fp32 table. */
+  embed?: EmbedFn;
 }
 
 export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantArGraphOptions = {}): QuantArGraph {
@@ -139,6 +141,7 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
   });
   const hooks: ArHooks = {
     tap,
+    ...(opts.embed ? { embed: opts.embed } : {}),
     attendRow: (l) => rows[l],
     matMul,
     qR3: (l, q) => fakeQuantInPlace(q, encodingOf(enc, qR3Name(l))),

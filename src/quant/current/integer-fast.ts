@@ -1,8 +1,9 @@
 // Owns the fast integer arithmetic of the current flow's quantized simulation (issue 18): the same exact arithmetic as
 // integer.ts (the plain versions, kept as the test oracles), on hand-written WebAssembly SIMD kernels:
 // - convs (createFastConvRows) on src/compute/integer-kernel.ts, split over the worker pool's threads by output rows
-//   when built on a pooled kernel (createIntegerKernel(n)). Per conv, once (lazily, at its first call): the weight codes
-//   are copied into the kernel's memory — int4 codes packed two per byte (layout "i4x32"), int8 codes as bytes —, rows
+//   when built on a pooled kernel (createIntegerKernel(n)). Per conv, once (lazily at its first call, or ahead of it
+//   block by block through `load`, which a quantized model file's reader uses): the weight codes are copied into the
+//   kernel's memory — int4 codes packed two per byte (layout "i4x32"), int8 codes as bytes —, rows
 //   padded with zero codes to a multiple of the kernel block, with the weights' block sums S_rb = Σ_{j∈b} w_rj (int32),
 //   LPBQ's multipliers and the channel scales (no fp32 copy of the weights is made). Per call: the activation codes q
 //   (quantizeAct's expression) enter as q − 32768 in int16; the kernel sums P_rtb = Σ (q − 32768)·w exactly (int32
@@ -63,13 +64,30 @@ interface Scratch {
 }
 
 /**
+ * A conv function backed by one kernel, which can also take a conv's codes ahead of its first call, a block of rows at
+ * a time (`load`: a quantized model file's reader, so no whole-tensor code array is ever held), and read them back
+ * (`codesOf`, for a conv loaded that way).
+ */
+export interface FastConvRows extends ConvRowsFn {
+  /** Whether the kernel takes this conv's layout (else it runs on the plain path from its own codes). */
+  takes(w: Pick<ConvWeights, "spec" | "cols">): boolean;
+  /**
+   * Allocates `w`'s place in the kernel's memory (channel scales, LPBQ multipliers) and returns a function that copies
+   * rows [r0, r0 + n) of its codes (row-major [n, cols]) in; every row must be given once before the first call.
+   */
+  load(w: Omit<ConvWeights, "codes" | "device">): (r0: number, codes: Int8Array) => void;
+  /** The int4/int8 codes of a conv in the kernel's memory, row-major [rows, cols] (a fresh array). */
+  codesOf(w: Pick<ConvWeights, "rows" | "cols">): Int8Array;
+}
+
+/**
  * The fast conv on kernel `k0` (a new single-threaded one by default; pass a pooled one from createIntegerKernel(n) to
  * split rows over n threads), or the plain one where the kernel cannot run.
  */
-export function createFastConvRows(k0?: IntegerKernel): ConvRowsFn {
-  if (!k0 && !integerKernelSupported()) return integerConvRows;
+export function createFastConvRows(k0?: IntegerKernel): FastConvRows {
+  if (!k0 && !integerKernelSupported()) return plainConvRows();
   const k = k0 ?? createIntegerKernelSync();
-  const prepared = new WeakMap<ConvWeights, PreparedConv | null>();
+  const prepared = new WeakMap<object, PreparedConv | null>();
   const sc: Scratch = { desc: k.alloc(DESC.bytes), x: 0, xBytes: 0, y: 0, yBytes: 0, rowMax: 0, rowOvf: 0, rows: 0 };
   const need = (xBytes: number, yBytes: number, rows: number): Scratch => {
     if (xBytes > sc.xBytes) [sc.x, sc.xBytes] = [k.alloc(xBytes), xBytes];
@@ -77,15 +95,42 @@ export function createFastConvRows(k0?: IntegerKernel): ConvRowsFn {
     if (rows > sc.rows) [sc.rowMax, sc.rowOvf, sc.rows] = [k.alloc(rows * 8), k.alloc(rows * 4), rows];
     return sc;
   };
-  return (y, w, x, T, eIn, eOut, stats) => {
+  const fn = ((y, w, x, T, eIn, eOut, stats) => {
     let p = prepared.get(w);
     if (p === undefined) {
-      p = prepare(k, w);
+      p = convLayout(w) ? allocConv(k, w) : null;
+      if (p) fillRows(k, p, w.cols, 0, w.codes);
       prepared.set(w, p);
     }
     if (p === null) return integerConvRows(y, w, x, T, eIn, eOut, stats);
     convRows(k, p, need, y, w, x, T, eIn, eOut, stats);
+  }) as FastConvRows;
+  fn.takes = (w) => convLayout(w) !== null;
+  fn.load = (w) => {
+    if (!fn.takes(w)) throw new Error("integer kernel: load() of a conv whose layout the kernel does not take");
+    const p = allocConv(k, w);
+    prepared.set(w, p);
+    return (r0, codes) => fillRows(k, p, w.cols, r0, codes);
   };
+  fn.codesOf = (w) => {
+    const p = prepared.get(w);
+    if (!p) throw new Error("integer kernel: codesOf() of a conv it does not hold");
+    return unpackRows(k, p, w.rows, w.cols);
+  };
+  return fn;
+}
+
+/** The plain path behind the FastConvRows interface (no kernel here: every conv keeps its own codes). */
+function plainConvRows(): FastConvRows {
+  const fn = ((y, w, x, T, eIn, eOut, stats) => integerConvRows(y, w, x, T, eIn, eOut, stats)) as FastConvRows;
+  fn.takes = () => false;
+  fn.load = () => {
+    throw new Error("integer kernel: not available here");
+  };
+  fn.codesOf = () => {
+    throw new Error("integer kernel: not available here");
+  };
+  return fn;
 }
 
 /** The kernel layout and block of a conv, or null for the plain path. */
@@ -101,22 +146,29 @@ export function convLayout(w: Pick<ConvWeights, "spec" | "cols">): { layout: Int
   return { layout: int4 ? "i4x32" : "i8x32", blk, colsP: Math.ceil(c32 / blk) * blk };
 }
 
-function prepare(k: IntegerKernel, w: ConvWeights): PreparedConv | null {
-  const { rows, cols, codes } = w;
-  const l = convLayout(w);
-  if (!l) return null;
-  const { layout, blk, colsP } = l;
+/** A conv's regions in the kernel's memory (codes and block sums zero until filled), channel scales and multipliers set. */
+function allocConv(k: IntegerKernel, w: Pick<ConvWeights, "spec" | "rows" | "cols" | "channelScales" | "multipliers">): PreparedConv {
+  const { rows } = w;
+  const { layout, blk, colsP } = convLayout(w)!;
   const nk = colsP / blk;
   const rb = rowBytes(layout, colsP);
   const at = k.alloc(rows * rb);
   const sumsAt = k.alloc(rows * nk * 4);
   const chAt = k.alloc(rows * 4);
   const multAt = w.multipliers ? k.alloc(rows * nk) : 0;
-  const mem = new Int8Array(k.memory.buffer, at, rows * rb);
-  const sums = new Int32Array(k.memory.buffer, sumsAt, rows * nk);
   new Float32Array(k.memory.buffer, chAt, rows).set(w.channelScales);
   if (w.multipliers) new Uint8Array(k.memory.buffer, multAt, rows * nk).set(w.multipliers);
-  for (let r = 0; r < rows; r++) {
+  return { layout, w: at, sums: sumsAt, mult: multAt, ch: chAt, colsP, blk, nk };
+}
+
+/** Copies rows r0 .. r0 + codes.length / cols of a conv's codes into its regions (packed, padded) with their block sums. */
+function fillRows(k: IntegerKernel, p: PreparedConv, cols: number, r0: number, codes: Int8Array): void {
+  const { layout, colsP, blk, nk } = p;
+  const rb = rowBytes(layout, colsP);
+  const n = codes.length / cols;
+  const mem = new Int8Array(k.memory.buffer, p.w + r0 * rb, n * rb);
+  const sums = new Int32Array(k.memory.buffer, p.sums + r0 * nk * 4, n * nk);
+  for (let r = 0; r < n; r++) {
     const src = r * cols;
     if (layout === "i4x32") {
       // group g of 32 columns: byte 16g + i = column 32g + i (low nibble) | column 32g + 16 + i (high nibble)
@@ -135,7 +187,23 @@ function prepare(k: IntegerKernel, w: ConvWeights): PreparedConv | null {
       sums[r * nk + b] = s;
     }
   }
-  return { layout, w: at, sums: sumsAt, mult: multAt, ch: chAt, colsP, blk, nk };
+}
+
+/** fillRows read back: the codes [rows, cols] (int4 nibbles sign-extended). */
+function unpackRows(k: IntegerKernel, p: PreparedConv, rows: number, cols: number): Int8Array {
+  const rb = rowBytes(p.layout, p.colsP);
+  const mem = new Int8Array(k.memory.buffer, p.w, rows * rb);
+  const out = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++)
+    for (let j = 0; j < cols; j++) {
+      if (p.layout !== "i4x32") {
+        out[r * cols + j] = mem[r * rb + j];
+        continue;
+      }
+      const byte = mem[r * rb + (j >> 5) * 16 + (j & 15)];
+      out[r * cols + j] = (j & 16) === 0 ? (byte << 28) >> 28 : byte >> 4;
+    }
+  return out;
 }
 
 function convRows(

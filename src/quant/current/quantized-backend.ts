@@ -16,11 +16,13 @@ import { createArGraph } from "../../engine/ar-graph.js";
 import type { ArGraphInputs, ArGraphOutputs } from "../../engine/ar-graph-io.js";
 import { dequantizeInto, quantizeInto } from "./activations.js";
 import { encodingOf, kCacheName, LOGITS_NAME, MASK_NAME, vCacheName, type CurrentEncodings } from "./encodings.js";
-import { createFastConvRows, createFastFakeQuant, fastConvSupported } from "./integer-fast.js";
+import { createFastConvRows, createFastFakeQuant, fastConvSupported, type ConvRowsFn } from "./integer-fast.js";
 import { createIntDotInstance, intDotSupported } from "../../compute/int-dot.js";
 import { createIntegerKernel, type IntegerKernel } from "../../compute/integer-kernel.js";
 import { quantArForward, quantArGraph, type ConvObserver, type QuantArGraph } from "./forward.js";
 import type { CurrentArithmetic, IntegerStats } from "./integer.js";
+import type { EmbedFn } from "../../engine/decoder.js";
+import { loadQuantizedModel, type LoadedQuantizedModel } from "./quantized-model-file.js";
 
 export type CodeArray = Uint8Array | Uint16Array;
 
@@ -70,6 +72,10 @@ export interface CurrentQuantizedOptions {
    */
   integerKernel?: IntegerKernel;
   ownKernel?: boolean;
+  /** The fast conv already holding the weight codes (a quantized model file's, loadQuantizedModel); default: a new one. */
+  convRows?: ConvRowsFn;
+  /** The embedding gather (a quantized model file's table of codes); default: the model's fp32 table. */
+  embed?: EmbedFn;
 }
 
 /** The quantized current-flow graphs of `model` under `encodings` (calibrateCurrent of the same model). */
@@ -81,11 +87,11 @@ export function currentQuantizedBackend(model: Model, encodings: CurrentEncoding
   // One integer conv (and its copy of the weight codes) for every graph of the backend.
   const integerPath = opts.integerPath ?? "fast";
   const fast = integerPath === "fast";
-  const convRows = arithmetic === "integer" && fast && (opts.integerKernel || fastConvSupported()) ? createFastConvRows(opts.integerKernel) : undefined;
+  const convRows = arithmetic === "integer" && fast ? (opts.convRows ?? (opts.integerKernel || fastConvSupported() ? createFastConvRows(opts.integerKernel) : undefined)) : undefined;
   const fqKernel = fast && intDotSupported() ? createIntDotInstance() : undefined;
   const fakeQuant = fqKernel ? createFastFakeQuant(fqKernel) : undefined;
   for (const ar of new Set(opts.arLens))
-    graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings, { onConv: opts.onConv, arithmetic, stats: integerStats, convRows, fakeQuant, integerPath }));
+    graphs.set(ar, quantArGraph(createArGraph(model, { contextLen: CL, arLen: ar, ...encodings.attention }), encodings, { onConv: opts.onConv, arithmetic, stats: integerStats, convRows, fakeQuant, integerPath, embed: opts.embed }));
   const graph = (ar: number): QuantArGraph => {
     const g = graphs.get(ar);
     if (!g) throw new Error(`quantized backend: built without an AR-N graph of ${ar} rows (built for AR ${[...graphs.keys()].join(", ")})`);
@@ -150,6 +156,29 @@ export async function createCurrentQuantizedBackend(model: Model, encodings: Cur
   if (threads <= 1 || (opts.integerPath ?? "fast") !== "fast" || (opts.arithmetic ?? "integer") !== "integer" || !fastConvSupported()) return currentQuantizedBackend(model, encodings, opts);
   const integerKernel = await createIntegerKernel(threads);
   return currentQuantizedBackend(model, encodings, { ...opts, integerKernel, ownKernel: true });
+}
+
+/**
+ * The quantized backend of a quantized model file (run --quantized_model): the integer kernel is made first (split over
+ * `threads`) so the file's conv codes go straight into its memory; the model (placeholder conv weights, for the
+ * session's config) and the encodings come with it. dispose() ends the kernel's workers.
+ */
+export async function openQuantizedModelBackend(
+  path: string,
+  opts: Omit<CurrentQuantizedOptions, "integerKernel" | "ownKernel" | "convRows" | "embed"> & { threads?: number },
+): Promise<{ backend: CurrentQuantizedBackend; loaded: LoadedQuantizedModel }> {
+  const threads = opts.threads ?? 1;
+  const kernelPath = (opts.integerPath ?? "fast") === "fast" && fastConvSupported();
+  const integerKernel = kernelPath ? await createIntegerKernel(threads) : undefined;
+  try {
+    const convRows = integerKernel ? createFastConvRows(integerKernel) : undefined;
+    const loaded = loadQuantizedModel(path, { convRows });
+    const backend = currentQuantizedBackend(loaded.model, loaded.encodings, { ...opts, integerKernel, ownKernel: true, convRows: loaded.convRows, embed: loaded.embed });
+    return { backend, loaded };
+  } catch (e) {
+    integerKernel?.dispose();
+    throw e;
+  }
 }
 
 /** BackendInit-shaped entry point (the AR lengths of a run). */

@@ -177,7 +177,7 @@ function deviceWeights(cw: Omit<ConvWeights, "device">): Float32Array {
 }
 
 /** `cw` with its `device` weights computed on first read (enumerable, so copies and comparisons see it). */
-function withLazyDevice(cw: Omit<ConvWeights, "device">): ConvWeights {
+export function convWeightsOf(cw: Omit<ConvWeights, "device">): ConvWeights {
   let device: Float32Array | undefined;
   return Object.defineProperty(cw, "device", { enumerable: true, configurable: true, get: () => (device ??= deviceWeights(cw)) }) as ConvWeights;
 }
@@ -187,7 +187,7 @@ export function quantizeConvWeights(w: Float32Array, rows: number, cols: number,
   const group = groupLength(spec, cols);
   const groupScales = scaleByStep(observerScales(w, rows, cols, group, spec.qmax), step);
   const codes = weightCodes(w, rows, cols, groupScales, group, spec.qmax);
-  if (spec.kind === "per_channel") return withLazyDevice({ spec, rows, cols, codes, groupScales, channelScales: groupScales, step });
+  if (spec.kind === "per_channel") return convWeightsOf({ spec, rows, cols, codes, groupScales, channelScales: groupScales, step });
   const { channelScales, multipliers } = lpbqScales(groupScales, rows, cols / group);
-  return withLazyDevice({ spec, rows, cols, codes, groupScales, channelScales, multipliers, step });
+  return convWeightsOf({ spec, rows, cols, codes, groupScales, channelScales, multipliers, step });
 }
