@@ -27,7 +27,7 @@
 // Threads: the output rows are the pool's work units; each output is computed by exactly one thread with the same
 // code in the same order, so the outputs do not depend on the thread count. The memory is shared (imported as env.mem,
 // as pool.ts binds it) and grows from the main thread.
-import { code, encodeModule, F64, I32, I64, op, uleb128, V128, type Code, type FunctionDef, type ValType } from "./encoder.js";
+import { code, encodeModule, F32, F64, I32, I64, op, uleb128, V128, type Code, type FunctionDef, type ValType } from "./encoder.js";
 import { createPool, type Pool, type PoolStats } from "./pool.js";
 
 /** Largest block summed in int32 lanes (see OVERFLOW BOUND in the header). */
@@ -244,6 +244,49 @@ function qrqFunction(layout: IntegerLayout): { locals: ValType[]; body: Code } {
   };
 }
 
+// qx(src, dst, n, inv, zp, qmin, qmax): activation codes of n float32 values at src (n a multiple of 8, no NaN) as the
+// kernels' int16 operands x' = q − 32768 at dst, q = clamp(nearest(x·inv) + zp, qmin, qmax) in float32 lanes. This is
+// activations.ts's quantizeAct exactly: fround(x·inv) is the float32 product, roundHalfEven of a float32 value is
+// `nearest`, adding the integer zero point and subtracting 32768 are exact below 2^24, the clamp bounds are integers;
+// the result is an integer in [−32768, 32767], so the conversion to int32 and the narrowing to int16 are exact.
+const F32X4_NEAREST = 0x6a;
+const I32X4_TRUNC_SAT_F32X4_S = 0xf8;
+const I16X8_NARROW_I32X4_S = 0x85;
+const simdOp = (opcode: number): Code => code(0xfd, uleb128(opcode));
+function qxFunction(): Omit<FunctionDef, "name" | "params" | "results"> {
+  const get = op.localGet;
+  const set = op.localSet;
+  const [SRC, DST, N, INV, ZP, QMIN, QMAX] = [0, 1, 2, 3, 4, 5, 6];
+  const [END, VINV, VZP, VMIN, VMAX, VOFF] = [7, 8, 9, 10, 11, 12];
+  const codes = (offset: number): Code =>
+    code(
+      get(SRC), op.v128Load(offset, 0),
+      get(VINV), op.f32x4Mul, simdOp(F32X4_NEAREST), get(VZP), op.f32x4Add,
+      get(VMIN), op.f32x4Max, get(VMAX), op.f32x4Min,
+      get(VOFF), op.f32x4Sub, simdOp(I32X4_TRUNC_SAT_F32X4_S),
+    );
+  return {
+    locals: [I32, V128, V128, V128, V128, V128],
+    body: code(
+      get(SRC), get(N), op.i32Const(2), op.i32Shl, op.i32Add, set(END),
+      get(INV), op.f32x4Splat, set(VINV),
+      get(ZP), op.f32x4Splat, set(VZP),
+      get(QMIN), op.f32x4Splat, set(VMIN),
+      get(QMAX), op.f32x4Splat, set(VMAX),
+      op.f32Const(32768), op.f32x4Splat, set(VOFF),
+      get(SRC), get(END), op.i32LtU,
+      op.if(),
+      op.loop(),
+      get(DST), codes(0), codes(16), simdOp(I16X8_NARROW_I32X4_S), op.v128Store(0, 0),
+      get(DST), op.i32Const(16), op.i32Add, set(DST),
+      get(SRC), op.i32Const(32), op.i32Add, op.localTee(SRC),
+      get(END), op.i32LtU, op.brIf(0),
+      op.end,
+      op.end,
+    ),
+  };
+}
+
 /** The memory the kernels import (shared: the pool's threads all run on it). */
 export const INTEGER_KERNEL_MEMORY = { module: "env", name: "mem", minPages: 1, maxPages: 65536, shared: true } as const;
 
@@ -260,6 +303,7 @@ export function integerKernelBytes(): Uint8Array {
         body: qdotBody(l),
       })),
       ...LAYOUTS.map((l): FunctionDef => ({ name: `qrq_${l}`, params: [I32, I32, I32], results: [], ...qrqFunction(l) })),
+      { name: "qx", params: [I32, I32, I32, F32, F32, F32, F32], results: [], ...qxFunction() },
   ];
   return encodeModule({ memory: INTEGER_KERNEL_MEMORY, functions });
 }
@@ -294,6 +338,11 @@ export interface IntegerKernel {
    * for every row r < rows; split over the threads by rows when it has at least `macs` multiply-adds.
    */
   qrq(layout: IntegerLayout, desc: number, rows: number, macs: number): void;
+  /**
+   * The int16 operands x' = q − 32768 of n float32 activations at `src` (n a multiple of 8, no NaN) into `dst`, q =
+   * quantizeAct under (inv = fp32(1/scale), zp, qmin, qmax); on the calling thread (see qxFunction).
+   */
+  qx(src: number, dst: number, n: number, inv: number, zp: number, qmin: number, qmax: number): void;
   /** The pool's counters (undefined with one thread). */
   readonly poolStats?: PoolStats;
   /** Ends the pool's workers (a no-op with one thread). */
@@ -316,7 +365,9 @@ export async function createIntegerKernel(threads = 1, o: IntegerKernelOptions =
   const memory = new WebAssembly.Memory({ initial: 1, maximum: INTEGER_KERNEL_MEMORY.maxPages, shared: true });
   const kernels = [...LAYOUTS.map((l) => ({ wasm: exportName(l), args: 6, at: 6, arrays: 0 })), ...LAYOUTS.map((l) => ({ wasm: `qrq_${l}`, args: 1, at: 1, arrays: 0 }))];
   const pool = await createPool({ threads, kernels, module: kernelModule(), memories: [memory], spinMicros: o.spinMicros });
-  return wrap(memory, threads, pool, undefined, o.parallelMinMacs ?? PARALLEL_MIN_MACS);
+  // qx runs on the calling thread: an instance of its own over the shared memory.
+  const qx = new WebAssembly.Instance(kernelModule(), { env: { mem: memory } }).exports.qx as (...a: number[]) => void;
+  return wrap(memory, threads, pool, undefined, qx, o.parallelMinMacs ?? PARALLEL_MIN_MACS);
 }
 
 /** The kernels on the calling thread only (synchronous). */
@@ -324,12 +375,19 @@ export function createIntegerKernelSync(): IntegerKernel {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: INTEGER_KERNEL_MEMORY.maxPages, shared: true });
   const e = new WebAssembly.Instance(kernelModule(), { env: { mem: memory } }).exports;
   const fns = (name: (l: IntegerLayout) => string) => Object.fromEntries(LAYOUTS.map((l) => [l, e[name(l)] as (...a: number[]) => void])) as Direct;
-  return wrap(memory, 1, undefined, { qdot: fns(exportName), qrq: fns((l) => `qrq_${l}`) });
+  return wrap(memory, 1, undefined, { qdot: fns(exportName), qrq: fns((l) => `qrq_${l}`) }, e.qx as (...a: number[]) => void);
 }
 
 type Direct = Record<IntegerLayout, (...a: number[]) => void>;
 
-function wrap(memory: WebAssembly.Memory, threads: number, pool: Pool | undefined, direct: { qdot: Direct; qrq: Direct } | undefined, parallelMinMacs = PARALLEL_MIN_MACS): IntegerKernel {
+function wrap(
+  memory: WebAssembly.Memory,
+  threads: number,
+  pool: Pool | undefined,
+  direct: { qdot: Direct; qrq: Direct } | undefined,
+  qx: (...a: number[]) => void,
+  parallelMinMacs = PARALLEL_MIN_MACS,
+): IntegerKernel {
   let top = 16;
   const args = [0, 0, 0, 0, 0, 0];
   const one = [0];
@@ -361,6 +419,10 @@ function wrap(memory: WebAssembly.Memory, threads: number, pool: Pool | undefine
       if (direct) return direct.qrq[layout](desc, 0, rows);
       one[0] = desc;
       pool!.run({ kernel: LAYOUTS.length + LAYOUTS.indexOf(layout), shard: 0, units: rows, args: one }, macs >= parallelMinMacs);
+    },
+    qx(src, dst, n, inv, zp, qmin, qmax) {
+      if (n % 8 !== 0) throw new RangeError(`integer kernel: qx of ${n} values (a multiple of 8 is needed)`);
+      qx(src, dst, n, inv, zp, qmin, qmax);
     },
     dispose: () => pool?.dispose(),
   };

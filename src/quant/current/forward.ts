@@ -155,8 +155,13 @@ export function quantArGraph(graph: ArGraph, enc: CurrentEncodings, opts: QuantA
       attnMask: fakeQuant(inp.attnMask, maskEnc),
       // The window mask holds the same two values; it takes the causal mask's encoding.
       ...(inp.windowMask ? { windowMask: fakeQuant(inp.windowMask, maskEnc) } : {}),
-      kCaches: inp.kCaches.map((k, l) => fqCopy(k, kEnc[l])),
-      vCaches: inp.vCaches.map((v, l) => fqCopy(v, vEnc[l])),
+      // The cache inputs' q/dq. With integer arithmetic the caches are read only by the attention matmuls, which turn
+      // each value into its code with quantizeAct's expression — and quantizeAct(fakeQuant(x)) = quantizeAct(x) for
+      // every value (a code's value maps back to that code: |q − zp| ≤ 65535, so the fp32 rounding errors stay far
+      // below ½) — so the q/dq pass over every cache (the largest per-call cost of a decode) is skipped there; a NaN
+      // still ends in a RangeError (at the q·k stage's q/dq instead of here). Fake arithmetic reads the values: q/dq.
+      kCaches: integer ? inp.kCaches : inp.kCaches.map((k, l) => fqCopy(k, kEnc[l])),
+      vCaches: integer ? inp.vCaches : inp.vCaches.map((v, l) => fqCopy(v, vEnc[l])),
     }),
   };
   const w = model.weights;

@@ -55,6 +55,9 @@ interface Scratch {
   desc: number;
   x: number;
   xBytes: number;
+  /** One token's float32 activations, the kernel's qx input. */
+  xf: number;
+  xfBytes: number;
   /** y tile, float32 [tile, rows]; per-row statistics (float64 max, int32 count). */
   y: number;
   yBytes: number;
@@ -88,9 +91,10 @@ export function createFastConvRows(k0?: IntegerKernel): FastConvRows {
   if (!k0 && !integerKernelSupported()) return plainConvRows();
   const k = k0 ?? createIntegerKernelSync();
   const prepared = new WeakMap<object, PreparedConv | null>();
-  const sc: Scratch = { desc: k.alloc(DESC.bytes), x: 0, xBytes: 0, y: 0, yBytes: 0, rowMax: 0, rowOvf: 0, rows: 0 };
-  const need = (xBytes: number, yBytes: number, rows: number): Scratch => {
+  const sc: Scratch = { desc: k.alloc(DESC.bytes), x: 0, xBytes: 0, xf: 0, xfBytes: 0, y: 0, yBytes: 0, rowMax: 0, rowOvf: 0, rows: 0 };
+  const need = (xBytes: number, yBytes: number, rows: number, xfBytes: number): Scratch => {
     if (xBytes > sc.xBytes) [sc.x, sc.xBytes] = [k.alloc(xBytes), xBytes];
+    if (xfBytes > sc.xfBytes) [sc.xf, sc.xfBytes] = [k.alloc(xfBytes), xfBytes];
     if (yBytes > sc.yBytes) [sc.y, sc.yBytes] = [k.alloc(yBytes), yBytes];
     if (rows > sc.rows) [sc.rowMax, sc.rowOvf, sc.rows] = [k.alloc(rows * 8), k.alloc(rows * 4), rows];
     return sc;
@@ -209,7 +213,7 @@ function unpackRows(k: IntegerKernel, p: PreparedConv, rows: number, cols: numbe
 function convRows(
   k: IntegerKernel,
   p: PreparedConv,
-  need: (xBytes: number, yBytes: number, rows: number) => Scratch,
+  need: (xBytes: number, yBytes: number, rows: number, xfBytes: number) => Scratch,
   y: Float32Array,
   w: ConvWeights,
   x: Float32Array,
@@ -223,7 +227,7 @@ function convRows(
   // A NaN activation has no int16 code: the plain path handles it (NaN outputs) as it always has.
   for (let i = 0; i < T * cols; i++) if (x[i] !== x[i]) return integerConvRows(y, w, x, T, eIn, eOut, stats);
   const tile = Math.max(1, Math.min(T, Math.floor(MAX_OUT_BYTES / (rows * 4))));
-  const sc = need(tile * colsP * 2, tile * rows * 4, rows);
+  const sc = need(tile * colsP * 2, tile * rows * 4, rows, cols * 4);
   const buf = k.memory.buffer;
   // the descriptor (integer-kernel.ts DESC)
   const di = new Int32Array(buf, sc.desc, DESC.bytes / 4);
@@ -258,7 +262,13 @@ function convRows(
     for (let t = 0; t < tn; t++) {
       const src = (t0 + t) * cols;
       const dst = t * colsP;
-      for (let i = 0; i < cols; i++) {
+      // the kernel's qx on float32 lanes for the first multiple of 8 columns (the same expression), JS for the rest
+      const n8 = cols & ~7;
+      if (n8 > 0) {
+        new Float32Array(buf, sc.xf, n8).set(x.subarray(src, src + n8));
+        k.qx(sc.xf, sc.x + dst * 2, n8, inv, zIn, inMin, inMax);
+      }
+      for (let i = n8; i < cols; i++) {
         const v = Math.fround(x[src + i] * inv);
         let r = Math.round(v);
         if (r - v === 0.5 && r % 2 !== 0) r -= 1;

@@ -414,12 +414,11 @@ function readModel(path: string, fd: number, size: number, fail: (p: string) => 
     const parts = { spec, rows, cols, groupScales, channelScales, ...(multipliers ? { multipliers } : {}), step: e.step };
     const rowsPerBlock = Math.max(1, Math.floor(BLOCK_CODES / cols));
     const rb = int4 ? Math.ceil(cols / 2) : cols;
-    const qmin = -spec.qmax - 1;
+    // Every nibble / byte is a valid code: the weight range is the whole signed int4 / int8 range ([−qmax − 1, qmax]).
+    if (spec.qmax !== (int4 ? 7 : 127)) throw new Error(`quantized model: a ${spec.qmax}-qmax weight spec has no code type here`);
     const blockCodes = (r: number, n: number): Int8Array => {
       const b = read(codesAt + r * rb, n * rb);
-      const q = int4 ? unpackInt4(b, n, cols) : new Int8Array(b.buffer, 0, n * cols);
-      for (let i = 0; i < q.length; i++) if (q[i] < qmin || q[i] > spec.qmax) throw fail(`${conv.path}: code ${q[i]} outside [${qmin}, ${spec.qmax}]`);
-      return q;
+      return int4 ? unpackInt4(b, n, cols) : new Int8Array(b.buffer, 0, n * cols);
     };
     let weightsOut: ConvWeights;
     weightBytes += groupScales.byteLength + channelScales.byteLength + (multipliers?.byteLength ?? 0);

@@ -17,6 +17,9 @@ import { builtinRecipe, resolveRecipe, withCliOverrides } from "../../../src/qua
 import { calibrationSequences } from "../../../src/quant/calibration-data.js";
 import { calibrateCurrent } from "../../../src/quant/current/calibrate.js";
 import { EVAL_TEXT } from "../../helpers/current-quant.js";
+import { allocArCaches, allocArOutputs, arCausalMask } from "../../../src/engine/ar-graph-io.js";
+import { fakeQuant } from "../../../src/quant/current/activations.js";
+import { encodingOf, kCacheName, vCacheName } from "../../../src/quant/current/encodings.js";
 
 const enc = (bits: 8 | 16, zeroPoint: number, scale: number): QuantEncoding => ({ scale: Math.fround(scale), zeroPoint, offset: -zeroPoint, qmin: 0, qmax: 2 ** bits - 1, bitwidth: bits, signed: false, symmetric: false });
 
@@ -103,6 +106,36 @@ describe.skipIf(!intDotSupported())("fast integer conv", () => {
     bad[77] = NaN;
     expect(() => fq(bad.slice(), enc(8, 0, 0.1))).toThrow(/NaN at element 77/);
   });
+
+  it("integer arithmetic reads cache inputs without their q/dq: raw off-grid caches give the outputs their q/dq'd copies give", async () => {
+    const rand = rng(21);
+    for (const m of await quantModels())
+      for (const scheme of ["16a4w", "8a8w"] as const) {
+        const CL = 32;
+        const e = calibrateCase(m, { CL, scheme });
+        const c = m.model.config;
+        for (const ar of [1, 8])
+          for (const integerPath of ["fast", "plain"] as const) {
+            const b = currentQuantizedBackend(m.model, e, { contextLen: CL, arLens: [ar], integerPath });
+            const caches = allocArCaches(c, CL, ar);
+            // values anywhere in and past each cache's range, off the grid
+            for (const x of [...caches.kCaches, ...caches.vCaches]) for (let i = 0; i < x.length; i++) x[i] = (rand() - 0.5) * 8;
+            const snapped = {
+              kCaches: caches.kCaches.map((k, l) => fakeQuant(k, encodingOf(e, kCacheName(l)))),
+              vCaches: caches.vCaches.map((v, l) => fakeQuant(v, encodingOf(e, vCacheName(l)))),
+            };
+            const tokens = Int32Array.from({ length: ar }, (_, i) => (i * 7 + 3) % c.vocabSize);
+            const base = { tokens, attnMask: arCausalMask(CL, ar, 10), inputPos: Int32Array.from({ length: ar }, (_, i) => 10 + i) };
+            const raw = allocArOutputs(c, CL, ar);
+            const ref = allocArOutputs(c, CL, ar);
+            b.executeArSync(ar, { ...base, ...caches }, raw);
+            b.executeArSync(ar, { ...base, ...snapped }, ref);
+            expect(Buffer.from(raw.logits.buffer), `${m.id} ${scheme} AR ${ar} ${integerPath}`).toEqual(Buffer.from(ref.logits.buffer));
+            raw.kOut.forEach((k, l) => expect(Buffer.from(k.buffer)).toEqual(Buffer.from(ref.kOut[l].buffer)));
+            expect(snapped.kCaches[0]).not.toEqual(caches.kCaches[0]); // the raw caches really are off the grid
+          }
+      }
+  }, 60_000);
 
   it("whole quantized graphs: logits bit-identical to the plain path in every scheme, decode and batched calls", async () => {
     for (const m of await quantModels())

@@ -20,6 +20,7 @@ import { rng } from "../../helpers/rng.js";
 import { builtinRecipe, resolveRecipe, withCliOverrides } from "../../../src/quant/current/recipe.js";
 import { calibrationSequences } from "../../../src/quant/calibration-data.js";
 import { calibrateCurrent } from "../../../src/quant/current/calibrate.js";
+import { quantizeAct } from "../../../src/quant/current/activations.js";
 
 const enc = (bits: 8 | 16, zeroPoint: number, scale: number): QuantEncoding => ({ scale: Math.fround(scale), zeroPoint, offset: -zeroPoint, qmin: 0, qmax: 2 ** bits - 1, bitwidth: bits, signed: false, symmetric: false });
 const newStats = (): IntegerStats => ({ int32Overflows: 0, maxAccumulator: 0 });
@@ -67,6 +68,32 @@ describe.skipIf(!integerKernelSupported())("threaded integer kernels", () => {
           const o = new Float64Array(k.memory.buffer, out, rows * T * 4);
           expect([...o], `${layout} ${xv}·${wv}`).toEqual(new Array(rows * T * 4).fill(xv * wv * MAX_BLOCK));
         }
+  });
+
+  it("qx: the activation codes equal quantizeAct − 32768 on ties, clamping at both ends, −0, off-grid values (both kernels)", () => {
+    const rand = rng(31);
+    for (const kern of [createIntegerKernelSync(), k2!])
+      for (const e of [enc(16, 32768, 1e-3), enc(16, 0, 0.37), enc(16, 65535, 2e-4), enc(8, 128, 0.02), enc(8, 0, 0.5), enc(8, 255, 0.25)]) {
+        const n = 4096;
+        const x = new Float32Array(n);
+        for (let i = 0; i < n; i++) {
+          const kind = i % 6;
+          x[i] = kind === 0 ? Math.fround((Math.floor(rand() * 600) - 300 + 0.5) * e.scale) // ties
+            : kind === 1 ? Math.fround((rand() - 0.5) * e.scale * 2 * (e.qmax + 1) * 1.5) // past both ends
+            : kind === 2 ? -0
+            : kind === 3 ? Math.fround(-1e-9)
+            : kind === 4 ? Math.fround((Math.floor(rand() * 60000) - 30000) * e.scale) // on the grid
+            : Math.fround((rand() - 0.5) * 100);
+        }
+        const src = kern.alloc(n * 4);
+        const dst = kern.alloc(n * 2);
+        new Float32Array(kern.memory.buffer, src, n).set(x);
+        const inv = Math.fround(1 / e.scale);
+        kern.qx(src, dst, n, inv, e.zeroPoint, e.qmin, e.qmax);
+        const got = Array.from(new Int16Array(kern.memory.buffer, dst, n));
+        expect(got).toEqual(Array.from(x, (v) => quantizeAct(v, e) - 32768));
+      }
+    expect(() => createIntegerKernelSync().qx(0, 0, 12, 1, 0, 0, 255)).toThrow(/multiple of 8/);
   });
 
   it("is bit-identical to the plain path at 1 and 2 threads (int4, int8, LPBQ; T = 1 and T > 1; odd widths), statistics alike", () => {
