@@ -2,7 +2,6 @@
 // (onnxruntime, tfjs, qnn, replay, or the reference itself) graph call by graph call and reports where they part
 // (src/parity/run-parity.ts). Model and flow flags are the run command's (parseRunArgs); exit code 0 when
 // every step is within tolerance, 1 when one is not, 2 on bad input (a UserError, via main).
-import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
 import { createReferenceBackend } from "../backends/reference.js";
 import { BACKEND_NAMES, createBackend, isBackendName } from "../backends/registry.js";
@@ -21,7 +20,7 @@ import { UserError } from "../util/errors.js";
 import type { RunArgs } from "./args.js";
 import { parseSubcommandArgs } from "./subcommand-args.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import { backendInitFor, checkFlowShape, runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
+import { backendInitFor, checkFlowShape, loadCheckpointModel, runInputs, type RunIO } from "./run.js";
 import type { CurrentMode } from "../runner/current-session.js";
 import type { EvalMode } from "../kvcache/types.js";
 import { lookaheadOption } from "./lookahead-options.js";
@@ -230,8 +229,8 @@ export async function parityCommand(argv: string[], io: RunIO, hooks: ParityHook
   if (p.results !== undefined) checkOutputs([{ flag: "--results", path: p.results }], [...inputs, p.promptsFile, p.html]);
 
   const current = a.flow === "current";
-  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }));
-  const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
+  const loaded = loadCheckpointModel(a, io);
+  const model = loaded.model;
   const family = familyFor(a, model.config);
   const init = backendInitFor(a, model);
   if (prompts !== undefined) return await sweepCommand(p, prompts, io, { model, family, format: loaded.format, init, hooks });

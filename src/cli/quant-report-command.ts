@@ -7,7 +7,6 @@
 // (src/quant/encodings-diff.ts) with its flags --tol_rel, --tol_offset, --name_map, --json; exit code 0 when
 // they agree, 1 when they differ.
 import { join } from "node:path";
-import { loadModel } from "../loaders/index.js";
 import { loadTokenizer } from "../tokenizer/index.js";
 import { familyFor } from "./family.js";
 import { assemblePrompt, plainTextIds, requireLlama3Tokenizer } from "../runner/prompt.js";
@@ -25,7 +24,7 @@ import { parseSubcommandArgs } from "./subcommand-args.js";
 import { checkOutputs, openAtomicFile } from "./atomic-file.js";
 import { ttyProgress, withProgress, writtenNote } from "./progress.js";
 import { readTokenIds } from "./tokenized-prompt.js";
-import { runInputs, withCurrentRopeDefault, type RunIO } from "./run.js";
+import { loadCheckpointModel, runInputs, type RunIO } from "./run.js";
 import { CURRENT_PTQ, currentQuantSetup } from "./current-quant.js";
 import { currentQuantReport } from "../quant/current/report.js";
 import { checkCurrentShape } from "../runner/current-session.js";
@@ -230,12 +229,12 @@ function compareEncodingsCommand(c: CompareEncodingsArgs, io: RunIO): number {
 }
 
 /**
- * The model (with the current flow's RoPE default when `current` and no --rope_scale_factor), its family, the
+ * The model (with the current flow's RoPE default in that flow, unless --rope_scale_factor), its family, the
  * tokenizer (required: the evaluation text needs one), the prompt ids, and plain text -> ids (no chat template, BOS).
  */
-async function loadReportInputs(a: RunArgs, io: RunIO, current: boolean) {
-  const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) => loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }));
-  const model = current && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
+async function loadReportInputs(a: RunArgs, io: RunIO) {
+  const loaded = loadCheckpointModel(a, io);
+  const model = loaded.model;
   const V = model.config.vocabSize;
   const family = familyFor(a, model.config);
   const path = a.tokenizerBin ?? a.tokenizerModel;
@@ -274,7 +273,7 @@ async function currentReportCommand(p: QuantReportArgs, io: RunIO): Promise<numb
   ];
   if (outputs.length > 0) checkOutputs(outputs, [...runInputs(a), p.evalText]);
   const evalText = readUserText(p.evalText, "--eval_text");
-  const { model, family, tok, prompt, plain } = await loadReportInputs(a, io, true);
+  const { model, family, tok, prompt, plain } = await loadReportInputs(a, io);
   checkCurrentShape({ config: model.config, mode: "kv", contextLen: a.contextLen, prefillArLen: 1, maxSeqLen: a.contextLen, promptTokens: prompt });
   const evalTokens = plain(evalText);
   if (evalTokens.length < 2) throw new UserError(`--eval_text ${p.evalText}: fewer than 2 tokens`);
@@ -315,7 +314,7 @@ export async function quantReportCommand(argv: string[], io: RunIO): Promise<num
   const evalText = readUserText(p.evalText, "--eval_text");
   const calibText = p.calibText !== undefined ? readUserText(p.calibText, "--calib_text") : undefined;
 
-  const { model, family, prompt, plain } = await loadReportInputs(a, io, false);
+  const { model, family, prompt, plain } = await loadReportInputs(a, io);
   if (prompt.length > a.kvSeqLen - 1) throw new UserError(`quant-report: the prompt has ${prompt.length} tokens; kv_seq_len ${a.kvSeqLen} holds ${a.kvSeqLen - 1}`);
   checkRunShape({ mode: "kv", kvSeqLen: a.kvSeqLen, prefillSeqLen: a.kvSeqLen, promptTokens: prompt, config: model.config });
   const evalTokens = plain(evalText);

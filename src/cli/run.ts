@@ -275,18 +275,23 @@ function quantizedModelRunBackend(a: RunArgs, io: RunIO, opened: OpenedQuantized
 
 /**
  * The run's model: the checkpoint's (the current flow's RoPE default applied), or a --quantized_model file's with its
- * backend (and the flags its attention implies). `bar` shows the checkpoint's loading.
+ * backend (and the run's flags with the attention variants it was calibrated with).
  */
 export async function loadRunModel(a: RunArgs, io: RunIO): Promise<{ model: Model; format: string; args: RunArgs; opened?: OpenedQuantizedModel }> {
   if (a.quantizedModel !== undefined) {
     const opened = await openRunQuantizedModel(a);
     return { model: opened.model, format: opened.format, args: opened.args, opened };
   }
+  return { ...loadCheckpointModel(a, io), args: a };
+}
+
+/** The checkpoint's model (a progress bar on a TTY), with the current flow's RoPE default when no --rope_scale_factor. */
+export function loadCheckpointModel(a: RunArgs, io: RunIO): { model: Model; format: string } {
   const loaded = withProgress(ttyProgress(io, !a.json, "loading", "bytes"), (bar) =>
     loadModel({ checkpoint: a.checkpoint, params: a.params, ropeScaleFactor: a.ropeScaleFactor, applyLongRope: a.applyLongRope, onProgress: bar.update }),
   );
   const model = a.flow === "current" && a.ropeScaleFactor === undefined ? withCurrentRopeDefault(loaded.model) : loaded.model;
-  return { model, format: loaded.format, args: a };
+  return { model, format: loaded.format };
 }
 
 export async function runCommand(aIn: RunArgs, io: RunIO): Promise<void> {

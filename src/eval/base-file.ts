@@ -8,9 +8,9 @@
 // The JSON header: { vocab: V, positions: n, dataset_sha256, tokens_sha256, windowing, context_len, model } — what a
 // comparison must match (a base made from other text, another tokenization or vocabulary, or other windows is refused).
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
 import { UserError } from "../util/errors.js";
-import { describeFsError } from "../util/files.js";
+import { openUserFileSync } from "../util/files.js";
 import type { PackedLogProbs } from "./kl-stats.js";
 
 const MAGIC = "LGKLBASE";
@@ -157,14 +157,8 @@ export function openBaseFile(path: string): BaseReader {
   const bad = (msg: string): never => {
     throw new UserError(`base file ${path}: ${msg}`);
   };
-  let fd: number;
+  const { fd, size } = openUserFileSync(path, `base file ${path}`);
   try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    return bad(describeFsError(e));
-  }
-  try {
-    const size = fstatSync(fd).size;
     const pre = new Uint8Array(Math.min(16, size));
     readSync(fd, pre, 0, pre.length, 0);
     if (size < 16 || new TextDecoder().decode(pre.subarray(0, 8)) !== MAGIC) bad("not an eval base file (no LGKLBASE header)");

@@ -10,7 +10,7 @@
 // the limits below.
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { UserError } from "../util/errors.js";
-import { describeFsError } from "../util/files.js";
+import { describeFsError, openUserFileSync } from "../util/files.js";
 import type { RunKey } from "./records.js";
 import { itemsOfShard, type Shard } from "./shard.js";
 
@@ -189,12 +189,7 @@ export function readShardFiles<R extends { item: number }>(paths: readonly strin
   const byShard = new Map<number, string>();
   const records: R[] = [];
   for (const path of paths) {
-    let fd: number;
-    try {
-      fd = openSync(path, "r");
-    } catch (e) {
-      throw new UserError(`results file ${path}: ${describeFsError(e)}`);
-    }
+    const { fd } = openUserFileSync(path, `results file ${path}`);
     let lines: string[];
     let complete: number;
     let size: number;

@@ -1,7 +1,7 @@
 // Owns random-access reading of a user's file (or an in-memory buffer) without loading it whole:
 // bounds-checked positioned reads, every failure a one-line UserError naming the file.
-import { describeFsError } from "../util/files.js";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { describeFsError, openUserFileSync } from "../util/files.js";
+import { closeSync, readSync } from "node:fs";
 import { UserError } from "../util/errors.js";
 
 /** Random-access bytes of a file or a buffer. Reads are bounds-checked. */
@@ -40,22 +40,7 @@ function checkRange(label: string, size: number, offset: number, length: number)
 /** Opens `path` for positioned reads; `what` ("checkpoint") labels every error. */
 export function openFileSource(path: string, what: string): ByteSource {
   const label = `${what} ${path}`;
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new UserError(`${label}: ${describeFsError(e)}`);
-  }
-  let size: number;
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new UserError(`${label}: is a directory, expected a file`);
-    size = st.size;
-  } catch (e) {
-    closeSync(fd);
-    if (e instanceof UserError) throw e;
-    throw new UserError(`${label}: ${describeFsError(e)}`);
-  }
+  const { fd, size } = openUserFileSync(path, label);
   let open = true;
 
   const readInto = (offset: number, target: Uint8Array): void => {

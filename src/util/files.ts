@@ -1,5 +1,5 @@
 // Owns reading user-named files: every failure becomes a UserError naming the file.
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { oneLine, UserError } from "./errors.js";
 
 /** Reads a whole file, or throws a UserError naming the file and the reason. */
@@ -16,6 +16,28 @@ export function readUserFile(path: string, what: string): Uint8Array {
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
     throw new UserError(`${what} ${path}: ${describeFsError(e)}`);
+  }
+}
+
+/**
+ * Opens a user-named file for positioned reads (the caller closes `fd`): its descriptor and size, or a UserError
+ * `<label>: <problem>` — missing, unreadable, or a directory (whose reads would fail with EISDIR later).
+ */
+export function openUserFileSync(path: string, label: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw new UserError(`${label}: ${describeFsError(e)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new UserError(`${label}: is a directory, expected a file`);
+    return { fd, size: st.size };
+  } catch (e) {
+    closeSync(fd);
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${label}: ${describeFsError(e)}`);
   }
 }
 

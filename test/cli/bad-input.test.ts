@@ -307,6 +307,7 @@ for (const v of ["0", "-2", "x"]) add(`eval --limit ${v}`, [...E, "--dataset", D
 add("eval --save_base with --base", [...E, "--dataset", DATA, "--save_base", out("b.base"), "--base", BASE_BAD], /--save_base and --base together/);
 add("eval --base not a base file", [...E, "--dataset", DATA, "--base", GARBAGE], /base file .*garbage\.bin: not an eval base file/);
 add("eval --base truncated", [...E, "--dataset", DATA, "--base", BASE_BAD], /base file .*bad\.base/);
+add("eval --base a folder", [...E, "--dataset", DATA, "--base", IN], /base file .*: is a directory, expected a file/);
 add("eval --save_base is the dataset", [...E, "--dataset", DATA, "--save_base", DATA], /--save_base.*input of this run/);
 add("eval --html into a missing folder", [...E, "--dataset", DATA, "--html", join(NO_DIR, "e.html")], /--html.*does not exist/);
 add("eval --sqnr_eval=yes", [...E, "--dataset", DATA, "--sqnr_eval=yes"], /--sqnr_eval takes no value/);
@@ -332,6 +333,7 @@ const RESULTS_HALF = inFile("half.jsonl", '{"format":"llama-golden-results","ver
 add("merge without files", ["merge"], /give the --results files/);
 add("merge a missing file", ["merge", join(IN, "nope.jsonl")], /nope\.jsonl/);
 add("merge a text file", ["merge", TEXT], /calib\.txt: not a llama-golden results file/);
+add("merge a folder", ["merge", IN], /results file .*: is a directory, expected a file/);
 add("merge a torn shard", ["merge", RESULTS_TORN], /torn\.jsonl: ends with a torn line/);
 add("merge a missing shard", ["merge", RESULTS_HALF], /1 of 2 shards missing \(1\/2\)/);
 add("merge an unknown flag", ["merge", RESULTS_HALF, "--steps", "3"], /unknown flag "--steps"/);

@@ -26,12 +26,12 @@
 // UserErrors naming the file. Conv codes go straight from the file into the integer kernel's memory, a block of rows
 // at a time (createFastConvRows().load), so no whole-tensor code array is built; the lean model's fp32 conv weights are
 // empty placeholders (the quantized graph finds a conv by its weight array) and the embedding is gathered from codes.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
 import type { ModelConfig } from "../../engine/config.js";
 import { validateConfig } from "../../engine/config.js";
 import type { EmbedFn } from "../../engine/decoder.js";
 import { LAYER_EXTRAS, layerExtras, weightShapes, type LayerWeights, type Model, type ModelWeights } from "../../engine/weights.js";
-import { describeFsError } from "../../util/files.js";
+import { describeFsError, openUserFileSync } from "../../util/files.js";
 import { UserError } from "../../util/errors.js";
 import type { QuantEncoding } from "../affine.js";
 import { dequantizeInto, fakeQuantInPlace, quantizeInto, type Range } from "./activations.js";
@@ -267,16 +267,9 @@ export interface LoadQuantizedOptions {
 /** Reads a quantized model file (see the header). Every problem is a one-line UserError naming `path`. */
 export function loadQuantizedModel(path: string, o: LoadQuantizedOptions = {}): LoadedQuantizedModel {
   const fail = (problem: string) => new UserError(`quantized model ${path}: ${problem}`);
-  let fd: number;
+  const { fd, size } = openUserFileSync(path, `quantized model ${path}`);
   try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw fail(describeFsError(e));
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw fail("is a directory, expected a file");
-    return readModel(path, fd, st.size, fail, o);
+    return readModel(path, fd, size, fail, o);
   } finally {
     closeSync(fd);
   }

@@ -17,6 +17,7 @@ import { builtinRecipe, resolveRecipe, withCliOverrides } from "../../../src/qua
 import { calibrationSequences } from "../../../src/quant/calibration-data.js";
 import { calibrateCurrent } from "../../../src/quant/current/calibrate.js";
 import { EVAL_TEXT } from "../../helpers/current-quant.js";
+import { edgeValues } from "../../helpers/edge-values.js";
 import { allocArCaches, allocArOutputs, arCausalMask } from "../../../src/engine/ar-graph-io.js";
 import { fakeQuant } from "../../../src/quant/current/activations.js";
 import { encodingOf, kCacheName, vCacheName } from "../../../src/quant/current/encodings.js";
@@ -87,15 +88,7 @@ describe.skipIf(!intDotSupported())("fast integer conv", () => {
     const fq = createFastFakeQuant();
     for (const e of [enc(16, 32768, 1e-3), enc(16, 0, 0.37), enc(8, 128, 0.02), enc(8, 0, 0.5), enc(8, 255, 0.25)])
       for (const n of [64, 67, 1001, 4096]) {
-        const x = new Float32Array(n);
-        for (let i = 0; i < n; i++) {
-          const k = i % 5;
-          x[i] = k === 0 ? Math.fround((Math.floor(rand() * 600) - 300 + 0.5) * e.scale) // ties
-            : k === 1 ? Math.fround((rand() - 0.5) * e.scale * 2 * (e.qmax + 1) * 1.5) // past both ends
-            : k === 2 ? -0
-            : k === 3 ? Math.fround(-1e-9)
-            : Math.fround((rand() - 0.5) * 10);
-        }
+        const x = edgeValues(rand, n, e);
         const a = x.slice();
         const b = x.slice();
         fakeQuantInPlace(a, e, 3, n);

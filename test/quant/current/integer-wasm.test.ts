@@ -21,6 +21,7 @@ import { builtinRecipe, resolveRecipe, withCliOverrides } from "../../../src/qua
 import { calibrationSequences } from "../../../src/quant/calibration-data.js";
 import { calibrateCurrent } from "../../../src/quant/current/calibrate.js";
 import { quantizeAct } from "../../../src/quant/current/activations.js";
+import { edgeValues } from "../../helpers/edge-values.js";
 
 const enc = (bits: 8 | 16, zeroPoint: number, scale: number): QuantEncoding => ({ scale: Math.fround(scale), zeroPoint, offset: -zeroPoint, qmin: 0, qmax: 2 ** bits - 1, bitwidth: bits, signed: false, symmetric: false });
 const newStats = (): IntegerStats => ({ int32Overflows: 0, maxAccumulator: 0 });
@@ -75,16 +76,7 @@ describe.skipIf(!integerKernelSupported())("threaded integer kernels", () => {
     for (const kern of [createIntegerKernelSync(), k2!])
       for (const e of [enc(16, 32768, 1e-3), enc(16, 0, 0.37), enc(16, 65535, 2e-4), enc(8, 128, 0.02), enc(8, 0, 0.5), enc(8, 255, 0.25)]) {
         const n = 4096;
-        const x = new Float32Array(n);
-        for (let i = 0; i < n; i++) {
-          const kind = i % 6;
-          x[i] = kind === 0 ? Math.fround((Math.floor(rand() * 600) - 300 + 0.5) * e.scale) // ties
-            : kind === 1 ? Math.fround((rand() - 0.5) * e.scale * 2 * (e.qmax + 1) * 1.5) // past both ends
-            : kind === 2 ? -0
-            : kind === 3 ? Math.fround(-1e-9)
-            : kind === 4 ? Math.fround((Math.floor(rand() * 60000) - 30000) * e.scale) // on the grid
-            : Math.fround((rand() - 0.5) * 100);
-        }
+        const x = edgeValues(rand, n, e);
         const src = kern.alloc(n * 4);
         const dst = kern.alloc(n * 2);
         new Float32Array(kern.memory.buffer, src, n).set(x);
