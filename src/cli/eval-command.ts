@@ -38,6 +38,7 @@ import { currentWindowRunner, scoreWindow, seedWindowRunner, type RowStream, typ
 import { buildEvalReport, evalReportHtml, evalReportJson, evalReportMarkdown, type EvalMeta } from "../eval/report.js";
 import { encodeBaseHeader, encodeBaseRow, openBaseFile, checkBaseMatches, tokensSha256, type BaseHeader, type BaseReader } from "../eval/base-file.js";
 import { readDeviceLogits } from "../eval/device-logits.js";
+import { logitsEncodingOfPte } from "../qnn/pte.js";
 import type { ItemRecord } from "../eval/records.js";
 import { itemsOfShard, parseShardSpec, shardFromEnv, type Shard } from "../eval/shard.js";
 import { asStored, openResultsStore } from "../eval/results-store.js";
@@ -45,7 +46,7 @@ import { asStored, openResultsStore } from "../eval/results-store.js";
 export const EVAL_HELP = `llama-golden eval — perplexity and KL statistics over a dataset, or of a device's logits
 
 Usage: llama-golden eval --dataset FILE [model and flow flags] [flags]
-       llama-golden eval --device_logits FILE --tokenized_prompt FILE [--logits_scale X --logits_offset N] [model flags]
+       llama-golden eval --device_logits FILE --tokenized_prompt FILE [--logits_scale X --logits_offset N | --logits_pte F] [model flags]
 
 Dataset:
   --dataset FILE          plain text (one document), JSONL ({"text": ...} per line, one document each) or
@@ -74,6 +75,8 @@ Device logits:
   --logits_dtype D        uint16 (default; the .pte's quantized logits) or float32
   --logits_scale X        uint16: the .pte's logits scale (its get_logits_scale)
   --logits_offset N       uint16: the logits offset = -zero point (its get_logits_zero_point, negated)
+  --logits_pte FILE       uint16: read both from the device's .pte (its get_logits_scale / get_logits_zero_point
+                          constant methods) instead
 
 Sharded runs (docs/scale.md):
   --shard K/N             score items i with i mod N = K (K from 0); also from SLURM_ARRAY_TASK_ID /
@@ -91,7 +94,7 @@ Model and flow flags as in the run command (--checkpoint --params --tokenizer_bi
 Exit code 0: report written; 2: bad input.
 `;
 
-const OWN_FLAGS = ["dataset", "text_column", "windowing", "limit", "save_base", "base", "device_logits", "logits_dtype", "logits_scale", "logits_offset", "results", "shard", "html"] as const;
+const OWN_FLAGS = ["dataset", "text_column", "windowing", "limit", "save_base", "base", "device_logits", "logits_dtype", "logits_scale", "logits_offset", "logits_pte", "results", "shard", "html"] as const;
 const BOOL_FLAGS = ["join_rows", "sqnr_eval"] as const;
 const REJECTED: Record<string, string> = Object.fromEntries([
   ...["temperature", "seed", "dump_logits", "dump_logits_path", "dump_prompt_logits", "dump_encodings"].map((f) => [f, "it scores the text teacher-forced and writes a report"]),
@@ -114,6 +117,8 @@ export interface EvalArgs {
   logitsDtype: "uint16" | "float32";
   logitsScale?: number;
   logitsOffset?: number;
+  /** --logits_pte: the .pte whose get_logits_scale / get_logits_zero_point give the encoding. */
+  logitsPte?: string;
   results?: string;
   /** --shard as given (the environment is read when the command runs). */
   shardFlag?: string;
@@ -185,6 +190,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     logitsDtype: dtype,
     logitsScale: num("logits_scale"),
     logitsOffset: num("logits_offset"),
+    logitsPte: own.logits_pte,
     results: own.results,
     shardFlag: own.shard,
     html: own.html,
@@ -204,11 +210,19 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
       if (v !== undefined) throw new UserError(`eval --device_logits: ${flag} does not apply (the device's rows are compared with the golden model's in one window)`);
     if (p.sqnrEval) throw new UserError("eval --device_logits: --sqnr_eval does not apply (the SQNR of the device's rows against the golden model is always reported)");
     if (run.tokenizedPrompt === undefined && run.prompt === undefined) throw new UserError("eval --device_logits: give the prompt the device ran: --tokenized_prompt FILE (or --prompt TEXT)");
+    if (p.logitsPte !== undefined) {
+      if (dtype === "float32") throw new UserError("eval --device_logits: --logits_pte gives the encoding of uint16 logits, not float32");
+      if (p.logitsScale !== undefined || p.logitsOffset !== undefined) throw new UserError("eval --device_logits: give the logits encoding by --logits_pte or by --logits_scale / --logits_offset, not both");
+      const enc = logitsEncodingOfPte(p.logitsPte);
+      p.logitsScale = enc.scale;
+      p.logitsOffset = enc.offset;
+    }
     if (dtype === "uint16" && (p.logitsScale === undefined || p.logitsOffset === undefined))
-      throw new UserError("eval --device_logits: uint16 logits need --logits_scale and --logits_offset (the .pte's logits encoding), or give --logits_dtype float32");
+      throw new UserError("eval --device_logits: uint16 logits need --logits_scale and --logits_offset (the .pte's logits encoding) or --logits_pte FILE, or give --logits_dtype float32");
     if (dtype === "float32" && (p.logitsScale !== undefined || p.logitsOffset !== undefined)) throw new UserError("eval --device_logits: --logits_scale / --logits_offset are for uint16 logits, not float32");
   } else {
-    if (own.logits_dtype !== undefined || p.logitsScale !== undefined || p.logitsOffset !== undefined) throw new UserError("eval: --logits_dtype / --logits_scale / --logits_offset describe a --device_logits file");
+    if (own.logits_dtype !== undefined || p.logitsScale !== undefined || p.logitsOffset !== undefined || p.logitsPte !== undefined)
+      throw new UserError("eval: --logits_dtype / --logits_scale / --logits_offset / --logits_pte describe a --device_logits file");
     if (p.saveBase !== undefined && (p.shardFlag !== undefined || p.results !== undefined))
       throw new UserError("eval: --save_base needs one whole run (no --shard / --results): the base file holds every scored position in order");
   }
@@ -296,7 +310,7 @@ export async function evalCommand(argv: string[], io: RunIO, env: NodeJS.Process
     ...(p.html !== undefined ? [{ flag: "--html", path: p.html }] : []),
     ...(p.saveBase !== undefined ? [{ flag: "--save_base", path: p.saveBase }] : []),
   ];
-  const inputs = [...runInputs(a), p.dataset, p.base, p.deviceLogits, p.results];
+  const inputs = [...runInputs(a), p.dataset, p.base, p.deviceLogits, p.logitsPte, p.results];
   if (outputs.length > 0) checkOutputs(outputs, inputs);
   if (p.results !== undefined) checkOutputs([{ flag: "--results", path: p.results }], [...runInputs(a), p.dataset, p.base, p.html, p.saveBase]);
 

@@ -3,6 +3,7 @@
 // (values = scale·(code + offset), the .pte's logits encoding, QNN's offset = −zero point) or float32. The runner allows
 // the dump only in kv mode (eval_mode 0), so every call is one row: row k holds the logits after position k (the
 // prompt's positions, then the decode steps'). The file's size must be a whole number of rows; nothing in it is trusted.
+// The encoding comes from flags or from the device's .pte (src/qnn/pte.ts logitsEncodingOfPte).
 import { UserError } from "../util/errors.js";
 
 export interface DeviceLogitsFormat {

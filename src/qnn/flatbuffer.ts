@@ -118,6 +118,29 @@ export function fbU64(t: FbTable, index: number, name: string, def = 0n): bigint
   return t.buf.dv.getBigUint64(p, true);
 }
 
+export function fbI64(t: FbTable, index: number, name: string, def = 0n): bigint {
+  const p = fbField(t, index, 8, name);
+  if (p === undefined) return def;
+  need(t.buf, p, 8, `${t.what}.${name}`);
+  return t.buf.dv.getBigInt64(p, true);
+}
+
+export function fbF64(t: FbTable, index: number, name: string, def = 0): number {
+  const p = fbField(t, index, 8, name);
+  if (p === undefined) return def;
+  need(t.buf, p, 8, `${t.what}.${name}`);
+  return t.buf.dv.getFloat64(p, true);
+}
+
+/** An [int] (int32) field's values ([] when absent). */
+export function fbI32s(t: FbTable, index: number, name: string): number[] {
+  const v = fbVectorField(t, index, 4, name);
+  if (v === undefined) return [];
+  const out: number[] = [];
+  for (let i = 0; i < v.length; i++) out.push(t.buf.dv.getInt32(v.start + 4 * i, true));
+  return out;
+}
+
 export function fbTableField(t: FbTable, index: number, name: string): FbTable | undefined {
   const p = fbField(t, index, 4, name);
   return p === undefined ? undefined : fbTableAt(t.buf, follow(t.buf, p, `${t.what}.${name}`), `${t.what}.${name}`);

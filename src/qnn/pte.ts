@@ -1,8 +1,9 @@
 // Owns reading ExecuTorch program files (`.pte`) far enough to find the delegates and their data: the optional
 // extended header, the Program flatbuffer's execution plans, their BackendDelegates (id, where the processed
 // data is, compile specs), the inline delegate data and the data segments; and, on top, the QNN context
-// binaries of the "QnnBackend" delegates. Nothing in the file is trusted: every size, offset and index is
-// checked, and every problem is a one-line UserError naming the file.
+// binaries of the "QnnBackend" delegates, and the constant methods' values (the runner's metadata, such as the logits
+// encoding `eval --logits_pte` reads). Nothing in the file is trusted: every size, offset and index is checked, and
+// every problem is a one-line UserError naming the file.
 //
 // Supported: file identifier "ET12" with Program.version 0 (EXECUTORCH_SCHEMA_VERSION, exir/schema_version.py;
 // the C++ runtime refuses other versions and identifiers, runtime/executor/program.cpp), the extended header
@@ -15,8 +16,13 @@
 //     Program:                       0 version: uint, 1 execution_plan: [ExecutionPlan], 2 constant_buffer,
 //                                    3 backend_delegate_data: [BackendDelegateInlineData], 4 segments: [DataSegment],
 //                                    5 constant_segment, 6 mutable_data_segments (7+ later additions, unread)
-//     ExecutionPlan:                 0 name: string, 1 container_meta_type, 2 values, 3 inputs, 4 outputs,
-//                                    5 chains, 6 operators, 7 delegates: [BackendDelegate], 8 non_const_buffer_sizes
+//     ExecutionPlan:                 0 name: string, 1 container_meta_type, 2 values: [EValue], 3 inputs,
+//                                    4 outputs: [int], 5 chains, 6 operators, 7 delegates: [BackendDelegate],
+//                                    8 non_const_buffer_sizes
+//     EValue:                        0 val_type: ubyte, 1 val (union KernelTypes: Null 1, Int 2, Bool 3, Double 4, ...)
+//     Int / Bool / Double:           0 int_val: long / bool_val: bool / double_val: double
+//   Constant methods (exir's constant_methods, e.g. the Qualcomm runner's get_logits_scale) are plans with no
+//   delegates whose one output is such a value.
 //     BackendDelegate:               0 id: string, 1 processed: BackendDelegateDataReference, 2 compile_specs: [CompileSpec]
 //     BackendDelegateDataReference:  0 location: DataLocation (byte; INLINE = 0, SEGMENT = 1), 1 index: uint
 //     CompileSpec:                   0 key: string, 1 value: [ubyte]
@@ -30,7 +36,8 @@
 // - backends/qualcomm/runtime/QnnExecuTorchBackend.cpp registers the backend as "QnnBackend".
 import { constants as bufferConstants } from "node:buffer";
 import { UserError } from "../util/errors.js";
-import { fbBuffer, fbBytes, fbRoot, fbString, fbTableField, fbTables, fbU32, fbU64, fbU8, type FbTable } from "./flatbuffer.js";
+import { openFileSource } from "../loaders/byte-source.js";
+import { fbBuffer, fbBytes, fbF64, fbI32s, fbI64, fbRoot, fbString, fbTableField, fbTables, fbU32, fbU64, fbU8, type FbTable } from "./flatbuffer.js";
 import { unwrapQnnContext, type QnnContextHeader } from "./context-header.js";
 
 export const PTE_IDENTIFIER = "ET12";
@@ -71,6 +78,11 @@ export interface PteDelegate {
 export interface PtePlan {
   name: string;
   delegates: PteDelegate[];
+  /**
+   * A constant method's value (ExecuTorch's constant_methods, e.g. the Qualcomm runner's get_logits_scale): a plan
+   * without delegates whose one output is an Int (bigint), Double (number) or Bool EValue.
+   */
+  constant?: bigint | number | boolean;
 }
 
 export interface PteSegment {
@@ -176,6 +188,58 @@ function readDelegate(d: FbTable, index: number, where: string): Omit<PteDelegat
   return { index, id, storage: location === 0 ? "inline" : "segment", dataIndex, compileSpecs };
 }
 
+/** union KernelTypes (schema/program.fbs): NONE 0, Null 1, Int 2, Bool 3, Double 4, Tensor 5, ... */
+const KERNEL_INT = 2;
+const KERNEL_BOOL = 3;
+const KERNEL_DOUBLE = 4;
+
+/** A constant method's value: a plan with no delegates, outputs [i], values[i] an Int / Bool / Double EValue. */
+function constantOf(plan: FbTable, delegates: number, where: string, name: string): { constant?: bigint | number | boolean } {
+  if (delegates > 0) return {};
+  const outputs = fbI32s(plan, 4, "outputs");
+  if (outputs.length !== 1) return {};
+  const values = fbTables(plan, 2, "values");
+  const i = outputs[0];
+  if (!(i >= 0 && i < values.length)) throw new UserError(`${where}: plan "${name}" outputs value ${i}, it has ${values.length}`);
+  const type = fbU8(values[i], 0, "val_type");
+  if (type !== KERNEL_INT && type !== KERNEL_BOOL && type !== KERNEL_DOUBLE) return {};
+  const val = fbTableField(values[i], 1, "val");
+  if (val === undefined) throw new UserError(`${where}: plan "${name}" value ${i} has a type but no value`);
+  return { constant: type === KERNEL_INT ? fbI64(val, 0, "int_val") : type === KERNEL_DOUBLE ? fbF64(val, 0, "double_val") : fbU8(val, 0, "bool_val") !== 0 };
+}
+
+/** The value of constant method `name` (e.g. "get_logits_scale"), or undefined when the program has none by that name. */
+export function pteConstant(p: PteProgram, name: string): bigint | number | boolean | undefined {
+  return p.plans.find((x) => x.name === name)?.constant;
+}
+
+/**
+ * The logits encoding a device's .pte declares: its constant methods get_logits_scale (a double) and
+ * get_logits_zero_point (an int), which the Qualcomm runner reads (SPEC-2026 §2.1, static_llama.py get_metadata), as
+ * this reader's { scale, offset = −zero point }.
+ */
+export function logitsEncodingOfPte(path: string): { scale: number; offset: number } {
+  const where = `--logits_pte ${path}`;
+  const src = openFileSource(path, "--logits_pte");
+  try {
+    const p = readPteFrom(src, where);
+    const value = (name: string): number => {
+      const v = pteConstant(p, name);
+      if (v === undefined) throw new UserError(`${where}: no constant method ${name} (a program exported without quantized logits?)`);
+      if (typeof v === "boolean") throw new UserError(`${where}: ${name} is a bool, expected a number`);
+      return Number(v);
+    };
+    const scale = value("get_logits_scale");
+    const zeroPoint = value("get_logits_zero_point");
+    if (!(scale > 0 && Number.isFinite(scale))) throw new UserError(`${where}: get_logits_scale is ${scale}, expected a number > 0`);
+    if (!(Number.isInteger(zeroPoint) && zeroPoint >= 0 && zeroPoint <= 65535)) throw new UserError(`${where}: get_logits_zero_point is ${zeroPoint}, expected an integer in [0, 65535]`);
+    return { scale, offset: -zeroPoint + 0 };
+  } finally {
+    src.close();
+  }
+}
+
+
 /** Parses a program from random-access bytes; `where` names the file in every error. */
 export function readPteFrom(src: PteSource, where: string): PteProgram {
   const fileSize = src.size;
@@ -230,7 +294,7 @@ export function readPteFrom(src: PteSource, where: string): PteProgram {
       }
       return { ...r, byteSize };
     });
-    return { name, delegates };
+    return { name, delegates, ...constantOf(t, delegates.length, where, name) };
   });
 
   return { where, fileSize, identifier, schemaVersion, extendedHeader, plans, inlineData, segments, read: (o, n) => src.read(o, n) };

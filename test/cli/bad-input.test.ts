@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { cli } from "../helpers/cli.js";
 import { FIXTURES, MODEL_BIN, TOKENIZER_BIN } from "../helpers/fixtures.js";
 import { TINY_PARAMS, TINY_PTH } from "../helpers/tiny-llama3.js";
+import { buildPte } from "../helpers/pte-writer.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-bad-"));
 const IN = join(tmp, "in");
@@ -320,6 +321,15 @@ add("eval --device_logits --logits_offset 1.5", [...E, "--device_logits", DUMP_C
 add("eval --device_logits --logits_dtype int8", [...E, "--device_logits", DUMP_CUT, "--logits_dtype", "int8"], /--logits_dtype "int8"/);
 add("eval --device_logits truncated", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_scale", "0.1", "--logits_offset", "-32768"], /device logits .*dump\.u16: 1025 bytes is not a whole number of 512-entry uint16 rows/);
 add("eval --device_logits with --windowing", [...E, "--device_logits", DUMP_CUT, "--windowing", "kv"], /--windowing does not apply/);
+const PTE_NO_ENC = inFile("no-enc.pte", buildPte({ plans: [{ name: "kv_forward", delegates: [] }] }));
+const PTE_ZP = inFile("bad-zp.pte", buildPte({ plans: [{ name: "get_logits_scale", delegates: [], constant: { type: "double", value: 0.01 } }, { name: "get_logits_zero_point", delegates: [], constant: { type: "int", value: 70000n } }] }));
+add("eval --logits_pte without --device_logits", [...E, "--dataset", DATA, "--logits_pte", PTE_NO_ENC], /--logits_pte describe a --device_logits file/);
+add("eval --logits_pte with --logits_scale", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_pte", PTE_ZP, "--logits_scale", "0.1"], /by --logits_pte or by --logits_scale \/ --logits_offset, not both/);
+add("eval --logits_pte with float32 logits", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_pte", PTE_ZP, "--logits_dtype", "float32"], /--logits_pte gives the encoding of uint16 logits/);
+add("eval --logits_pte without the methods", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_pte", PTE_NO_ENC], /--logits_pte .*no-enc\.pte: no constant method get_logits_scale/);
+add("eval --logits_pte zero point out of range", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_pte", PTE_ZP], /bad-zp\.pte: get_logits_zero_point is 70000, expected an integer in \[0, 65535\]/);
+add("eval --logits_pte not a program", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_pte", DATA], /--logits_pte .*: not an ExecuTorch program/);
+add("eval --logits_pte missing", [...E, "--device_logits", DUMP_CUT, "--prompt", "Lily", "--logits_pte", join(IN, "nope.pte")], /--logits_pte .*nope\.pte: no such file/);
 add("eval --device_logits missing", [...E, "--device_logits", join(IN, "nope.u16"), "--prompt", "Lily", "--logits_dtype", "float32"], /nope\.u16/);
 for (const v of ["3/3", "a/b", "1/0", "-1/3", "1.5/3", "2"]) add(`eval --shard ${JSON.stringify(v)}`, [...E, "--dataset", DATA, "--shard", v, "--results", out("s.jsonl")], /--shard/);
 add("eval seed prefill windowing with --ptq", ["eval", ...M, "--dataset", DATA, "--windowing", "prefill", "--ptq", "8a8w"], /--windowing prefill in the seed flow runs the prefill-only graph/);

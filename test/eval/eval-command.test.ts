@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cli } from "../helpers/cli.js";
+import { buildPte } from "../helpers/pte-writer.js";
 import { ROOT } from "../helpers/fixtures.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-eval-"));
@@ -164,6 +165,21 @@ describe("eval --device_logits", () => {
     expect(rep.sqnrDb).toBeGreaterThan(60);
     expect(rep.meta.sqnrRows).toContain(`${n} rows`);
     expect(rep.comparison.sameTop.mean).toBe(1);
+    // The encoding read from the device's .pte (its get_logits_scale / get_logits_zero_point constant methods).
+    const pte = join(tmp, "device.pte");
+    writeFileSync(
+      pte,
+      buildPte({
+        plans: [
+          { name: "kv_forward", delegates: [{ id: "QnnBackend", data: new Uint8Array(64).fill(7), storage: "inline" }] },
+          { name: "get_logits_scale", delegates: [], constant: { type: "double", value: scale } },
+          { name: "get_logits_zero_point", delegates: [], constant: { type: "int", value: BigInt(-offset) } },
+        ],
+      }),
+    );
+    const viaPte = await cli("eval", ...FLAGS, "--prompt", PROMPT, "--device_logits", file, "--logits_pte", pte, "--json");
+    expect(viaPte.code, viaPte.stderr).toBe(0);
+    expect(JSON.parse(viaPte.stdout)).toEqual(rep);
 
     // The same dump as float32 rows, and the Markdown report names the position.
     const md = await cli("eval", ...FLAGS, "--prompt", PROMPT, "--device_logits", file, "--logits_scale", String(scale), "--logits_offset", String(offset));

@@ -6,6 +6,8 @@
 //   Program::method_meta / Method::load dereference (name, container_meta_type, values, inputs, outputs, chains,
 //   operators, delegates, non_const_buffer_sizes), one chain holding a DelegateCall instruction per delegate (a
 //   union: instr_args_type + instr_args), and BackendDelegate { id, processed { location, index }, compile_specs };
+//   a constant method (constant_methods, e.g. get_logits_scale) is a plan whose `values` hold one EValue (union
+//   KernelTypes: val_type + val, an Int / Bool / Double table) and whose `outputs` are [0];
 // - inline delegate data with its schema alignment (force_align 16 on BackendDelegateInlineData.data);
 // - the extended header "eh00" inserted at byte 8 and padded to the schema's largest force_align (16: 32 bytes),
 //   segments after the program at segment_base_offset = program size rounded up to the segment alignment, each
@@ -24,8 +26,11 @@ export interface PteDelegateSpec {
   dataIndexOverride?: number;
 }
 
+/** A constant method's value (ExecuTorch's constant_methods: a plan whose one output is a constant EValue). */
+export type PteConstant = { type: "int"; value: bigint } | { type: "double"; value: number } | { type: "bool"; value: boolean };
+
 export interface PteSpec {
-  plans: { name: string; delegates: PteDelegateSpec[] }[];
+  plans: { name: string; delegates: PteDelegateSpec[]; constant?: PteConstant }[];
   /** Default: present exactly when some delegate is stored in a segment (as ExecuTorch does). */
   extendedHeader?: boolean;
   /** 32 (current ExecuTorch, with segment_data_size) or 24 (the first header version). Default 32. */
@@ -46,7 +51,7 @@ export interface PteSpec {
 
 // ---- a minimal FlatBuffers object model ----
 
-type Scalar = { k: "u8"; v: number } | { k: "u32"; v: number } | { k: "i32"; v: number } | { k: "u64"; v: bigint } | { k: "i64"; v: bigint };
+type Scalar = { k: "u8"; v: number } | { k: "u32"; v: number } | { k: "i32"; v: number } | { k: "u64"; v: bigint } | { k: "i64"; v: bigint } | { k: "f64"; v: number };
 type Field = Scalar | { k: "ref"; obj: FbObject };
 type FbObject =
   | { k: "table"; fields: (Field | undefined)[] }
@@ -55,7 +60,7 @@ type FbObject =
   | { k: "ints"; type: "i32" | "i64"; values: (number | bigint)[] }
   | { k: "refs"; items: FbObject[] };
 
-const SIZES: Record<Scalar["k"] | "ref", number> = { u8: 1, u32: 4, i32: 4, u64: 8, i64: 8, ref: 4 };
+const SIZES: Record<Scalar["k"] | "ref", number> = { u8: 1, u32: 4, i32: 4, u64: 8, i64: 8, f64: 8, ref: 4 };
 
 const table = (...fields: (Field | undefined)[]): FbObject => ({ k: "table", fields });
 const ref = (obj: FbObject): Field => ({ k: "ref", obj });
@@ -66,6 +71,8 @@ const u8 = (v: number): Field => ({ k: "u8", v });
 const u32 = (v: number): Field => ({ k: "u32", v });
 const i32 = (v: number): Field => ({ k: "i32", v });
 const u64 = (v: number | bigint): Field => ({ k: "u64", v: BigInt(v) });
+const i64 = (v: bigint): Field => ({ k: "i64", v });
+const f64 = (v: number): Field => ({ k: "f64", v });
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
@@ -131,6 +138,7 @@ function serialize(root: FbObject, identifier: string): { bytes: Uint8Array; max
               else if (f.k === "u32") d.setUint32(at, f.v, true);
               else if (f.k === "i32") d.setInt32(at, f.v, true);
               else if (f.k === "u64") d.setBigUint64(at, f.v, true);
+              else if (f.k === "f64") d.setFloat64(at, f.v, true);
               else d.setBigInt64(at, f.v, true);
             });
           }
@@ -225,12 +233,17 @@ export function buildPte(spec: PteSpec): Uint8Array {
     // One chain: a DelegateCall (union InstructionArguments index 2) per delegate, no value arguments.
     const instructions = plan.delegates.map((_, i) => table(u8(2), ref(table(i32(i), ints("i32", [])))));
     const chain = table(ints("i32", []), ints("i32", []), refs(instructions));
+    // A constant method: values [EValue { val_type, val }] (union KernelTypes: Int 2, Bool 3, Double 4), outputs [0].
+    const c = plan.constant;
+    const values = c
+      ? [c.type === "int" ? table(u8(2), ref(table(i64(c.value)))) : c.type === "bool" ? table(u8(3), ref(table(u8(c.value ? 1 : 0)))) : table(u8(4), ref(table(f64(c.value))))]
+      : [];
     return table(
       str(plan.name),
       ref(table(str(""), str(""))), // container_meta_type
-      refs([]), // values
+      refs(values), // values
       ints("i32", []), // inputs
-      ints("i32", []), // outputs
+      ints("i32", c ? [0] : []), // outputs
       refs([chain]),
       refs([]), // operators
       refs(delegates),

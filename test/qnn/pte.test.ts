@@ -9,7 +9,7 @@ import { buildPte, type PteSpec } from "../helpers/pte-writer.js";
 import { expectUserError } from "../helpers/errors.js";
 import { FIXTURES, MODEL_BIN } from "../helpers/fixtures.js";
 import { UserError } from "../../src/util/errors.js";
-import { extractQnnContexts, findQnnDelegates, readPte } from "../../src/qnn/pte.js";
+import { extractQnnContexts, findQnnDelegates, pteConstant, readPte } from "../../src/qnn/pte.js";
 import { defaultSignature, unwrapQnnContext, wrapQnnContext } from "../../src/qnn/context-header.js";
 import { fbBuffer, fbRoot, fbString, fbU32 } from "../../src/qnn/flatbuffer.js";
 
@@ -253,6 +253,48 @@ describe("readPte / extractQnnContexts", () => {
     const a = extractQnnContexts(buildPte({ ...sharedSegments, extraFields: true }), "m.pte");
     const b = extractQnnContexts(buildPte(sharedSegments), "m.pte");
     expect(a.map((c) => [c.plan, c.index, Buffer.from(c.binary).toString("hex")])).toEqual(b.map((c) => [c.plan, c.index, Buffer.from(c.binary).toString("hex")]));
+  });
+});
+
+describe("constant methods (the Qualcomm runner's metadata)", () => {
+  const spec: PteSpec = {
+    plans: [
+      { name: "kv_forward", delegates: [{ id: "QnnBackend", data: bytesOf(3, 64), storage: "segment" }] },
+      { name: "get_logits_scale", delegates: [], constant: { type: "double", value: 0.000123456789 } },
+      { name: "get_logits_zero_point", delegates: [], constant: { type: "int", value: 32768n } },
+      { name: "get_max_context_len", delegates: [], constant: { type: "int", value: -5n } },
+      { name: "get_use_kv_cache", delegates: [], constant: { type: "bool", value: true } },
+    ],
+  };
+  it("reads Int (int64), Double and Bool values exactly; plans with delegates have none; an absent name is undefined", () => {
+    const p = readPte(buildPte(spec), "m.pte");
+    expect(pteConstant(p, "get_logits_scale")).toBe(0.000123456789);
+    expect(pteConstant(p, "get_logits_zero_point")).toBe(32768n);
+    expect(pteConstant(p, "get_max_context_len")).toBe(-5n);
+    expect(pteConstant(p, "get_use_kv_cache")).toBe(true);
+    expect(pteConstant(p, "kv_forward")).toBeUndefined();
+    expect(pteConstant(p, "get_vocab_size")).toBeUndefined();
+    expect(findQnnDelegates(p)).toHaveLength(1);
+  });
+  it("every truncation ends in a one-line UserError, or (cutting only trailing padding) reads the same values", () => {
+    const file = buildPte({ plans: spec.plans.slice(1) });
+    const names = spec.plans.slice(1).map((x) => x.name);
+    const full = readPte(file, "m.pte");
+    let refused = 0;
+    for (let n = 0; n < file.length; n++) {
+      let p;
+      try {
+        p = readPte(file.subarray(0, n), "cut.pte");
+      } catch (e) {
+        expect(e).toBeInstanceOf(UserError);
+        expect((e as Error).message).toMatch(/^cut\.pte: [^\n]+$/);
+        refused++;
+        continue;
+      }
+      expect(names.map((x) => pteConstant(p, x)), `cut to ${n} of ${file.length} bytes`).toEqual(names.map((x) => pteConstant(full, x)));
+      expect(file.length - n).toBeLessThan(4); // only the final alignment padding can go unnoticed
+    }
+    expect(refused).toBeGreaterThan(file.length - 4);
   });
 });
 
