@@ -157,7 +157,11 @@ function embeddingCodes(model: Model, enc: CurrentEncodings): Uint16Array | null
     quantizeInto(x, e, q);
     dequantizeInto(q, e, back);
     row.set(x);
-    fakeQuantInPlace(row, e);
+    try {
+      fakeQuantInPlace(row, e);
+    } catch {
+      return null; // a NaN has no code (the graph's q/dq would refuse it too): keep the table in fp32
+    }
     for (let i = 0; i < c.dim; i++) if (!Object.is(row[i], back[i])) return null;
   }
   return codes;
@@ -338,11 +342,29 @@ function readModel(path: string, fd: number, size: number, fail: (p: string) => 
   } catch (e) {
     throw fail(`its recipe does not resolve on its config (${e instanceof Error ? e.message : String(e)})`);
   }
-  const activations = new Map<string, QuantEncoding>(h.activations);
-  const observed = new Map<string, Range>(h.observed);
+  // Encodings and ranges: the shapes the graphs read (numbers and flags), so a damaged header fails here, in one line.
+  const encoding = (x: unknown, what: string): QuantEncoding => {
+    const nums = ["scale", "zeroPoint", "offset", "qmin", "qmax", "bitwidth"] as const;
+    if (!isObj(x) || nums.some((k) => typeof x[k] !== "number") || typeof x.signed !== "boolean" || typeof x.symmetric !== "boolean" || !((x.scale as number) > 0))
+      throw fail(`${what}: not an encoding {scale > 0, zeroPoint, offset, qmin, qmax, bitwidth, signed, symmetric}`);
+    return x as unknown as QuantEncoding;
+  };
+  const pairs = (list: unknown[], what: string): [string, unknown][] =>
+    list.map((p, i) => {
+      if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== "string") throw fail(`${what}[${i}] is not a [name, value] pair`);
+      return [p[0], p[1]];
+    });
+  const activations = new Map<string, QuantEncoding>(pairs(h.activations, "activations").map(([n, x]) => [n, encoding(x, `activation ${n}`)]));
+  const observed = new Map<string, Range>(
+    pairs(h.observed, "observed").map(([n, r]) => {
+      if (!isObj(r) || typeof r.min !== "number" || typeof r.max !== "number") throw fail(`observed ${n}: not a {min, max} range`);
+      return [n, r as unknown as Range];
+    }),
+  );
 
   // The fp32 tensors: raw norms and the family's extras.
   const empty = () => new Float32Array(0);
+  for (const t of h.tensors) if (!isObj(t) || typeof t.layer !== "number" || typeof t.key !== "string") throw fail("a tensor entry without a layer and key");
   const tensor = new Map(h.tensors.map((t) => [`${t.layer}.${t.key}`, t]));
   const want = (layer: number, key: string): Float32Array => {
     const t = tensor.get(`${layer}.${key}`);
@@ -430,24 +452,21 @@ function readModel(path: string, fd: number, size: number, fail: (p: string) => 
       weightsOut = convWeightsOf({ ...parts, codes });
       weightBytes += codes.byteLength;
     }
-    const enc = (x: unknown, what: string): QuantEncoding => {
-      if (!isObj(x) || typeof x.scale !== "number") throw fail(`${conv.path}: no ${what} encoding`);
-      return x as unknown as QuantEncoding;
-    };
+    if (typeof e.inputName !== "string") throw fail(`${conv.path}: no input name`);
     return {
       conv,
       weights: weightsOut,
       inputName: e.inputName,
-      input: enc(e.input, "input"),
+      input: encoding(e.input, `${conv.path} input`),
       requantInput: e.requantInput === true,
-      output: enc(e.output, "output"),
+      output: encoding(e.output, `${conv.path} output`),
       ...(e.seqMse ? { seqMse: e.seqMse } : {}),
     };
   });
-  const norms: NormQuant[] = h.norms.map((n) => {
-    if (!isObj(n) || !isObj(n.encoding)) throw fail("a norm entry without an encoding");
+  const norms: NormQuant[] = h.norms.map((n, i) => {
+    if (!isObj(n) || typeof n.name !== "string" || typeof n.layer !== "number" || !["attnNorm", "ffnNorm", "norm"].includes(n.which)) throw fail(`norm entry ${i} is not {name, layer, which, encoding, device}`);
     const len = n.which === "norm" ? shapes.norm[0] : shapes.attnNorm[0];
-    return { name: n.name, layer: n.layer, which: n.which, encoding: n.encoding, device: f32(n.device, `${n.name} device weights`, len) };
+    return { name: n.name, layer: n.layer, which: n.which, encoding: encoding(n.encoding, `norm ${n.name}`), device: f32(n.device, `${n.name} device weights`, len) };
   });
   for (const which of ["attnNorm", "ffnNorm"] as const)
     for (let l = 0; l < c.nLayers; l++) if (!norms.some((n) => n.which === which && n.layer === l)) throw fail(`no ${which} encoding of layer ${l}`);

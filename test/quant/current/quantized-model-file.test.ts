@@ -141,9 +141,23 @@ describe("quantized model files", () => {
       [withHeader("offset.lgq", (h) => (h.convs[1].channelScales.offset = h.dataBytes)), /not an aligned place inside the data/],
       [withHeader("dup.lgq", (h) => (h.convs[1].path = h.convs[0].path)), /twice/],
       [withHeader("dim.lgq", (h) => (h.config.dim = -1)), /dim must be a positive integer/],
+      [withHeader("act.lgq", (h) => delete h.activations[3][1].scale), /activation .*: not an encoding/],
+      [withHeader("act-pair.lgq", (h) => (h.activations[0] = 7)), /activations\[0\] is not a \[name, value\] pair/],
+      [withHeader("norm.lgq", (h) => (h.norms[0].which = "mid")), /norm entry 0 is not/],
+      [withHeader("tensor.lgq", (h) => (h.tensors[2] = null)), /a tensor entry without a layer and key/],
+      [withHeader("conv-enc.lgq", (h) => (h.convs[2].output = { scale: -1 })), /wv_conv output: not an encoding/],
+      [withHeader("recipe.lgq", (h) => (h.recipe.overrides = 5)), /its recipe does not resolve on its config/],
       [withHeader("same.lgq", () => {}), /^$/],
     ];
     expect(loadQuantizedModel(join(tmp, "same.lgq")).encodings.convs.length).toBe(enc.convs.length); // the rebuild itself is sound
+    // A NaN in the embedding table has no code: the table is kept in fp32 (and read back bit for bit).
+    const table = m.model.weights.tokEmbeddings.slice();
+    table[511 * m.model.config.dim + 3] = NaN;
+    const nanModel = { ...m.model, weights: { ...m.model.weights, tokEmbeddings: table } };
+    const nanPath = save(nanModel, enc, "nan.lgq");
+    const nanBytes = readFileSync(nanPath);
+    expect(JSON.parse(nanBytes.subarray(24, 24 + Number(nanBytes.readBigUInt64LE(16))).toString("utf8")).embedding.dtype).toBe("f32");
+    expect(Buffer.from(loadQuantizedModel(nanPath).model.weights.tokEmbeddings.buffer)).toEqual(Buffer.from(table.buffer));
     for (const [p, re] of cases.filter(([p]) => !p.endsWith("same.lgq"))) {
       let err: unknown;
       try {
