@@ -1,29 +1,25 @@
 // Owns the quantized simulation's q/dq in float32 WebAssembly SIMD lanes (issue 18): `fq`, activations.ts's
 // fakeQuantInPlace for the graph's large q/dq points (K/V cache inputs, conv outputs), bit-identical (see fqBody).
 // The integer convs and attention matmuls are src/compute/integer-kernel.ts and integer-attention.ts.
-import { code, encodeModule, F32, I32, op, uleb128, V128, type Code } from "./encoder.js";
+import { code, encodeModule, F32, I32, op, V128, type Code } from "./encoder.js";
+import { createBumpAllocator } from "./bump-allocator.js";
+import { f32x4Ne, quantizeLanes, splatEncoding, v128AnyTrue } from "./simd-quantize.js";
 
-const simd = (opcode: number, imm: Code = []): Code => code(0xfd, uleb128(opcode), imm);
 // fq(ptr, n, inv, zp, qmin, qmax, scale) -> NaN seen: in-place q/dq of n float32 (n a multiple of 4) at ptr,
 // x ← ((clamp(nearest(x·inv) + zp, qmin, qmax) − zp)·scale) in float32 lanes. This is activations.ts's fakeQuantInPlace
 // exactly: fround(x·inv) is the float32 product; roundHalfEven of a float32 value is `nearest` (ties to even); adding and
 // subtracting an integer zero point below 2^24 is exact; fround((q − zp)·scale) is the correctly rounded float32
 // product. Returns 1 when an input was NaN (the caller reports it as the plain path does).
-const f32x4Nearest = simd(106);
-const f32x4Ne = simd(66);
-const v128AnyTrue = simd(83);
 function fqBody(): Code {
   const get = op.localGet;
   const set = op.localSet;
   const [PTR, N, INV, ZP, QMIN, QMAX, SCALE] = [0, 1, 2, 3, 4, 5, 6];
   const [END, V, NAN, VINV, VZP, VMIN, VMAX, VSC] = [7, 8, 9, 10, 11, 12, 13, 14];
+  const enc = { inv: VINV, zp: VZP, lo: VMIN, hi: VMAX };
   return code(
     get(PTR), get(N), op.i32Const(2), op.i32Shl, op.i32Add, set(END),
     op.v128Const(new Uint8Array(16)), set(NAN),
-    get(INV), op.f32x4Splat, set(VINV),
-    get(ZP), op.f32x4Splat, set(VZP),
-    get(QMIN), op.f32x4Splat, set(VMIN),
-    get(QMAX), op.f32x4Splat, set(VMAX),
+    splatEncoding({ inv: INV, zp: ZP, qmin: QMIN, qmax: QMAX }, enc),
     get(SCALE), op.f32x4Splat, set(VSC),
     get(PTR), get(END), op.i32LtU,
     op.if(),
@@ -31,8 +27,7 @@ function fqBody(): Code {
     get(PTR), op.v128Load(0, 0), set(V),
     get(NAN), get(V), get(V), f32x4Ne, op.v128Or, set(NAN),
     get(PTR),
-    get(V), get(VINV), op.f32x4Mul, f32x4Nearest, get(VZP), op.f32x4Add,
-    get(VMIN), op.f32x4Max, get(VMAX), op.f32x4Min,
+    get(V), quantizeLanes(enc),
     get(VZP), op.f32x4Sub, get(VSC), op.f32x4Mul,
     op.v128Store(0, 0),
     get(PTR), op.i32Const(16), op.i32Add, op.localTee(PTR),
@@ -75,18 +70,9 @@ export function createIntDotInstance(): IntDotInstance {
   const memory = new WebAssembly.Memory({ initial: 1 });
   const inst = new WebAssembly.Instance(new WebAssembly.Module(intDotModuleBytes()), { env: { mem: memory } });
   const fq = inst.exports.fq as (...a: number[]) => number;
-  let top = 16;
   return {
     memory,
-    alloc(bytes: number): number {
-      const at = (top + 15) & ~15;
-      const end = at + bytes;
-      if (end > 2 ** 32 - 65536) throw new RangeError(`the integer kernel's memory would exceed 4 GiB (${end} bytes)`);
-      const have = memory.buffer.byteLength;
-      if (end > have) memory.grow(Math.ceil((end - have) / 65536));
-      top = end;
-      return at;
-    },
+    alloc: createBumpAllocator(memory),
     fq: (ptr, n, inv, zp, qmin, qmax, scale) => fq(ptr, n, inv, zp, qmin, qmax, scale) !== 0,
   };
 }

@@ -17,12 +17,9 @@
 // pv(pc, v, hd4, cols, inv, zp, qmin, qmax, out) -> nan: out[d] = Σ_c pc[c] · code(v[c·hd4 + d]) for d < hd4 (a multiple
 //   of 4; V stored [cols, hd4] fp32 row-major), out float64.
 // Single-threaded (one call per query row and head; the convs are what the pool splits).
-import { code, encodeModule, F32, I32, op, uleb128, V128, type Code } from "./encoder.js";
+import { code, encodeModule, F32, I32, op, V128, type Code } from "./encoder.js";
+import { f32x4Ne, quantizeLanes, splatEncoding, v128AnyTrue } from "./simd-quantize.js";
 
-const simd = (opcode: number): Code => code(0xfd, uleb128(opcode));
-const f32x4Nearest = simd(0x6a);
-const f32x4Ne = simd(0x42);
-const v128AnyTrue = simd(0x53);
 const f64x2Load = (offset = 0): Code => op.v128Load(offset, 3);
 
 /** Converts the f32x4 on the stack to centred codes (f32x4), or-ing its NaN lanes into local `nan`. */
@@ -31,8 +28,7 @@ function codes(v: number, nan: number, inv: number, zp: number, lo: number, hi: 
   return code(
     op.localSet(v),
     get(nan), get(v), get(v), f32x4Ne, op.v128Or, op.localSet(nan),
-    get(v), get(inv), op.f32x4Mul, f32x4Nearest, get(zp), op.f32x4Add,
-    get(lo), op.f32x4Max, get(hi), op.f32x4Min, get(zp), op.f32x4Sub,
+    get(v), quantizeLanes({ inv, zp, lo, hi }), get(zp), op.f32x4Sub,
   );
 }
 
@@ -69,10 +65,7 @@ function kscoresBody(): Code {
   return code(
     zero(OUT, COLS, C),
     op.v128Const(new Uint8Array(16)), set(NAN),
-    get(INV), op.f32x4Splat, set(VINV),
-    get(ZP), op.f32x4Splat, set(VZP),
-    get(QMIN), op.f32x4Splat, set(VLO),
-    get(QMAX), op.f32x4Splat, set(VHI),
+    splatEncoding({ inv: INV, zp: ZP, qmin: QMIN, qmax: QMAX }, { inv: VINV, zp: VZP, lo: VLO, hi: VHI }),
     get(HD), get(COLS), op.i32Mul,
     op.if(),
     op.i32Const(0), set(D),
@@ -104,10 +97,7 @@ function pvBody(): Code {
   return code(
     zero(OUT, HD, D),
     op.v128Const(new Uint8Array(16)), set(NAN),
-    get(INV), op.f32x4Splat, set(VINV),
-    get(ZP), op.f32x4Splat, set(VZP),
-    get(QMIN), op.f32x4Splat, set(VLO),
-    get(QMAX), op.f32x4Splat, set(VHI),
+    splatEncoding({ inv: INV, zp: ZP, qmin: QMIN, qmax: QMAX }, { inv: VINV, zp: VZP, lo: VLO, hi: VHI }),
     get(HD), get(COLS), op.i32Mul,
     op.if(),
     get(VP), set(ROW),

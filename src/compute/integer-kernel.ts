@@ -29,6 +29,8 @@
 // as pool.ts binds it) and grows from the main thread.
 import { code, encodeModule, F32, F64, I32, I64, op, uleb128, V128, type Code, type FunctionDef, type ValType } from "./encoder.js";
 import { createPool, type Pool, type PoolStats } from "./pool.js";
+import { createBumpAllocator } from "./bump-allocator.js";
+import { quantizeLanes, splatEncoding } from "./simd-quantize.js";
 
 /** Largest block summed in int32 lanes (see OVERFLOW BOUND in the header). */
 export const MAX_BLOCK = 1024;
@@ -245,39 +247,29 @@ function qrqFunction(layout: IntegerLayout): { locals: ValType[]; body: Code } {
 }
 
 // qx(src, dst, n, inv, zp, qmin, qmax): activation codes of n float32 values at src (n a multiple of 8, no NaN) as the
-// kernels' int16 operands x' = q − 32768 at dst, q = clamp(nearest(x·inv) + zp, qmin, qmax) in float32 lanes. This is
-// activations.ts's quantizeAct exactly: fround(x·inv) is the float32 product, roundHalfEven of a float32 value is
-// `nearest`, adding the integer zero point and subtracting 32768 are exact below 2^24, the clamp bounds are integers;
-// the result is an integer in [−32768, 32767], so the conversion to int32 and the narrowing to int16 are exact.
-const F32X4_NEAREST = 0x6a;
+// kernels' int16 operands x' = q − 32768 at dst, q = quantizeAct in float32 lanes (simd-quantize.ts); subtracting
+// 32768 is exact, and the result is an integer in [−32768, 32767], so the conversion to int32 and the narrowing to
+// int16 are exact.
 const I32X4_TRUNC_SAT_F32X4_S = 0xf8;
 const I16X8_NARROW_I32X4_S = 0x85;
-const simdOp = (opcode: number): Code => code(0xfd, uleb128(opcode));
 function qxFunction(): Omit<FunctionDef, "name" | "params" | "results"> {
   const get = op.localGet;
   const set = op.localSet;
   const [SRC, DST, N, INV, ZP, QMIN, QMAX] = [0, 1, 2, 3, 4, 5, 6];
   const [END, VINV, VZP, VMIN, VMAX, VOFF] = [7, 8, 9, 10, 11, 12];
+  const enc = { inv: VINV, zp: VZP, lo: VMIN, hi: VMAX };
   const codes = (offset: number): Code =>
-    code(
-      get(SRC), op.v128Load(offset, 0),
-      get(VINV), op.f32x4Mul, simdOp(F32X4_NEAREST), get(VZP), op.f32x4Add,
-      get(VMIN), op.f32x4Max, get(VMAX), op.f32x4Min,
-      get(VOFF), op.f32x4Sub, simdOp(I32X4_TRUNC_SAT_F32X4_S),
-    );
+    code(get(SRC), op.v128Load(offset, 0), quantizeLanes(enc), get(VOFF), op.f32x4Sub, simd(I32X4_TRUNC_SAT_F32X4_S));
   return {
     locals: [I32, V128, V128, V128, V128, V128],
     body: code(
       get(SRC), get(N), op.i32Const(2), op.i32Shl, op.i32Add, set(END),
-      get(INV), op.f32x4Splat, set(VINV),
-      get(ZP), op.f32x4Splat, set(VZP),
-      get(QMIN), op.f32x4Splat, set(VMIN),
-      get(QMAX), op.f32x4Splat, set(VMAX),
+      splatEncoding({ inv: INV, zp: ZP, qmin: QMIN, qmax: QMAX }, enc),
       op.f32Const(32768), op.f32x4Splat, set(VOFF),
       get(SRC), get(END), op.i32LtU,
       op.if(),
       op.loop(),
-      get(DST), codes(0), codes(16), simdOp(I16X8_NARROW_I32X4_S), op.v128Store(0, 0),
+      get(DST), codes(0), codes(16), simd(I16X8_NARROW_I32X4_S), op.v128Store(0, 0),
       get(DST), op.i32Const(16), op.i32Add, set(DST),
       get(SRC), op.i32Const(32), op.i32Add, op.localTee(SRC),
       get(END), op.i32LtU, op.brIf(0),
@@ -388,22 +380,13 @@ function wrap(
   qx: (...a: number[]) => void,
   parallelMinMacs = PARALLEL_MIN_MACS,
 ): IntegerKernel {
-  let top = 16;
   const args = [0, 0, 0, 0, 0, 0];
   const one = [0];
   return {
     threads,
     memory,
     poolStats: pool?.stats,
-    alloc(bytes: number): number {
-      const at = (top + 15) & ~15;
-      const end = at + bytes;
-      if (end > 2 ** 32 - 65536) throw new RangeError(`the integer kernel's memory would exceed 4 GiB (${end} bytes)`);
-      const have = memory.buffer.byteLength;
-      if (end > have) memory.grow(Math.ceil((end - have) / 65536));
-      top = end;
-      return at;
-    },
+    alloc: createBumpAllocator(memory),
     qdot(layout, x, w, out, T, rows, cols, blk) {
       if (cols % blk !== 0 || blk % (layout === "i8x8" ? 8 : GROUP) !== 0 || blk > MAX_BLOCK) throw new RangeError(`integer kernel: block ${blk} does not fit ${layout} over ${cols} columns`);
       if (direct) return direct.qdot[layout](x, w, out, T, cols, blk, 0, rows);

@@ -57,11 +57,18 @@ export async function quantModels(): Promise<QuantModelCase[]> {
 /** The repository's evaluation story (data/eval.txt), a calibration text. */
 export const EVAL_TEXT = () => readFileSync(join(ROOT, "data", "eval.txt"), "utf8");
 
-export function calibrateCase(m: QuantModelCase, o: { CL: number; scheme?: CurrentScheme; recipe?: string; texts?: string[]; seqMse?: number; r3?: boolean; maskedSoftmax?: boolean }): CurrentEncodings {
-  const recipe = withCliOverrides(builtinRecipe(o.recipe ?? m.recipe)!, { scheme: o.scheme });
+export function calibrateCase(m: QuantModelCase, o: { CL: number; scheme?: CurrentScheme; groupSize?: number; recipe?: string; texts?: string[]; seqMse?: number; r3?: boolean; maskedSoftmax?: boolean }): CurrentEncodings {
+  const recipe = withCliOverrides(builtinRecipe(o.recipe ?? m.recipe)!, { scheme: o.scheme, groupSize: o.groupSize });
   const sequences = calibrationSequences(o.texts ?? [EVAL_TEXT()], m.encode, o.CL);
   return calibrateCurrent(m.model, resolveRecipe(recipe, m.model), { contextLen: o.CL, sequences, seqMseCandidates: o.seqMse ?? 0, attention: { r3: o.r3, maskedSoftmax: o.maskedSoftmax } });
 }
+
+/**
+ * calibrateCase in `scheme`, except that stories260K's 16a4w_block takes LPBQ blocks of 4: its widths (64, 172) have no
+ * larger common block, so the integer kernel's plain fallback (blocks that are not a multiple of 8) is exercised there.
+ */
+export const calibrateSchemeCase = (m: QuantModelCase, CL: number, scheme: CurrentScheme): CurrentEncodings =>
+  calibrateCase(m, { CL, scheme, ...(scheme === "16a4w_block" && m.id === "stories260K" ? { groupSize: 4 } : {}) });
 
 export interface RunShape {
   mode: CurrentMode;

@@ -11,12 +11,8 @@ import type { QuantEncoding } from "../../../src/quant/affine.js";
 import { intDotSupported } from "../../../src/compute/int-dot.js";
 import { currentQuantizedBackend } from "../../../src/quant/current/quantized-backend.js";
 import { createCurrentSession } from "../../../src/runner/current-session.js";
-import { calibrateCase, quantModels } from "../../helpers/current-quant.js";
+import { calibrateCase, calibrateSchemeCase, quantModels } from "../../helpers/current-quant.js";
 import { rng } from "../../helpers/rng.js";
-import { builtinRecipe, resolveRecipe, withCliOverrides } from "../../../src/quant/current/recipe.js";
-import { calibrationSequences } from "../../../src/quant/calibration-data.js";
-import { calibrateCurrent } from "../../../src/quant/current/calibrate.js";
-import { EVAL_TEXT } from "../../helpers/current-quant.js";
 import { edgeValues } from "../../helpers/edge-values.js";
 import { allocArCaches, allocArOutputs, arCausalMask } from "../../../src/engine/ar-graph-io.js";
 import { fakeQuant } from "../../../src/quant/current/activations.js";
@@ -134,16 +130,7 @@ describe.skipIf(!intDotSupported())("fast integer conv", () => {
     for (const m of await quantModels())
       for (const scheme of ["16a4w", "16a4w_block", "16a8w", "8a8w"] as const) {
         const CL = 32;
-        // stories260K's widths (64, 172) take LPBQ blocks of 4 only: the kernel's fallback (blocks of 8k) is checked there.
-        const e =
-          scheme === "16a4w_block" && m.id === "stories260K"
-            ? calibrateCurrent(m.model, resolveRecipe(withCliOverrides(builtinRecipe(m.recipe)!, { scheme, groupSize: 4 }), m.model), {
-                contextLen: CL,
-                sequences: calibrationSequences([EVAL_TEXT()], m.encode, CL),
-                seqMseCandidates: 0,
-                attention: {},
-              })
-            : calibrateCase(m, { CL, scheme });
+        const e = calibrateSchemeCase(m, CL, scheme);
         const run = async (plain: boolean) => {
           const b = currentQuantizedBackend(m.model, e, { contextLen: CL, arLens: [1, 8], ...(plain ? { integerPath: "plain" as const } : {}), ...(scheme === "8a8w" && m.id === "tiny_llama3" ? { arithmetic: "fake" as const } : {}) });
           const s = createCurrentSession({ backend: b, config: m.model.config, mode: "hybrid", contextLen: CL, prefillArLen: 8, maxSeqLen: 20, promptTokens: m.prompt, sampleRawCodes: false });

@@ -15,11 +15,8 @@ import type { QuantEncoding } from "../../../src/quant/affine.js";
 import { createCurrentQuantizedBackend, currentQuantizedBackend } from "../../../src/quant/current/quantized-backend.js";
 import { createCurrentSession } from "../../../src/runner/current-session.js";
 import { allocArCaches, allocArOutputs, arCausalMask } from "../../../src/engine/ar-graph-io.js";
-import { calibrateCase, EVAL_TEXT, quantModels } from "../../helpers/current-quant.js";
+import { calibrateSchemeCase, quantModels } from "../../helpers/current-quant.js";
 import { rng } from "../../helpers/rng.js";
-import { builtinRecipe, resolveRecipe, withCliOverrides } from "../../../src/quant/current/recipe.js";
-import { calibrationSequences } from "../../../src/quant/calibration-data.js";
-import { calibrateCurrent } from "../../../src/quant/current/calibrate.js";
 import { quantizeAct } from "../../../src/quant/current/activations.js";
 import { edgeValues } from "../../helpers/edge-values.js";
 
@@ -210,16 +207,7 @@ describe.skipIf(!integerKernelSupported())("threaded integer kernels", () => {
     const CL = 32;
     for (const m of await quantModels())
       for (const scheme of ["16a4w", "16a4w_block", "16a8w", "8a8w"] as const) {
-        // stories260K's widths (64, 172) take LPBQ blocks of 4 only: the plain fallback of blocks that are not 8k.
-        const e =
-          scheme === "16a4w_block" && m.id === "stories260K"
-            ? calibrateCurrent(m.model, resolveRecipe(withCliOverrides(builtinRecipe(m.recipe)!, { scheme, groupSize: 4 }), m.model), {
-                contextLen: CL,
-                sequences: calibrationSequences([EVAL_TEXT()], m.encode, CL),
-                seqMseCandidates: 0,
-                attention: {},
-              })
-            : calibrateCase(m, { CL, scheme });
+        const e = calibrateSchemeCase(m, CL, scheme);
         const run = async (plain: boolean) => {
           // the fast run: every conv split over both threads (stories260K, via createCurrentQuantizedBackend's default
           // threshold otherwise), bit-identical whatever the split

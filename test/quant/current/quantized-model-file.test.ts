@@ -17,7 +17,7 @@ import { loadQuantizedModel, writeQuantizedModel } from "../../../src/quant/curr
 import { builtinRecipe, resolveRecipe, withCliOverrides } from "../../../src/quant/current/recipe.js";
 import { createCurrentSession } from "../../../src/runner/current-session.js";
 import { UserError } from "../../../src/util/errors.js";
-import { calibrateCase, quantModels } from "../../helpers/current-quant.js";
+import { calibrateCase, calibrateSchemeCase, quantModels } from "../../helpers/current-quant.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "llama-golden-qmodel-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -78,11 +78,7 @@ describe("quantized model files", () => {
     const CL = 32;
     for (const m of await quantModels())
       for (const [scheme, extra] of [["16a4w", {}], ["16a4w_block", {}], ["16a8w", { seqMse: 2 }], ["8a8w", { r3: true }]] as const) {
-        // stories260K's widths (64, 172) take LPBQ blocks of 4 only (the kernel's plain fallback).
-        const enc =
-          scheme === "16a4w_block" && m.id === "stories260K"
-            ? calibrateCurrent(m.model, resolveRecipe(withCliOverrides(builtinRecipe(m.recipe)!, { scheme, groupSize: 4 }), m.model), { contextLen: CL, sequences: [m.prompt], seqMseCandidates: 0, attention: {} })
-            : calibrateCase(m, { CL, scheme, ...extra });
+        const enc = scheme === "16a4w_block" ? calibrateSchemeCase(m, CL, scheme) : calibrateCase(m, { CL, scheme, ...extra });
         const path = await roundTrip(`${m.id}-${scheme}`, m.model, enc, m.prompt, CL);
         // 4-bit codes two per byte: the file is well under the fp32 model's size.
         if (scheme === "16a4w" && m.id === "tiny_llama3") {
